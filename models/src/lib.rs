@@ -1,0 +1,4 @@
+//! # aural-models
+//!
+//! Audio front end, AST, AST-SED and the S5 separator, built on `aural-runtime` ops.
+pub use aural_runtime as runtime;
