@@ -5,6 +5,7 @@
 #     NVRTC tests then say that they skipped.
 #  2. Runs every test of the workspace (CPU ops, golden fixtures, kernels under the emulator, and
 #     CUDA-vs-CPU parity when a GPU is usable) and checks that the benches compile.
+#  3. Fails when a kernel of kernels/cuda was never launched under the emulator by the tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,5 +21,11 @@ fi
 export AURAL_CUDA_WHEELS="$PWD/$WHEELS"
 export AURAL_CACHE_DIR="${AURAL_CACHE_DIR:-$PWD/.cache}"
 
+# Every emulated launch is recorded here; afterwards every kernel of kernels/cuda must have run.
+COV="$PWD/.cache/emu-coverage"
+rm -rf "$COV"
+export AURAL_EMU_COVERAGE_DIR="$COV"
+
 cargo build --workspace --benches
 cargo test --workspace
+cargo run --quiet --profile test --bin aural -- doctor --emu-coverage "$COV"

@@ -39,7 +39,11 @@ __device__ void binary_v1(const float* __restrict__ a, const float* __restrict__
                           const BinaryParams p) {
     for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < p.n; i += gridDim.x * blockDim.x) {
         int rem = i, ia = 0, ib = 0;
-        for (int d = p.rank - 1; d >= 0; --d) {
+        // Fully unrolled over the 6 slots so the parameter arrays are indexed by constants (a
+        // dynamic index would copy them to local memory: 88 bytes of stack per thread).
+#pragma unroll
+        for (int d = 5; d >= 0; --d) {
+            if (d >= p.rank) continue;
             int k = rem % p.out_dims[d];
             rem /= p.out_dims[d];
             ia += k * p.a_strides[d];

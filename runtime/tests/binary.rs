@@ -1,8 +1,8 @@
 //! Binary ops: CPU vs a naive broadcasting loop on odd shapes; every kernel version under the
 //! emulator (and a real GPU when present) vs the CPU.
 
-use aural_runtime::ops::binary::{binary, BinaryOp};
-use aural_runtime::testing::{assert_close, rand_tensor};
+use aural_runtime::ops::binary::{binary, binary_version, BinaryOp};
+use aural_runtime::testing::{assert_close, gpu_devices, rand_tensor};
 use aural_runtime::{numel, Tensor};
 
 /// Naive reference: explicit NumPy broadcasting with index arithmetic.
@@ -73,4 +73,26 @@ fn shape_errors_are_clear() {
     let b = rand_tensor(&[4], 2);
     let e = binary(BinaryOp::Add, &a, &b).unwrap_err().to_string();
     assert!(e.contains("[2, 3]") && e.contains("[4]"), "{e}");
+}
+
+#[test]
+fn kernels_match_cpu() {
+    for dev in gpu_devices() {
+        for (ci, (sa, sb)) in CASES.iter().enumerate() {
+            let a = rand_tensor(sa, 10 + ci as u64);
+            let b = rand_tensor(sb, 100 + ci as u64);
+            let (ga, gb) = (a.to_device(dev).unwrap(), b.to_device(dev).unwrap());
+            let general = aural_runtime::ops::broadcast("t", sa, sb).unwrap().kind == aural_runtime::ops::BroadcastKind::General;
+            for op in BinaryOp::ALL {
+                let want = binary(op, &a, &b).unwrap().to_vec().unwrap();
+                for v in [1u32, 2] {
+                    if v == 2 && general {
+                        continue;
+                    }
+                    let got = binary_version(op, &ga, &gb, v).unwrap_or_else(|e| panic!("{dev} {op:?} v{v}: {e}"));
+                    assert_close(&format!("{dev} {op:?} v{v} {sa:?}∘{sb:?}"), &got.to_vec().unwrap(), &want, 0.0, 0.0);
+                }
+            }
+        }
+    }
 }

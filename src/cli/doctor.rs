@@ -12,9 +12,20 @@ pub struct Args {
     /// Compile every kernel family with NVRTC (for the GPU's arch, else compute_80 and compute_90).
     #[arg(long)]
     compile: bool,
+    /// Print ptxas's resource table (registers, shared memory, stack, spills) for sm_90 beside the
+    /// committed budget (kernels/ptxas-budget.toml).
+    #[arg(long)]
+    kernels: bool,
+    /// Check that every kernel of kernels/cuda was launched under the emulator by a test run that
+    /// recorded its launches in DIR (AURAL_EMU_COVERAGE_DIR); exits 2 listing the kernels never run.
+    #[arg(long, value_name = "DIR")]
+    emu_coverage: Option<std::path::PathBuf>,
 }
 
 pub fn run(a: Args) -> Result<()> {
+    if let Some(dir) = &a.emu_coverage {
+        return emu_coverage(dir);
+    }
     let (dev, why) = Device::parse(&a.device)?;
     if let Device::Cuda(n) = dev {
         gpu::probe(n).map_err(|e| anyhow!("CUDA device {n} is not usable: {e}"))?;
@@ -50,6 +61,15 @@ pub fn run(a: Args) -> Result<()> {
     if a.device != "auto" {
         println!("asked for:     {dev} ({why})");
     }
+    if a.kernels {
+        let report = gpu::ptxas::report_all(90)?;
+        let budget = gpu::ptxas::read_budget().unwrap_or_default();
+        println!("{:<34} {:>5} {:>8} {:>6} {:>6}   budget (regs/smem)", "kernel (sm_90)", "regs", "smem B", "stack", "spill");
+        for (k, u) in &report {
+            let b = budget.get(k).map(|b| format!("{}/{}", b.registers, b.smem)).unwrap_or_else(|| "missing".into());
+            println!("{k:<34} {:>5} {:>8} {:>6} {:>6}   {b}", u.registers, u.smem, u.stack, u.spill_stores + u.spill_loads);
+        }
+    }
     if a.compile {
         let archs: Vec<u32> = match gpu::probe(0) {
             Ok(g) => vec![(g.cc.0 * 10 + g.cc.1) as u32],
@@ -62,6 +82,25 @@ pub fn run(a: Args) -> Result<()> {
                 println!("compiled {:<12} compute_{arch}  {:>7.1} ms{}", s.family, t.elapsed().as_secs_f64() * 1e3, if cached { " (cache)" } else { "" });
             }
         }
+    }
+    Ok(())
+}
+
+/// Kernels of kernels/cuda that no recorded emulator launch ran.
+fn emu_coverage(dir: &std::path::Path) -> Result<()> {
+    let mut ran = std::collections::BTreeSet::new();
+    for e in std::fs::read_dir(dir).map_err(|e| anyhow!("{}: {e}", dir.display()))?.flatten() {
+        let text = std::fs::read_to_string(e.path()).unwrap_or_default();
+        ran.extend(text.lines().map(str::to_string));
+    }
+    let all: Vec<&str> = gpu::emu::kernel_names()
+        .into_iter()
+        .filter(|k| aural::kernels::emu::kernel_info(k).is_some_and(|i| i.file.contains("cuda/")))
+        .collect();
+    let missing: Vec<&str> = all.iter().copied().filter(|k| !ran.contains(*k)).collect();
+    println!("emulator coverage: {} of {} kernels of kernels/cuda ran under the emulator", all.len() - missing.len(), all.len());
+    if !missing.is_empty() {
+        return Err(anyhow!("{} kernel(s) have no emulator test: {}", missing.len(), missing.join(", ")));
     }
     Ok(())
 }

@@ -8,7 +8,8 @@
 
 pub mod libs;
 pub mod nvrtc;
-mod emu;
+pub mod ptxas;
+pub mod emu;
 
 use std::collections::HashMap;
 use std::ffi::c_void;
@@ -357,11 +358,14 @@ pub struct Launch {
     pub block: (u32, u32, u32),
     pub smem: u32,
     pub args: Vec<Arg>,
+    /// Emulator only: run one thread order instead of three (kernels whose result legitimately
+    /// depends on the order, e.g. float atomics).
+    pub single_order: bool,
 }
 
 impl Launch {
     pub fn new(op: &'static str, family: &'static str, kernel: impl Into<String>) -> Launch {
-        Launch { op, family, kernel: kernel.into(), grid: (1, 1, 1), block: (1, 1, 1), smem: 0, args: Vec::new() }
+        Launch { op, family, kernel: kernel.into(), grid: (1, 1, 1), block: (1, 1, 1), smem: 0, args: Vec::new(), single_order: false }
     }
     pub fn grid(mut self, x: u32, y: u32, z: u32) -> Self {
         self.grid = (x, y, z);
@@ -373,6 +377,11 @@ impl Launch {
     }
     pub fn smem(mut self, bytes: u32) -> Self {
         self.smem = bytes;
+        self
+    }
+    /// Emulator: run one thread order (see [`Launch::single_order`]).
+    pub fn single_order(mut self) -> Self {
+        self.single_order = true;
         self
     }
     /// A tensor's buffer as a pointer argument.
