@@ -31,7 +31,7 @@ macro_rules! sources {
     };
 }
 
-sources!["binary"];
+sources!["binary", "matmul"];
 
 /// The source of one family, if it exists.
 pub fn source(family: &str) -> Option<&'static KernelSource> {

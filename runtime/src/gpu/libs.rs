@@ -1,11 +1,10 @@
 //! Finding the CUDA driver and NVRTC at run time.
 //!
-//! cudarc (with `dynamic-loading`) looks for `libcuda`/`libnvrtc` by bare names through the dynamic
-//! loader and *panics* when none is found, so every cudarc call is preceded by
-//! `is_culib_present()`. NVRTC often comes from the `nvidia-cuda-nvrtc-cu12` wheel rather than a
-//! system toolkit: we preload it by absolute path (RTLD_GLOBAL), after which the loader resolves the
-//! bare name to the already loaded object. The same wheel roots give the CUDA headers
-//! (`cuda_fp16.h`, `mma.h`) that kernels include.
+//! cudarc (with `dynamic-loading`) looks for `libcuda` by bare names through the dynamic loader and
+//! *panics* when none is found, so every cudarc driver call is preceded by `is_culib_present()`.
+//! NVRTC is loaded by aural itself (`nvrtc_lib`), by absolute path, from a pip wheel folder, a CUDA
+//! toolkit (12 or 13) or the loader's path. The same wheel roots give the CUDA headers
+//! (`cuda_fp16.h`, `mma.h`) that kernels include; a system toolkit's `include/` is the fallback.
 //!
 //! Search order for wheel roots (each is a `pip install --target` folder holding `nvidia/…`):
 //! `$AURAL_CUDA_WHEELS`, `$AURAL_CACHE_DIR/cuda`, the repository's `.cache/cuda` (the test script
@@ -13,7 +12,6 @@
 //! site-packages when `$VIRTUAL_ENV` is set. System toolkits (`/usr/local/cuda`) are used as they are.
 
 use std::path::PathBuf;
-use std::sync::OnceLock;
 
 /// Folders that may hold `nvidia/cuda_nvrtc/lib`, `nvidia/cuda_runtime/include`, ….
 pub fn wheel_roots() -> Vec<PathBuf> {
@@ -60,8 +58,10 @@ pub fn include_dirs() -> Vec<PathBuf> {
             break;
         }
     }
-    for sys in ["/usr/local/cuda/include", "/opt/cuda/include"] {
-        let p = PathBuf::from(sys);
+    let mut sys: Vec<PathBuf> = ["CUDA_HOME", "CUDA_PATH"].iter().filter_map(|k| std::env::var(k).ok()).map(|h| PathBuf::from(h).join("include")).collect();
+    sys.push(PathBuf::from("/usr/local/cuda/include"));
+    sys.push(PathBuf::from("/opt/cuda/include"));
+    for p in sys {
         if v.is_empty() && p.join("cuda_fp16.h").exists() {
             v.push(p);
         }
@@ -86,48 +86,14 @@ pub fn driver_present() -> bool {
     unsafe { cudarc::driver::sys::is_culib_present() }
 }
 
-/// Where NVRTC was found, or why it was not. Computed once.
-pub fn nvrtc() -> Result<&'static str, String> {
-    static FOUND: OnceLock<Result<String, String>> = OnceLock::new();
-    FOUND
-        .get_or_init(|| {
-            // SAFETY: dlopen probes only.
-            if unsafe { cudarc::nvrtc::sys::is_culib_present() } {
-                return Ok("the dynamic loader's search path".to_string());
-            }
-            for r in wheel_roots() {
-                let lib = r.join("nvidia/cuda_nvrtc/lib/libnvrtc.so.12");
-                if !lib.exists() {
-                    continue;
-                }
-                // SAFETY: loading a shared library runs its initialisers; libnvrtc's are benign.
-                let loaded = unsafe {
-                    libloading::os::unix::Library::open(
-                        Some(&lib),
-                        libloading::os::unix::RTLD_NOW | libloading::os::unix::RTLD_GLOBAL,
-                    )
-                };
-                if let Ok(l) = loaded {
-                    std::mem::forget(l); // keep it loaded for the life of the process
-                    if unsafe { cudarc::nvrtc::sys::is_culib_present() } {
-                        return Ok(lib.display().to_string());
-                    }
-                }
-            }
-            Err("NVRTC (libnvrtc.so.12) was not found: install it with `pip install --target .cache/cuda nvidia-cuda-nvrtc-cu12` or set AURAL_CUDA_WHEELS".to_string())
-        })
-        .as_ref()
-        .map(|s| s.as_str())
-        .map_err(|e| e.clone())
+/// Where NVRTC was found, or why it was not (see `nvrtc_lib`).
+pub fn nvrtc() -> Result<String, String> {
+    super::nvrtc_lib::get().map(|n| n.path.display().to_string())
 }
 
 /// NVRTC's version as (major, minor), when NVRTC is usable.
 pub fn nvrtc_version() -> Option<(i32, i32)> {
-    nvrtc().ok()?;
-    let (mut a, mut b) = (0, 0);
-    // SAFETY: NVRTC is loaded (checked above); the call writes two ints.
-    let r = unsafe { cudarc::nvrtc::sys::nvrtcVersion(&mut a, &mut b) };
-    (r == cudarc::nvrtc::sys::nvrtcResult::NVRTC_SUCCESS).then_some((a, b))
+    super::nvrtc_lib::get().ok().map(|n| n.version())
 }
 
 /// The CUDA driver's version as (major, minor), when the driver is present.

@@ -8,6 +8,7 @@
 
 pub mod libs;
 pub mod nvrtc;
+pub mod nvrtc_lib;
 pub mod ptxas;
 pub mod emu;
 

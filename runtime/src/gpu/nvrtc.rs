@@ -5,7 +5,6 @@
 //! and renamed, so a crash never leaves a truncated PTX behind. Location: `$AURAL_CACHE_DIR/kernels`,
 //! else the user cache dir's `aural/kernels`.
 
-use std::ffi::CString;
 use std::path::PathBuf;
 
 use sha2::{Digest, Sha256};
@@ -46,54 +45,12 @@ pub struct Compiled {
 
 /// Compiles one source with the given options. Errors carry the whole program log.
 pub fn compile_raw(family: &str, src: &str, opts: &[String], cubin: bool) -> Result<Compiled> {
-    libs::nvrtc().map_err(Error::CudaUnavailable)?;
+    let lib = super::nvrtc_lib::get().map_err(Error::CudaUnavailable)?;
     let arch = opts.iter().find_map(|o| o.strip_prefix("--gpu-architecture=")).unwrap_or("?").to_string();
-    let csrc = CString::new(src).map_err(|_| Error::Msg(format!("{family}.cu contains a NUL byte")))?;
-    let name = CString::new(format!("{family}.cu")).unwrap();
-    let prog = cudarc::nvrtc::result::create_program(&csrc, Some(&name))
-        .map_err(|e| Error::Nvrtc { family: family.into(), arch: arch.clone(), log: format!("{e:?}") })?;
-    // SAFETY: `prog` is a live program created above and destroyed below exactly once.
-    let compiled = unsafe { cudarc::nvrtc::result::compile_program(prog, opts) };
-    let log = unsafe { cudarc::nvrtc::result::get_program_log(prog) }
-        .map(|l| cstr_vec_to_string(&l))
-        .unwrap_or_default();
-    let out = match compiled {
-        Err(_) => Err(Error::Nvrtc { family: family.into(), arch, log }),
-        Ok(()) => {
-            let image = if cubin { get_cubin(prog) } else { unsafe { cudarc::nvrtc::result::get_ptx(prog) }.map(|p| cstr_vec_to_string(&p).into_bytes()).map_err(|e| format!("{e:?}")) };
-            match image {
-                Ok(image) => Ok(Compiled { image, log }),
-                Err(e) => Err(Error::Nvrtc { family: family.into(), arch, log: e }),
-            }
-        }
-    };
-    unsafe {
-        let _ = cudarc::nvrtc::result::destroy_program(prog);
+    match lib.compile(&format!("{family}.cu"), src, opts, cubin) {
+        Ok((image, log)) => Ok(Compiled { image, log }),
+        Err((err, log)) => Err(Error::Nvrtc { family: family.into(), arch, log: format!("{err}\n{log}") }),
     }
-    out
-}
-
-fn get_cubin(prog: cudarc::nvrtc::sys::nvrtcProgram) -> std::result::Result<Vec<u8>, String> {
-    use cudarc::nvrtc::sys;
-    let mut size = 0usize;
-    // SAFETY: prog is valid; the size is written before the buffer of that size is filled.
-    unsafe {
-        let r = sys::nvrtcGetCUBINSize(prog, &mut size);
-        if r != sys::nvrtcResult::NVRTC_SUCCESS {
-            return Err(format!("nvrtcGetCUBINSize: {r:?}"));
-        }
-        let mut buf = vec![0u8; size];
-        let r = sys::nvrtcGetCUBIN(prog, buf.as_mut_ptr() as *mut _);
-        if r != sys::nvrtcResult::NVRTC_SUCCESS {
-            return Err(format!("nvrtcGetCUBIN: {r:?}"));
-        }
-        Ok(buf)
-    }
-}
-
-fn cstr_vec_to_string(v: &[std::ffi::c_char]) -> String {
-    let bytes: Vec<u8> = v.iter().map(|&c| c as u8).take_while(|&b| b != 0).collect();
-    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 /// PTX for `family` targeting `compute_<arch>`, from the disk cache or freshly compiled.

@@ -1,7 +1,257 @@
-//! The `matmul` op family (placeholder: being written).
-use crate::{bench::BenchCase, Device, Result};
+//! Matrix multiplication with a fused bias + GELU epilogue: `act(op(A)·op(B) + bias)`.
+//!
+//! Shapes: `a` is (…, M, K) — or (…, K, M) with `trans_a`; `b` is (…, K, N) — or (…, N, K) with
+//! `trans_b`, which is `nn.Linear`'s weight layout, so [`linear`] is a matmul with `trans_b`. The
+//! leading (batch) dims of `a` and `b` must be equal, or `b` is 2-D and shared by every batch. The
+//! result is (…, M, N), f32. `bias` is a length-N f32 vector added to every row, then the activation.
+//!
+//! dtypes: f32 × f32 everywhere. f16 × f16 on GPU devices runs the tensor-core kernel (f32
+//! accumulation) and returns f32; on the CPU f16 inputs are converted to f32 and multiplied in f32
+//! (see `cpu.rs`), returning f32 too, so a caller gets the same dtype on every device.
+//!
+//! CPU: `cpu.rs` (the `gemm` crate — pure Rust, runtime SIMD dispatch, BLAS-class speed, no system
+//! BLAS — then the epilogue with rayon over rows). CUDA: `cuda.rs` launching `kernels/cuda/matmul.cu`
+//! (`matmul_fwd_f32_v1` naive, `matmul_fwd_f32_v2` shared-memory tiled with register micro-tiles,
+//! `matmul_fwd_f16_v3` WMMA tensor cores). The dispatcher picks v2 for f32 and v3 for f16.
 
-/// Benchmark cases of this family.
-pub fn bench_cases(_device: Device) -> Result<Vec<BenchCase>> {
-    Ok(Vec::new())
+mod cpu;
+mod cuda;
+
+use crate::tensor::same_device;
+use crate::{DType, Device, Error, Result, Tensor};
+
+/// Activation applied after the bias (the fused epilogue).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Activation {
+    #[default]
+    None,
+    /// Exact GELU, `0.5·x·(1 + erf(x/√2))` (PyTorch's default `approximate='none'`).
+    Gelu,
+}
+
+impl Activation {
+    /// Code passed to the kernels (`MatmulParams::act`).
+    fn code(self) -> i32 {
+        match self {
+            Activation::None => 0,
+            Activation::Gelu => 1,
+        }
+    }
+}
+
+/// Options of [`matmul_opts`]. `Default` is a plain `a·b`.
+#[derive(Debug, Clone, Default)]
+pub struct MatmulOpts {
+    /// `a` is stored (…, K, M): multiply by its transpose.
+    pub trans_a: bool,
+    /// `b` is stored (…, N, K) (the `nn.Linear` weight layout): multiply by its transpose.
+    pub trans_b: bool,
+    /// Length-N f32 vector added to every output row.
+    pub bias: Option<Tensor>,
+    pub act: Activation,
+}
+
+/// The resolved geometry of one call (shared by the CPU and CUDA paths).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Geometry {
+    pub m: usize,
+    pub n: usize,
+    pub k: usize,
+    pub batch: usize,
+    pub trans_a: bool,
+    pub trans_b: bool,
+    /// Elements between consecutive matrices (0 for a shared 2-D `b`).
+    pub a_batch_stride: usize,
+    pub b_batch_stride: usize,
+    /// Output shape: a's batch dims, then (M, N).
+    pub out_shape: Vec<usize>,
+}
+
+const OP: &str = "matmul";
+
+/// Checks shapes, dtypes and devices; returns the geometry.
+fn geometry(a: &Tensor, b: &Tensor, opts: &MatmulOpts) -> Result<Geometry> {
+    let (sa, sb) = (a.shape(), b.shape());
+    let both = || format!("a {sa:?}{} and b {sb:?}{}", if opts.trans_a { " (trans_a)" } else { "" }, if opts.trans_b { " (trans_b)" } else { "" });
+    if sa.len() < 2 || sb.len() < 2 {
+        return Err(Error::shape(OP, format!("both operands need rank ≥ 2, got {}", both())));
+    }
+    let (ra, rb) = (sa.len(), sb.len());
+    let (m, ka) = if opts.trans_a { (sa[ra - 1], sa[ra - 2]) } else { (sa[ra - 2], sa[ra - 1]) };
+    let (kb, n) = if opts.trans_b { (sb[rb - 1], sb[rb - 2]) } else { (sb[rb - 2], sb[rb - 1]) };
+    if ka != kb {
+        return Err(Error::shape(OP, format!("inner dimensions differ ({ka} vs {kb}) for {}", both())));
+    }
+    let (ba, bb) = (&sa[..ra - 2], &sb[..rb - 2]);
+    if !bb.is_empty() && ba != bb {
+        return Err(Error::shape(OP, format!("batch dimensions {ba:?} and {bb:?} differ (b may also be 2-D, shared by every batch) for {}", both())));
+    }
+    let batch: usize = ba.iter().product();
+    let mut out_shape = ba.to_vec();
+    out_shape.extend([m, n]);
+    match (a.dtype(), b.dtype()) {
+        (DType::F32, DType::F32) | (DType::F16, DType::F16) => {}
+        (x, y) => return Err(Error::DType { op: OP, got: if x == DType::F32 { y } else { x }, msg: format!("a is {x} and b is {y}: both must be f32, or both f16") }),
+    }
+    if let Some(bias) = &opts.bias {
+        if bias.shape() != [n] {
+            return Err(Error::shape(OP, format!("bias {:?} must be [{n}] (N) for {}", bias.shape(), both())));
+        }
+        if bias.dtype() != DType::F32 {
+            return Err(Error::DType { op: OP, got: bias.dtype(), msg: "bias must be f32".into() });
+        }
+    }
+    Ok(Geometry {
+        m,
+        n,
+        k: ka,
+        batch,
+        trans_a: opts.trans_a,
+        trans_b: opts.trans_b,
+        a_batch_stride: m * ka,
+        b_batch_stride: if bb.is_empty() { 0 } else { ka * n },
+        out_shape,
+    })
+}
+
+/// `a · b` (no transposes, no epilogue).
+pub fn matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    matmul_opts(a, b, &MatmulOpts::default())
+}
+
+/// `act(op(a) · op(b) + bias)`; see the module doc for shapes and dtypes.
+pub fn matmul_opts(a: &Tensor, b: &Tensor, opts: &MatmulOpts) -> Result<Tensor> {
+    run(a, b, opts, None)
+}
+
+/// Like [`matmul_opts`] on a GPU device, but forcing kernel version `version` (1 or 2 for f32, 3 for
+/// f16); benches and tests. On the CPU the version is ignored.
+pub fn matmul_version(a: &Tensor, b: &Tensor, opts: &MatmulOpts, version: u32) -> Result<Tensor> {
+    run(a, b, opts, Some(version))
+}
+
+fn run(a: &Tensor, b: &Tensor, opts: &MatmulOpts, version: Option<u32>) -> Result<Tensor> {
+    let mut ts = vec![a, b];
+    if let Some(bias) = &opts.bias {
+        ts.push(bias);
+    }
+    let dev = same_device(OP, &ts)?;
+    let g = geometry(a, b, opts)?;
+    match dev {
+        Device::Cpu => {
+            let bias = opts.bias.as_ref().map(|t| t.cpu_f32()).transpose()?;
+            let out = match a.dtype() {
+                DType::F32 => cpu::matmul(a.cpu_f32()?, b.cpu_f32()?, bias, opts.act, &g),
+                DType::F16 => {
+                    let up = |t: &Tensor| -> Result<Vec<f32>> { Ok(t.cpu_f16()?.iter().map(|x| x.to_f32()).collect()) };
+                    cpu::matmul(&up(a)?, &up(b)?, bias, opts.act, &g)
+                }
+            };
+            Tensor::from_vec(out, &g.out_shape)
+        }
+        Device::Cuda(_) | Device::Emu => cuda::matmul(a, b, opts.bias.as_ref(), opts.act, &g, version),
+    }
+}
+
+/// `nn.Linear`: `x · wᵀ + bias` with `w` of shape (N, K) and `x` of shape (…, K), any rank ≥ 1
+/// (leading dims are flattened into rows, then restored). Returns (…, N).
+pub fn linear(x: &Tensor, w: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+    linear_act(x, w, bias, Activation::None)
+}
+
+/// [`linear`] followed by `act` (fused): `act(x · wᵀ + bias)`.
+pub fn linear_act(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, act: Activation) -> Result<Tensor> {
+    let sx = x.shape();
+    if sx.is_empty() || w.rank() != 2 {
+        return Err(Error::shape("linear", format!("x {sx:?} needs rank ≥ 1 and w {:?} must be 2-D (N, K)", w.shape())));
+    }
+    let k = sx[sx.len() - 1];
+    if w.shape()[1] != k {
+        return Err(Error::shape("linear", format!("x {sx:?} has K = {k} but w {:?} is (N, K) with K = {}", w.shape(), w.shape()[1])));
+    }
+    let rows = x.numel() / k.max(1);
+    let rows = if k == 0 { sx[..sx.len() - 1].iter().product() } else { rows };
+    let x2 = x.reshape(&[rows, k])?;
+    let opts = MatmulOpts { trans_a: false, trans_b: true, bias: bias.cloned(), act };
+    let y = matmul_opts(&x2, w, &opts)?;
+    let mut out_shape = sx[..sx.len() - 1].to_vec();
+    out_shape.push(w.shape()[0]);
+    y.reshape(&out_shape)
+}
+
+/// Benchmark cases: the AST QKV-sized GEMM (M = 1210 tokens, K = 768, N = 768) and the MLP
+/// up-projection (M = 1210, K = 768, N = 3072); f32 on the CPU; on a real GPU each kernel version for
+/// f32 and v3 for f16. `Work::Flops(2·M·N·K)`.
+pub fn bench_cases(device: Device) -> Result<Vec<crate::bench::BenchCase>> {
+    use crate::bench::{BenchCase, Work};
+    use crate::testing::{assert_close, rand_tensor};
+    let mut out = Vec::new();
+    if device == Device::Emu {
+        return Ok(out); // the emulator is for correctness, not timing
+    }
+    for (case, m, k, n) in [("768x768x1210", 1210usize, 768usize, 768usize), ("1210x768x3072", 1210, 768, 3072)] {
+        let a_cpu = rand_tensor(&[m, k], 1);
+        let b_cpu = rand_tensor(&[k, n], 2);
+        let flops = 2.0 * (m * n * k) as f64;
+        let runs: Vec<(Option<u32>, DType)> = if device.is_cpu() {
+            vec![(None, DType::F32)]
+        } else {
+            vec![(Some(1), DType::F32), (Some(2), DType::F32), (Some(3), DType::F16)]
+        };
+        for (v, dtype) in runs {
+            let (a, b) = match dtype {
+                DType::F32 => (a_cpu.to_device(device)?, b_cpu.to_device(device)?),
+                DType::F16 => (to_f16(&a_cpu)?.to_device(device)?, to_f16(&b_cpu)?.to_device(device)?),
+            };
+            let be = if device.is_cpu() { None } else { Some(crate::gpu::backend(device)?) };
+            let check = if let Some(v) = v {
+                let (a, b) = (a.clone(), b.clone());
+                let (ra, rb) = match dtype {
+                    DType::F32 => (a_cpu.clone(), b_cpu.clone()),
+                    DType::F16 => (to_f16(&a_cpu)?, to_f16(&b_cpu)?),
+                };
+                let label = format!("matmul {device} v{v} {dtype} {case}");
+                let check: Box<dyn FnMut() -> Result<()>> = Box::new(move || {
+                    let want = matmul(&ra, &rb)?.to_vec()?;
+                    let got = matmul_version(&a, &b, &MatmulOpts::default(), v)?.to_vec()?;
+                    let tol = 1e-4 * (k as f32).sqrt() * if dtype == DType::F16 { 10.0 } else { 1.0 };
+                    std::panic::catch_unwind(|| assert_close(&label, &got, &want, tol, tol))
+                        .map_err(|e| Error::Msg(e.downcast_ref::<String>().cloned().unwrap_or_else(|| format!("{label}: mismatch"))))
+                });
+                Some(check)
+            } else {
+                None
+            };
+            if let Some(be) = &be {
+                // Compile outside the timed region.
+                be.prepare("matmul", &format!("matmul_fwd_{}_v{}", dtype.kernel_suffix(), v.unwrap_or(2)))?;
+            }
+            out.push(BenchCase {
+                op: OP,
+                case: case.to_string(),
+                device,
+                version: v.map(|v| format!("v{v}")).unwrap_or_else(|| "cpu".into()),
+                dtype,
+                work: Work::Flops(flops),
+                run: Box::new(move || {
+                    let _y = match v {
+                        None => matmul(&a, &b)?,
+                        Some(v) => matmul_version(&a, &b, &MatmulOpts::default(), v)?,
+                    };
+                    if let Some(be) = &be {
+                        be.synchronize()?;
+                    }
+                    Ok(())
+                }),
+                check,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// An f16 copy of a CPU f32 tensor (round to nearest even).
+pub fn to_f16(t: &Tensor) -> Result<Tensor> {
+    let v: Vec<half::f16> = t.to_vec()?.iter().map(|&x| half::f16::from_f32(x)).collect();
+    Tensor::from_vec_f16(v, t.shape())
 }

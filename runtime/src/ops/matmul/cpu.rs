@@ -1,0 +1,138 @@
+//! CPU matmul: the `gemm` crate for the product, then the bias + GELU epilogue with rayon over rows.
+//!
+//! Why `gemm` (sarah-quinones/gemm): pure Rust (no system BLAS to find, link or ship), runtime SIMD
+//! dispatch (AVX2/FMA, AVX-512, NEON chosen when the binary runs, so one build is fast everywhere),
+//! BLAS-class packed micro-kernels with cache blocking, and rayon parallelism. Its strided interface
+//! (separate row and column strides for every operand) expresses `trans_a` / `trans_b` without any
+//! copy: a transposed operand is just the same buffer read with swapped strides.
+//!
+//! f16 inputs are converted to f32 first and multiplied in f32 (exact products, f32 accumulation — the
+//! same numbers the tensor-core kernel produces up to summation order); gemm's own f16 path would
+//! round its output to f16, and the op returns f32.
+
+use gemm::Parallelism;
+use rayon::prelude::*;
+
+use super::{Activation, Geometry};
+
+/// Below this many multiply-adds per matrix a batched product runs one matrix per rayon task
+/// (gemm single-threaded); above it gemm parallelises each matrix itself.
+const SMALL_GEMM: usize = 48 * 48 * 48;
+
+/// `out[b] = op(a[b]) · op(b[b])` for every batch, then the epilogue. `a`, `b` are f32, row-major
+/// as stored; `g` says the shapes, transposes and batch strides.
+pub(super) fn matmul(a: &[f32], b: &[f32], bias: Option<&[f32]>, act: Activation, g: &Geometry) -> Vec<f32> {
+    let (m, n, k) = (g.m, g.n, g.k);
+    let mut out = vec![0f32; g.batch * m * n];
+    if m * n == 0 {
+        return out;
+    }
+    let run = |bi: usize, c: &mut [f32], par: Parallelism| {
+        let ab = &a[bi * g.a_batch_stride..];
+        let bb = &b[bi * g.b_batch_stride..];
+        gemm_one(ab, bb, c, g, par);
+    };
+    if g.batch > 1 && m * n * k <= SMALL_GEMM {
+        out.par_chunks_mut(m * n).enumerate().for_each(|(bi, c)| run(bi, c, Parallelism::None));
+    } else {
+        for (bi, c) in out.chunks_mut(m * n).enumerate() {
+            run(bi, c, Parallelism::Rayon(0));
+        }
+    }
+    if bias.is_some() || act != Activation::None {
+        epilogue(&mut out, n, bias, act);
+    }
+    out
+}
+
+/// One product C(m×n) = op(A)·op(B), C row-major. Strides are in elements: A stored (m,k) row-major
+/// has row stride k and column stride 1; stored (k,m) (trans_a) it has row stride 1 and column
+/// stride m. Likewise for B.
+fn gemm_one(a: &[f32], b: &[f32], c: &mut [f32], g: &Geometry, par: Parallelism) {
+    let (m, n, k) = (g.m, g.n, g.k);
+    if k == 0 {
+        c.iter_mut().for_each(|x| *x = 0.0);
+        return;
+    }
+    let (a_rs, a_cs) = if g.trans_a { (1, m as isize) } else { (k as isize, 1) };
+    let (b_rs, b_cs) = if g.trans_b { (1, k as isize) } else { (n as isize, 1) };
+    debug_assert!(a.len() >= m * k && b.len() >= k * n && c.len() == m * n);
+    // SAFETY: the slices hold at least m·k, k·n and m·n elements (checked by the caller's shape
+    // logic and asserted above); every index gemm forms from these strides stays inside them; `c`
+    // is not aliased. read_dst = false, so the uninitialised-or-not contents of `c` are ignored.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            c.as_mut_ptr(),
+            1,
+            n as isize,
+            false,
+            a.as_ptr(),
+            a_cs,
+            a_rs,
+            b.as_ptr(),
+            b_cs,
+            b_rs,
+            0.0f32,
+            1.0f32,
+            false,
+            false,
+            false,
+            par,
+        );
+    }
+}
+
+/// Exact GELU (erf form, PyTorch's default `approximate='none'`).
+#[inline(always)]
+pub(crate) fn gelu(x: f32) -> f32 {
+    0.5 * x * (1.0 + erf(x * std::f32::consts::FRAC_1_SQRT_2))
+}
+
+/// erf, evaluated in f64 and rounded to f32.
+#[inline(always)]
+fn erf(x: f32) -> f32 {
+    erf_f64(x as f64) as f32
+}
+
+/// erf(x) from Numerical Recipes' `erfcc` Chebyshev fit of erfc (fractional error < 1.2e-7
+/// everywhere), so erf is off by < 1.2e-7 absolute: about one f32 ulp of (1 + erf), ample for GELU.
+fn erf_f64(x: f64) -> f64 {
+    let z = x.abs();
+    let t = 1.0 / (1.0 + 0.5 * z);
+    let r = t
+        * (-z * z - 1.265_512_23
+            + t * (1.000_023_68
+                + t * (0.374_091_96
+                    + t * (0.096_784_18
+                        + t * (-0.186_288_06
+                            + t * (0.278_868_07
+                                + t * (-1.135_203_98 + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77)))))))))
+            .exp();
+    if x >= 0.0 {
+        1.0 - r
+    } else {
+        r - 1.0
+    }
+}
+
+/// `out[r, j] = act(out[r, j] + bias[j])`, rayon over blocks of rows.
+fn epilogue(out: &mut [f32], n: usize, bias: Option<&[f32]>, act: Activation) {
+    let rows_per_task = (16384 / n.max(1)).max(1);
+    out.par_chunks_mut(rows_per_task * n).for_each(|blk| {
+        for row in blk.chunks_mut(n) {
+            if let Some(bias) = bias {
+                for (y, &bv) in row.iter_mut().zip(bias) {
+                    *y += bv;
+                }
+            }
+            if act == Activation::Gelu {
+                for y in row.iter_mut() {
+                    *y = gelu(*y);
+                }
+            }
+        }
+    });
+}
