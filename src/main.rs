@@ -28,6 +28,16 @@ enum Cmd {
     ///   aural bench
     ///   aural bench --op matmul --json > run.json
     Bench(cli::bench::Args),
+    /// Log-mel fbank (torchaudio kaldi, AST's call) or AST input_values of WAV files → safetensors.
+    ///
+    /// Audio is resampled to 16 kHz and mixed down to mono (HF's ASTFeatureExtractor expects mono
+    /// 16 kHz); `--channel N` picks one channel instead. Several inputs are stored as `<stem>/fbank`.
+    ///
+    /// Examples:
+    ///   aural features clip.wav --out clip.safetensors            # tensor `fbank` (frames × 128)
+    ///   aural features clip.wav --out x.safetensors --ast         # tensor `input_values` (1024 × 128)
+    ///   aural features a.wav b.wav --out ab.safetensors --device cuda
+    Features(cli::features::Args),
 }
 
 fn main() -> ExitCode {
@@ -35,6 +45,7 @@ fn main() -> ExitCode {
     let res = match cli.cmd {
         Cmd::Doctor(a) => cli::doctor::run(a),
         Cmd::Bench(a) => cli::bench::run(a),
+        Cmd::Features(a) => cli::features::run(a),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

@@ -31,7 +31,7 @@ macro_rules! sources {
     };
 }
 
-sources!["binary", "matmul"];
+sources!["binary", "matmul", "unary", "shape", "fbank", "stft", "softmax", "layernorm", "reduce"];
 
 /// The source of one family, if it exists.
 pub fn source(family: &str) -> Option<&'static KernelSource> {

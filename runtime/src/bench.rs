@@ -106,3 +106,90 @@ pub fn default_devices() -> Vec<Device> {
     }
     v
 }
+
+/// One row of the GPU performance model: a kernel run under the emulator, its counted global-memory
+/// traffic, the analytic minimum, and what both mean on an H100 at 3.35 TB/s.
+#[derive(Debug, Clone)]
+pub struct ModelRow {
+    pub kernel: String,
+    pub case: String,
+    /// Counted by the emulator (every load and store of the launch).
+    pub bytes_read: u64,
+    pub bytes_written: u64,
+    /// The minimum any kernel must move (each input once, each output once).
+    pub min_bytes: f64,
+    /// The kernel's documented traffic (its re-read factor applied), which the count must equal.
+    pub documented_bytes: f64,
+    pub flops: f64,
+}
+
+/// H100 SXM HBM3 bandwidth used by the model.
+pub const H100_BYTES_PER_S: f64 = 3.35e12;
+
+impl ModelRow {
+    pub fn counted(&self) -> f64 {
+        (self.bytes_read + self.bytes_written) as f64
+    }
+    /// Counted / minimum: how many times the kernel moves the data it must move once.
+    pub fn reread_factor(&self) -> f64 {
+        self.counted() / self.min_bytes
+    }
+    /// Time if every counted byte came from HBM at full bandwidth (an upper bound on memory time:
+    /// re-reads that hit L1/L2 cost less).
+    pub fn hbm_time_s(&self) -> f64 {
+        self.counted() / H100_BYTES_PER_S
+    }
+}
+
+/// Runs the modelled kernels (GEMM, softmax, elementwise) under the emulator on small shapes that
+/// exercise partial tiles, and returns their counted traffic beside the documented formulas.
+pub fn gpu_model() -> Result<Vec<ModelRow>> {
+    use crate::ops::{binary, matmul, softmax};
+    use crate::testing::rand_tensor;
+    let dev = Device::Emu;
+    let be = crate::gpu::backend(dev)?;
+    let bytes = |k: &str| be.emu_bytes(k).ok_or_else(|| crate::Error::Msg(format!("no emulated launch of {k} recorded")));
+    let mut rows = Vec::new();
+
+    // GEMM (M, K, N) with partial 64-tiles: v1 reads A and B once per output element (K each),
+    // v2/v3 re-read A once per 64-column tile of C and B once per 64-row tile.
+    let (m, k, n) = (70usize, 40usize, 90usize);
+    let a = rand_tensor(&[m, k], 1).to_device(dev)?;
+    let b = rand_tensor(&[k, n], 2).to_device(dev)?;
+    let (mf, kf, nf) = (m as f64, k as f64, n as f64);
+    let flops = 2.0 * mf * nf * kf;
+    let tiles = |x: usize| x.div_ceil(64) as f64;
+    for (v, elt) in [(1u32, 4.0), (2, 4.0), (3, 2.0)] {
+        let (a, b) = if v == 3 { (matmul::to_f16(&a)?.to_device(dev)?, matmul::to_f16(&b)?.to_device(dev)?) } else { (a.clone(), b.clone()) };
+        matmul::matmul_version(&a, &b, &matmul::MatmulOpts::default(), v)?;
+        let kernel = format!("matmul_fwd_{}_v{v}", if v == 3 { "f16" } else { "f32" });
+        let (r, w) = bytes(&kernel)?;
+        let documented = match v {
+            1 => elt * 2.0 * mf * nf * kf + 4.0 * mf * nf,
+            _ => elt * (mf * kf * tiles(n) + kf * nf * tiles(m)) + 4.0 * mf * nf,
+        };
+        rows.push(ModelRow { kernel, case: format!("{m}x{k}x{n}"), bytes_read: r, bytes_written: w, min_bytes: elt * (mf * kf + kf * nf) + 4.0 * mf * nf, documented_bytes: documented, flops });
+    }
+
+    // Softmax rows: every version reads each row three times (max, Σexp, write) and writes it once.
+    for (rows_n, len) in [(37usize, 13usize), (5, 1214)] {
+        let x = rand_tensor(&[rows_n, len], 3).to_device(dev)?;
+        let nel = (rows_n * len) as f64;
+        for v in [1u32, 2, 3] {
+            softmax::softmax_version(&x, v)?;
+            let kernel = format!("softmax_fwd_f32_v{v}");
+            let (r, w) = bytes(&kernel)?;
+            rows.push(ModelRow { kernel, case: format!("{rows_n}x{len}"), bytes_read: r, bytes_written: w, min_bytes: 8.0 * nel, documented_bytes: 16.0 * nel, flops: 5.0 * nel });
+        }
+    }
+
+    // Elementwise add with a broadcast bias (v2): full operand once, the bias once per row from cache.
+    let (r_, c_) = (33usize, 70usize);
+    let x = rand_tensor(&[r_, c_], 4).to_device(dev)?;
+    let bias = rand_tensor(&[c_], 5).to_device(dev)?;
+    binary::binary_version(binary::BinaryOp::Add, &x, &bias, 2)?;
+    let (r, w) = bytes("add_fwd_f32_v2")?;
+    let nel = (r_ * c_) as f64;
+    rows.push(ModelRow { kernel: "add_fwd_f32_v2".into(), case: format!("{r_}x{c_}+{c_}"), bytes_read: r, bytes_written: w, min_bytes: 8.0 * nel + 4.0 * c_ as f64, documented_bytes: 12.0 * nel, flops: nel });
+    Ok(rows)
+}

@@ -19,9 +19,17 @@ pub struct Args {
     /// Seconds to spend per case (after validation and warm-up).
     #[arg(long, default_value_t = 1.0)]
     seconds: f64,
+    /// Instead of timing: run the GEMM, softmax and elementwise kernels under the CUDA emulator, print
+    /// their counted global-memory bytes beside the analytic minimum, and what that traffic costs on
+    /// an H100 (3.35 TB/s HBM3).
+    #[arg(long)]
+    model_gpu: bool,
 }
 
 pub fn run(a: Args) -> Result<()> {
+    if a.model_gpu {
+        return model_gpu(a.json);
+    }
     let devices = match &a.device {
         None => default_devices(),
         Some(d) => vec![super::resolve_device(d)?],
@@ -48,6 +56,30 @@ pub fn run(a: Args) -> Result<()> {
                     println!("{:<56} {:>9.3} ms {:>9.2} {}", m.id, m.median_s * 1e3, m.throughput, m.unit);
                 }
             }
+        }
+    }
+    Ok(())
+}
+
+fn model_gpu(json: bool) -> Result<()> {
+    let rows = aural::runtime::bench::gpu_model()?;
+    if !json {
+        println!("bytes counted by the CUDA emulator (every global load and store), H100 model at {:.2} TB/s", aural::runtime::bench::H100_BYTES_PER_S / 1e12);
+        println!("{:<22} {:>12} {:>11} {:>11} {:>11} {:>8} {:>10} {:>9}", "kernel", "case", "read B", "written B", "minimum B", "re-read", "HBM µs", "FLOP/B");
+    }
+    for r in rows {
+        if json {
+            println!(
+                "{}",
+                serde_json::json!({"kernel": r.kernel, "case": r.case, "bytes_read": r.bytes_read, "bytes_written": r.bytes_written,
+                    "min_bytes": r.min_bytes, "documented_bytes": r.documented_bytes, "reread_factor": r.reread_factor(),
+                    "h100_hbm_time_s": r.hbm_time_s(), "flops": r.flops})
+            );
+        } else {
+            println!(
+                "{:<22} {:>12} {:>11} {:>11} {:>11.0} {:>7.2}x {:>10.4} {:>9.2}",
+                r.kernel, r.case, r.bytes_read, r.bytes_written, r.min_bytes, r.reread_factor(), r.hbm_time_s() * 1e6, r.flops / r.counted()
+            );
         }
     }
     Ok(())

@@ -1,7 +1,294 @@
-//! The `fbank` op family (placeholder: being written).
-use crate::{bench::BenchCase, Device, Result};
+//! Kaldi-compatible log-mel filterbank (`torchaudio.compliance.kaldi.fbank`), and AST's input
+//! normalisation (HF `ASTFeatureExtractor`).
+//!
+//! The defaults ([`FbankOpts::default`]) are AST's call (DESIGN.md §6.1):
+//! `kaldi.fbank(wav, htk_compat=True, sample_frequency=16000, use_energy=False,
+//! window_type='hanning', num_mel_bins=128, dither=0.0, frame_shift=10)`. Per frame (25 ms = 400
+//! samples, shift 10 ms = 160, `snip_edges=True` so frames = 1 + (N − 400) // 160): remove the DC
+//! offset, pre-emphasis `x[i] −= 0.97·x[i−1]` (kaldi: `x[0] −= 0.97·x[0]`), window (kaldi
+//! 'hanning' = `0.5 − 0.5·cos(2πn/(N−1))`), zero-pad to the next power of two (512), power
+//! spectrum, 128 triangular kaldi-mel filters (`mel = 1127·ln(1 + f/700)`, 20 Hz … Nyquist), and
+//! `ln(max(e, f32::EPSILON))`.
+//!
+//! CPU: `cpu.rs` (rustfft, rayon over frames, sparse mel matrix). CUDA: `cuda.rs` launching the
+//! fused kernel `fbank_fwd_f32_v1` of `kernels/cuda/fbank.cu` (waveform → log-mel in one launch,
+//! one block per frame, no spectrum in global memory), and `ast_input_fwd_f32_v1` for
+//! [`ast_input`] on a GPU tensor. Dither is not implemented (AST uses `dither=0.0`); neither is
+//! `snip_edges=False`, VTLN, or the energy column (`use_energy=False`).
 
-/// Benchmark cases of this family.
-pub fn bench_cases(_device: Device) -> Result<Vec<BenchCase>> {
-    Ok(Vec::new())
+mod cpu;
+mod cuda;
+
+use crate::tensor::expect_dtype;
+use crate::{DType, Device, Error, Result, Tensor};
+
+/// Kaldi window types (`window_type=` of torchaudio's kaldi fbank).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Window {
+    /// `0.5 − 0.5·cos(2πn/(N−1))` (torch.hann_window(N, periodic=False)); AST's choice.
+    Hanning,
+    /// `0.54 − 0.46·cos(2πn/(N−1))`.
+    Hamming,
+    /// Kaldi's default: hanning^0.85.
+    Povey,
+    Rectangular,
+}
+
+impl Window {
+    /// The window's `n` values, computed in f64 and rounded to f32.
+    pub fn values(self, n: usize) -> Vec<f32> {
+        let d = (n.max(2) - 1) as f64;
+        (0..n)
+            .map(|i| {
+                let c = (2.0 * std::f64::consts::PI * i as f64 / d).cos();
+                (match self {
+                    Window::Hanning => 0.5 - 0.5 * c,
+                    Window::Hamming => 0.54 - 0.46 * c,
+                    Window::Povey => (0.5 - 0.5 * c).powf(0.85),
+                    Window::Rectangular => 1.0,
+                }) as f32
+            })
+            .collect()
+    }
+}
+
+/// AST's input normalisation: pad with zeros / truncate to `max_length` frames, then
+/// `(x − mean) / (2·std)` (so padded rows hold `−mean / (2·std)`, 0.46703 for AudioSet).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AstNorm {
+    pub max_length: usize,
+    pub mean: f32,
+    pub std: f32,
+}
+
+impl AstNorm {
+    /// HF `ASTFeatureExtractor` defaults (AudioSet): 1024 frames, mean −4.2677393, std 4.5689974.
+    pub const AUDIOSET: AstNorm = AstNorm { max_length: 1024, mean: -4.267_739_3, std: 4.568_997_4 };
+
+    #[inline(always)]
+    pub fn apply(&self, x: f32) -> f32 {
+        (x - self.mean) / (self.std * 2.0)
+    }
+}
+
+/// Options of [`fbank`]. `Default` is AST's call (see the module doc).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FbankOpts {
+    /// Hz (`sample_frequency`).
+    pub sample_rate: f32,
+    pub num_mel_bins: usize,
+    /// Frame length in ms (`frame_length`, 25).
+    pub frame_length_ms: f32,
+    /// Frame shift in ms (`frame_shift`, 10).
+    pub frame_shift_ms: f32,
+    /// Pre-emphasis coefficient (`preemphasis_coefficient`, 0.97; 0 disables).
+    pub preemph: f32,
+    /// Lowest mel filter edge in Hz (`low_freq`, 20).
+    pub low_freq: f32,
+    /// Highest edge in Hz; ≤ 0 means Nyquist + high_freq (`high_freq`, 0 → Nyquist).
+    pub high_freq: f32,
+    /// Subtract each frame's mean (`remove_dc_offset`, true).
+    pub remove_dc_offset: bool,
+    pub window: Window,
+    /// Zero-pad frames to the next power of two (`round_to_power_of_two`, true).
+    pub round_to_power_of_two: bool,
+    /// When set, the result is AST's input (pad/truncate + normalise), fused into the kernel.
+    pub ast_norm: Option<AstNorm>,
+}
+
+impl Default for FbankOpts {
+    fn default() -> Self {
+        FbankOpts {
+            sample_rate: 16000.0,
+            num_mel_bins: 128,
+            frame_length_ms: 25.0,
+            frame_shift_ms: 10.0,
+            preemph: 0.97,
+            low_freq: 20.0,
+            high_freq: 0.0,
+            remove_dc_offset: true,
+            window: Window::Hanning,
+            round_to_power_of_two: true,
+            ast_norm: None,
+        }
+    }
+}
+
+/// The sparse mel filterbank: filter `m` has weights `weights[offset[m]..offset[m]+len[m]]` on FFT
+/// bins `start[m]..start[m]+len[m]` (the Nyquist bin always has weight 0, as in torchaudio).
+#[derive(Debug, Clone)]
+pub struct MelBank {
+    pub start: Vec<u32>,
+    pub len: Vec<u32>,
+    pub offset: Vec<u32>,
+    pub weights: Vec<f32>,
+}
+
+/// Everything derived from the options once: sizes, window, filterbank.
+#[derive(Debug, Clone)]
+pub struct FbankPlan {
+    /// Samples per frame (400).
+    pub win: usize,
+    /// Frame shift in samples (160).
+    pub shift: usize,
+    /// FFT size (512).
+    pub n_fft: usize,
+    pub window: Vec<f32>,
+    pub mel: MelBank,
+    pub opts: FbankOpts,
+}
+
+fn mel_scale(f: f64) -> f64 {
+    1127.0 * (1.0 + f / 700.0).ln()
+}
+
+impl FbankPlan {
+    pub fn new(opts: &FbankOpts) -> Result<FbankPlan> {
+        let op = "fbank";
+        if !(opts.sample_rate > 0.0) || !opts.sample_rate.is_finite() {
+            return Err(Error::shape(op, format!("sample_rate must be positive, got {}", opts.sample_rate)));
+        }
+        // torchaudio: int(sample_frequency * ms * 0.001)
+        let win = (opts.sample_rate as f64 * opts.frame_length_ms as f64 * 0.001) as usize;
+        let shift = (opts.sample_rate as f64 * opts.frame_shift_ms as f64 * 0.001) as usize;
+        if win < 2 || shift < 1 {
+            return Err(Error::shape(op, format!("frame length {win} and shift {shift} samples must be ≥ 2 and ≥ 1")));
+        }
+        if opts.num_mel_bins <= 3 {
+            return Err(Error::shape(op, format!("num_mel_bins must be > 3, got {}", opts.num_mel_bins)));
+        }
+        let n_fft = if opts.round_to_power_of_two { win.next_power_of_two() } else { win };
+        if n_fft % 2 != 0 {
+            return Err(Error::shape(op, format!("the padded frame length {n_fft} must be even")));
+        }
+        let sr = opts.sample_rate as f64;
+        let nyq = 0.5 * sr;
+        let low = opts.low_freq as f64;
+        let high = if opts.high_freq <= 0.0 { opts.high_freq as f64 + nyq } else { opts.high_freq as f64 };
+        if !(0.0 <= low && low < nyq && 0.0 < high && high <= nyq && low < high) {
+            return Err(Error::shape(op, format!("bad low_freq {low} / high_freq {high} vs. Nyquist {nyq}")));
+        }
+        let nb = opts.num_mel_bins;
+        let (ml, mh) = (mel_scale(low), mel_scale(high));
+        let delta = (mh - ml) / (nb + 1) as f64;
+        let bin_w = sr / n_fft as f64;
+        let mut mel = MelBank { start: vec![], len: vec![], offset: vec![], weights: vec![] };
+        for m in 0..nb {
+            let (l, c, r) = (ml + m as f64 * delta, ml + (m + 1) as f64 * delta, ml + (m + 2) as f64 * delta);
+            let mut first = None;
+            let mut ws = Vec::new();
+            for k in 0..n_fft / 2 {
+                let x = mel_scale(bin_w * k as f64);
+                let w = ((x - l) / (c - l)).min((r - x) / (r - c)).max(0.0);
+                if w > 0.0 {
+                    first.get_or_insert(k);
+                    ws.push(w as f32);
+                } else if first.is_some() {
+                    break;
+                }
+            }
+            mel.start.push(first.unwrap_or(0) as u32);
+            mel.len.push(ws.len() as u32);
+            mel.offset.push(mel.weights.len() as u32);
+            mel.weights.extend(ws);
+        }
+        Ok(FbankPlan { win, shift, n_fft, window: opts.window.values(win), mel, opts: *opts })
+    }
+
+    /// Frames of a signal of `n` samples (`snip_edges=True`): 1 + (n − win) // shift, 0 if n < win.
+    pub fn frames(&self, n: usize) -> usize {
+        if n < self.win {
+            0
+        } else {
+            1 + (n - self.win) / self.shift
+        }
+    }
+
+    /// Rows of the result for `n` samples (max_length with AST normalisation).
+    pub fn out_rows(&self, n: usize) -> usize {
+        self.opts.ast_norm.map(|a| a.max_length).unwrap_or_else(|| self.frames(n))
+    }
+}
+
+fn check_wave(wave: &Tensor) -> Result<()> {
+    expect_dtype("fbank", wave, DType::F32)?;
+    if wave.rank() != 1 {
+        return Err(Error::shape("fbank", format!("expects a mono waveform of shape (samples,), got {:?}", wave.shape())));
+    }
+    Ok(())
+}
+
+/// Log-mel filterbank of a mono waveform `(samples,)` → `(frames, num_mel_bins)`, or with
+/// `opts.ast_norm` AST's input `(max_length, num_mel_bins)`.
+pub fn fbank(wave: &Tensor, opts: &FbankOpts) -> Result<Tensor> {
+    check_wave(wave)?;
+    let plan = FbankPlan::new(opts)?;
+    match wave.device() {
+        Device::Cpu => cpu::fbank(wave.cpu_f32()?, &plan),
+        Device::Cuda(_) | Device::Emu => cuda::fbank(wave, &plan),
+    }
+}
+
+/// AST's input from a raw fbank `(frames, mel)`: pad with zeros / truncate to `max_length` frames,
+/// then `(x − mean) / (2·std)` (HF `ASTFeatureExtractor`).
+pub fn ast_input(fbank: &Tensor, max_length: usize, mean: f32, std: f32) -> Result<Tensor> {
+    expect_dtype("ast_input", fbank, DType::F32)?;
+    if fbank.rank() != 2 {
+        return Err(Error::shape("ast_input", format!("expects a fbank of shape (frames, mel), got {:?}", fbank.shape())));
+    }
+    let norm = AstNorm { max_length, mean, std };
+    match fbank.device() {
+        Device::Cpu => cpu::ast_input(fbank.cpu_f32()?, fbank.shape()[0], fbank.shape()[1], &norm),
+        Device::Cuda(_) | Device::Emu => cuda::ast_input(fbank, &norm),
+    }
+}
+
+/// Bytes the fused kernel moves for a signal of `n` samples: (read, written), as counted by the
+/// emulator (see the doc comment of `fbank_fwd_f32_v1` in `kernels/cuda/fbank.cu`).
+pub fn fused_kernel_bytes(n: usize, opts: &FbankOpts) -> Result<(u64, u64)> {
+    let plan = FbankPlan::new(opts)?;
+    Ok(cuda::bytes(&plan, n))
+}
+
+/// Benchmark cases: fbank of a 10 s 16 kHz clip (AST's call), CPU and the fused kernel.
+pub fn bench_cases(device: Device) -> Result<Vec<crate::bench::BenchCase>> {
+    use crate::bench::{BenchCase, Work};
+    if device == Device::Emu {
+        return Ok(Vec::new());
+    }
+    let n = 160_000;
+    let wave = crate::testing::rand_tensor(&[n], 7).to_device(device)?;
+    let opts = FbankOpts::default();
+    let (r, w) = fused_kernel_bytes(n, &opts)?;
+    let be = if device.is_cpu() { None } else { Some(crate::gpu::backend(device)?) };
+    let wave_cpu = wave.to_device(Device::Cpu)?;
+    let wave_chk = wave.clone();
+    Ok(vec![BenchCase {
+        op: "fbank",
+        case: "10s@16k_mel128".into(),
+        device,
+        version: if device.is_cpu() { "cpu".into() } else { "v1".into() },
+        dtype: DType::F32,
+        work: Work::Bytes((r + w) as f64),
+        run: Box::new(move || {
+            let _y = fbank(&wave, &opts)?;
+            if let Some(be) = &be {
+                be.synchronize()?;
+            }
+            Ok(())
+        }),
+        check: if device.is_cpu() {
+            None
+        } else {
+            Some(Box::new(move || {
+                let want = fbank(&wave_cpu, &opts)?.to_vec()?;
+                let got = fbank(&wave_chk, &opts)?.to_vec()?;
+                let worst = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+                if worst > 1e-3 {
+                    return Err(Error::Msg(format!("fbank v1 differs from the CPU by {worst}")));
+                }
+                Ok(())
+            }))
+        },
+    }])
 }

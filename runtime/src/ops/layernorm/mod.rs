@@ -1,7 +1,100 @@
-//! The `layernorm` op family (placeholder: being written).
-use crate::{bench::BenchCase, Device, Result};
+//! Layer normalisation over the last dimension (f32), biased variance, as
+//! `torch.nn.functional.layer_norm(x, (L,), weight, bias, eps)`.
+//!
+//! CPU: `cpu.rs` (rayon over rows, two-pass mean/variance with 8-lane pairwise sums). CUDA: `cuda.rs`
+//! launching `kernels/cuda/layernorm.cu` (`layernorm_fwd_f32_v1` thread per row, `_v2` warp per row).
 
-/// Benchmark cases of this family.
-pub fn bench_cases(_device: Device) -> Result<Vec<BenchCase>> {
-    Ok(Vec::new())
+mod cpu;
+mod cuda;
+
+use crate::tensor::{expect_dtype, same_device};
+use crate::{DType, Device, Error, Result, Tensor};
+
+fn check(x: &Tensor, weight: Option<&Tensor>, bias: Option<&Tensor>) -> Result<(usize, usize)> {
+    let name = "layernorm";
+    expect_dtype(name, x, DType::F32)?;
+    if x.rank() == 0 {
+        return Err(Error::shape(name, format!("needs at least one dimension, got shape {:?}", x.shape())));
+    }
+    let len = *x.shape().last().unwrap();
+    let mut ts = vec![x];
+    for (what, t) in [("weight", weight), ("bias", bias)] {
+        if let Some(t) = t {
+            expect_dtype(name, t, DType::F32)?;
+            if t.shape() != [len] {
+                return Err(Error::shape(name, format!("{what} has shape {:?}, expected [{len}] for input shape {:?}", t.shape(), x.shape())));
+            }
+            ts.push(t);
+        }
+    }
+    same_device(name, &ts)?;
+    Ok((if len == 0 { 0 } else { x.numel() / len }, len))
+}
+
+/// y = (x − mean) / √(var + eps) · weight + bias over the last dim (var biased; weight/bias
+/// optional, shape [L]).
+pub fn layernorm(x: &Tensor, weight: Option<&Tensor>, bias: Option<&Tensor>, eps: f32) -> Result<Tensor> {
+    let (rows, len) = check(x, weight, bias)?;
+    match x.device() {
+        Device::Cpu => cpu::layernorm(x.cpu_f32()?, weight.map(|w| w.cpu_f32()).transpose()?, bias.map(|b| b.cpu_f32()).transpose()?, eps, rows, len, x.shape()),
+        Device::Cuda(_) | Device::Emu => cuda::layernorm(x, weight, bias, eps, rows, len, None),
+    }
+}
+
+/// Like [`layernorm`] on a GPU device, forcing kernel version `v` (1 or 2); benches and tests.
+pub fn layernorm_version(x: &Tensor, weight: Option<&Tensor>, bias: Option<&Tensor>, eps: f32, v: u32) -> Result<Tensor> {
+    let (rows, len) = check(x, weight, bias)?;
+    match x.device() {
+        Device::Cpu => cpu::layernorm(x.cpu_f32()?, weight.map(|w| w.cpu_f32()).transpose()?, bias.map(|b| b.cpu_f32()).transpose()?, eps, rows, len, x.shape()),
+        _ => cuda::layernorm(x, weight, bias, eps, rows, len, Some(v)),
+    }
+}
+
+/// Benchmark cases: AST's layernorm over 1214 tokens × 768 (eps 1e-12, with weight and bias), per
+/// backend and kernel version.
+pub fn bench_cases(device: Device) -> Result<Vec<crate::bench::BenchCase>> {
+    use crate::bench::{BenchCase, Work};
+    use crate::testing::rand_tensor;
+    let mut out = Vec::new();
+    if device == Device::Emu {
+        return Ok(out);
+    }
+    let x = rand_tensor(&[1214, 768], 11).to_device(device)?;
+    let w = rand_tensor(&[768], 12).to_device(device)?;
+    let b = rand_tensor(&[768], 13).to_device(device)?;
+    let bytes = 4.0 * (2 * x.numel() + 2 * 768) as f64;
+    let versions: Vec<Option<u32>> = if device.is_cpu() { vec![None] } else { vec![Some(1), Some(2)] };
+    for v in versions {
+        let be = if device.is_cpu() { None } else { Some(crate::gpu::backend(device)?) };
+        let (xr, wr, br) = (x.clone(), w.clone(), b.clone());
+        let check: Option<Box<dyn FnMut() -> Result<()>>> = v.map(|v| {
+            let (xc, wc, bc) = (x.clone(), w.clone(), b.clone());
+            Box::new(move || {
+                let cpu = Device::Cpu;
+                let want = layernorm(&xc.to_device(cpu)?, Some(&wc.to_device(cpu)?), Some(&bc.to_device(cpu)?), 1e-12)?.to_vec()?;
+                let got = layernorm_version(&xc, Some(&wc), Some(&bc), 1e-12, v)?.to_vec()?;
+                crate::ops::unary::check_close("layernorm", v, &got, &want, 1e-5, 1e-5)
+            }) as Box<dyn FnMut() -> Result<()>>
+        });
+        out.push(BenchCase {
+            op: "layernorm",
+            case: "1214x768".to_string(),
+            device,
+            version: v.map(|v| format!("v{v}")).unwrap_or_else(|| "cpu".into()),
+            dtype: DType::F32,
+            work: Work::Bytes(bytes),
+            run: Box::new(move || {
+                let _y = match v {
+                    None => layernorm(&xr, Some(&wr), Some(&br), 1e-12)?,
+                    Some(v) => layernorm_version(&xr, Some(&wr), Some(&br), 1e-12, v)?,
+                };
+                if let Some(be) = &be {
+                    be.synchronize()?;
+                }
+                Ok(())
+            }),
+            check,
+        });
+    }
+    Ok(out)
 }

@@ -1,0 +1,63 @@
+//! `aural features` end to end: the built binary on generated WAVs vs the library call.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use aural::runtime::ops::fbank::{fbank, AstNorm, FbankOpts};
+use aural::runtime::{safetensors_io, Tensor};
+
+fn wav(path: &PathBuf, chans: &[Vec<f32>], rate: u32) {
+    let spec = hound::WavSpec { channels: chans.len() as u16, sample_rate: rate, bits_per_sample: 32, sample_format: hound::SampleFormat::Float };
+    let mut w = hound::WavWriter::create(path, spec).unwrap();
+    for i in 0..chans[0].len() {
+        for c in chans {
+            w.write_sample(c[i]).unwrap();
+        }
+    }
+    w.finalize().unwrap();
+}
+
+#[test]
+fn features_cli_matches_library() {
+    let dir = std::env::temp_dir().join(format!("aural-features-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let n = 8000 + 37;
+    let a: Vec<f32> = aural::runtime::testing::rand_vec(n, 1).iter().map(|v| 0.3 * v).collect();
+    let b: Vec<f32> = (0..n).map(|i| 0.4 * (i as f32 * 0.05).sin()).collect();
+    let p1 = dir.join("one.wav");
+    let p2 = dir.join("two.wav");
+    wav(&p1, &[a.clone(), b.clone()], 16000);
+    wav(&p2, &[b.clone()], 16000);
+    let exe = env!("CARGO_BIN_EXE_aural");
+
+    // one stereo file → mixed to mono → `fbank`
+    let out = dir.join("one.safetensors");
+    let st = Command::new(exe).args(["features", p1.to_str().unwrap(), "--out", out.to_str().unwrap(), "--device", "cpu"]).status().unwrap();
+    assert!(st.success());
+    let got = safetensors_io::load(&out).unwrap();
+    let mono: Vec<f32> = a.iter().zip(&b).map(|(x, y)| (x + y) * 0.5).collect();
+    let want = fbank(&Tensor::from_vec(mono, &[n]).unwrap(), &FbankOpts::default()).unwrap();
+    aural::runtime::testing::assert_tensor_close("cli fbank", &got["fbank"], &want, 1e-6, 0.0);
+
+    // two files, --ast, channel 1 of the stereo one → `<stem>/input_values`
+    let out2 = dir.join("two.safetensors");
+    let st = Command::new(exe)
+        .args(["features", p1.to_str().unwrap(), p2.to_str().unwrap(), "--out", out2.to_str().unwrap(), "--ast", "--channel", "0", "--device", "cpu"])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let got = safetensors_io::load(&out2).unwrap();
+    let o = FbankOpts { ast_norm: Some(AstNorm::AUDIOSET), ..Default::default() };
+    let want1 = fbank(&Tensor::from_vec(a.clone(), &[n]).unwrap(), &o).unwrap();
+    let want2 = fbank(&Tensor::from_vec(b.clone(), &[n]).unwrap(), &o).unwrap();
+    assert_eq!(got["one/input_values"].shape(), &[1024, 128]);
+    aural::runtime::testing::assert_tensor_close("cli one", &got["one/input_values"], &want1, 1e-6, 0.0);
+    aural::runtime::testing::assert_tensor_close("cli two", &got["two/input_values"], &want2, 1e-6, 0.0);
+
+    // a bad file: exit code 2 and a message naming it
+    let bad = dir.join("bad.wav");
+    std::fs::write(&bad, b"not audio").unwrap();
+    let o = Command::new(exe).args(["features", bad.to_str().unwrap(), "--out", out.to_str().unwrap(), "--device", "cpu"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("bad.wav"));
+}
