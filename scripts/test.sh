@@ -26,6 +26,6 @@ COV="$PWD/.cache/emu-coverage"
 rm -rf "$COV"
 export AURAL_EMU_COVERAGE_DIR="$COV"
 
-cargo build --workspace --benches
+cargo test --workspace --benches --no-run
 cargo test --workspace
 cargo run --quiet --profile test --bin aural -- doctor --emu-coverage "$COV"

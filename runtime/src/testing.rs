@@ -21,9 +21,13 @@ pub fn gpu_devices() -> Vec<Device> {
     v
 }
 
-/// Path of a committed golden fixture (`tests/golden/fixtures/<name>`).
+/// Path of a committed golden fixture (`tests/golden/fixtures/<name>`). `AURAL_FIXTURES` overrides
+/// the folder (prebuilt test binaries run on another machine, e.g. a GPU host).
 pub fn fixture_path(name: &str) -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/golden/fixtures")).join(name)
+    match std::env::var("AURAL_FIXTURES") {
+        Ok(dir) => PathBuf::from(dir).join(name),
+        Err(_) => PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/golden/fixtures")).join(name),
+    }
 }
 
 /// Loads a golden fixture file.

@@ -1,7 +1,8 @@
 //! The ptxas resource report: registers, shared memory, stack and spills per kernel.
 //!
-//! NVRTC compiles a family for `sm_XX` with `--ptxas-options=-v` (ptxas runs inside NVRTC) and the
-//! program log carries ptxas's report, which is parsed here. `kernels/ptxas-budget.toml` holds the
+//! The family's PTX (from NVRTC) is assembled by `ptxas -arch=sm_XX -v` (the nvcc wheel's or a
+//! toolkit's) and its report parsed here. Without a ptxas binary, NVRTC compiles for `sm_XX` with
+//! `--ptxas-options=-v` (ptxas inside NVRTC) and its program log is parsed instead. `kernels/ptxas-budget.toml` holds the
 //! accepted ceiling per kernel; the gate test (`runtime/tests/nvrtc_gate.rs`) fails on any spill, on a
 //! kernel above its budget, and on a kernel missing from the table. `aural doctor --kernels` prints it.
 
@@ -27,14 +28,42 @@ pub struct KernelUsage {
 
 /// Compiles `family` for `sm_<arch>` and returns ptxas's report per kernel (by name).
 pub fn report(family: &str, src: &str, arch: u32) -> Result<BTreeMap<String, KernelUsage>> {
-    let mut opts = nvrtc::options(&format!("sm_{arch}"));
-    opts.push("--ptxas-options=-v".into());
-    let c = nvrtc::compile_raw(family, src, &opts, true)?;
-    let r = parse(&c.log);
+    let log = match super::libs::ptxas() {
+        Some(ptxas) => run_ptxas(&ptxas, family, src, arch)?,
+        None => {
+            let mut opts = nvrtc::options(&format!("sm_{arch}"));
+            opts.push("--ptxas-options=-v".into());
+            nvrtc::compile_raw(family, src, &opts, true)?.log
+        }
+    };
+    let r = parse(&log);
     if r.is_empty() && src.contains("__global__") {
-        return Err(Error::Msg(format!("no ptxas report in NVRTC's log for {family}.cu:\n{}", c.log)));
+        return Err(Error::Msg(format!("no ptxas report for {family}.cu:\n{log}")));
     }
     Ok(r)
+}
+
+/// `ptxas -arch=sm_<arch> -v` on the family's PTX; returns its report (stderr and stdout).
+fn run_ptxas(ptxas: &std::path::Path, family: &str, src: &str, arch: u32) -> Result<String> {
+    let ptx = nvrtc::compile_raw(family, src, &nvrtc::options(&format!("compute_{arch}")), false)?.image;
+    let dir = std::env::temp_dir().join(format!("aural-ptxas-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| Error::Msg(format!("{}: {e}", dir.display())))?;
+    let file = dir.join(format!("{family}-{arch}.ptx"));
+    std::fs::write(&file, &ptx).map_err(|e| Error::Msg(format!("{}: {e}", file.display())))?;
+    let out = std::process::Command::new(ptxas)
+        .arg(format!("-arch=sm_{arch}"))
+        .arg("-v")
+        .arg(&file)
+        .arg("-o")
+        .arg(dir.join(format!("{family}-{arch}.cubin")))
+        .output()
+        .map_err(|e| Error::Msg(format!("running {}: {e}", ptxas.display())))?;
+    let _ = std::fs::remove_dir_all(&dir);
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stderr), String::from_utf8_lossy(&out.stdout));
+    if !out.status.success() {
+        return Err(Error::Msg(format!("ptxas failed on {family}.cu (sm_{arch}):\n{text}")));
+    }
+    Ok(text)
 }
 
 /// Parses ptxas `-v` output.
@@ -84,6 +113,15 @@ pub fn read_budget() -> Result<BTreeMap<String, KernelUsage>> {
     let p = budget_path();
     let text = std::fs::read_to_string(&p).map_err(|e| Error::File { path: p.display().to_string(), msg: e.to_string() })?;
     toml::from_str(&text).map_err(|e| Error::File { path: p.display().to_string(), msg: e.to_string() })
+}
+
+/// The NVRTC version the budget was measured with (its `# nvrtc X.Y` line): register counts are
+/// compared only under that version, since another compiler allocates registers differently.
+pub fn budget_nvrtc_version() -> Option<(i32, i32)> {
+    let text = std::fs::read_to_string(budget_path()).ok()?;
+    let v = text.lines().find_map(|l| l.strip_prefix("# nvrtc "))?;
+    let (a, b) = v.trim().split_once('.')?;
+    Some((a.parse().ok()?, b.parse().ok()?))
 }
 
 /// The whole sm_<arch> report of every kernel family.

@@ -284,7 +284,10 @@ pub fn bench_cases(device: Device) -> Result<Vec<crate::bench::BenchCase>> {
                 let want = fbank(&wave_cpu, &opts)?.to_vec()?;
                 let got = fbank(&wave_chk, &opts)?.to_vec()?;
                 let worst = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
-                if worst > 1e-3 {
+                // The kernel is f32, the CPU reference f64: in the lowest mel bins (attenuated ~30 dB
+                // by pre-emphasis) f32 FFT rounding reaches ~2e-3 in log energy on a real GPU (FMA
+                // contraction); the golden tests hold the CPU path to 1e-3 against torchaudio.
+                if worst > 5e-3 {
                     return Err(Error::Msg(format!("fbank v1 differs from the CPU by {worst}")));
                 }
                 Ok(())
