@@ -95,6 +95,9 @@ pub fn families() -> Vec<(&'static str, fn(Device) -> Result<Vec<BenchCase>>)> {
         ("shape", shape::bench_cases),
         ("fbank", fbank::bench_cases),
         ("stft", stft::bench_cases),
+        ("attention", attention::bench_cases),
+        ("patch_embed", patch_embed::bench_cases),
+        ("gru", gru::bench_cases),
     ]
 }
 

@@ -1,10 +1,13 @@
 //! The op API, one module per op family (DESIGN.md §2). Each family's `mod.rs` is the only place
 //! that matches on the device; `cpu.rs` is the reference; `cuda.rs` launches `kernels/cuda/<family>.cu`.
 
+pub mod attention;
 pub mod binary;
 pub mod fbank;
+pub mod gru;
 pub mod layernorm;
 pub mod matmul;
+pub mod patch_embed;
 pub mod reduce;
 pub mod shape;
 pub mod softmax;
