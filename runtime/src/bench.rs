@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::{DType, Device, Result};
+use crate::{DType, Device, Error, Result, Tensor};
 
 /// What one repetition of a case does, for throughput.
 #[derive(Debug, Clone, Copy)]
@@ -46,6 +46,81 @@ impl BenchCase {
         };
         format!("{}/{}/{}/{}/{}", self.op, backend, self.version, self.dtype, self.case)
     }
+}
+
+/// The usual cases of one shape: on the CPU one case (the dispatching op, version `cpu`); on a GPU
+/// one case per kernel version in `versions`, each validated once against the CPU reference
+/// (|got − want| ≤ atol + rtol·|want|) before timing, the stream synchronised after every repetition.
+/// The emulator is for correctness, not timing: no cases there.
+///
+/// `inputs` are CPU tensors; they are moved to `device` once, outside the timed region.
+/// `run(inputs, None)` is the op's default dispatch, `run(inputs, Some(v))` forces kernel version v.
+#[allow(clippy::too_many_arguments)]
+pub fn version_cases<F>(
+    op: &'static str,
+    case: impl Into<String>,
+    device: Device,
+    dtype: DType,
+    work: Work,
+    versions: &[u32],
+    (atol, rtol): (f32, f32),
+    inputs: Vec<Tensor>,
+    run: F,
+) -> Result<Vec<BenchCase>>
+where
+    F: Fn(&[Tensor], Option<u32>) -> Result<Tensor> + Clone + 'static,
+{
+    if device == Device::Emu {
+        return Ok(Vec::new());
+    }
+    let case = case.into();
+    let dev_inputs = inputs.iter().map(|t| t.to_device(device)).collect::<Result<Vec<_>>>()?;
+    let be = if device.is_cpu() { None } else { Some(crate::gpu::backend(device)?) };
+    let chosen: Vec<Option<u32>> = if device.is_cpu() { vec![None] } else { versions.iter().map(|&v| Some(v)).collect() };
+    let mut out = Vec::new();
+    for v in chosen {
+        let check = v.map(|v| {
+            let (cpu_in, dev_in, f) = (inputs.clone(), dev_inputs.clone(), run.clone());
+            Box::new(move || {
+                let want = f(&cpu_in, None)?.to_vec()?;
+                let got = f(&dev_in, Some(v))?.to_vec()?;
+                check_close(&format!("{op} v{v}"), &got, &want, atol, rtol)
+            }) as Box<dyn FnMut() -> Result<()>>
+        });
+        let (dev_in, f, be) = (dev_inputs.clone(), run.clone(), be.clone());
+        out.push(BenchCase {
+            op,
+            case: case.clone(),
+            device,
+            version: v.map(|v| format!("v{v}")).unwrap_or_else(|| "cpu".into()),
+            dtype,
+            work,
+            run: Box::new(move || {
+                f(&dev_in, v)?;
+                if let Some(be) = &be {
+                    be.synchronize()?;
+                }
+                Ok(())
+            }),
+            check,
+        });
+    }
+    Ok(out)
+}
+
+/// A bench validation: |got − want| ≤ atol + rtol·|want| everywhere (NaN matches NaN), else an error
+/// naming the first mismatch.
+pub fn check_close(what: &str, got: &[f32], want: &[f32], atol: f32, rtol: f32) -> Result<()> {
+    if got.len() != want.len() {
+        return Err(Error::Msg(format!("{what}: {} values vs the CPU's {}", got.len(), want.len())));
+    }
+    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+        let ok = (g.is_nan() && w.is_nan()) || g == w || (g - w).abs() <= atol + rtol * w.abs();
+        if !ok {
+            return Err(Error::Msg(format!("{what}: differs from the CPU at {i}: got {g}, want {w}")));
+        }
+    }
+    Ok(())
 }
 
 /// The result of timing one case.

@@ -106,37 +106,16 @@ pub fn minimum(a: &Tensor, b: &Tensor) -> Result<Tensor> {
 
 /// Benchmark cases: the AST residual add (1214 tokens × 768) and a bias add, per backend and version.
 pub fn bench_cases(device: Device) -> Result<Vec<crate::bench::BenchCase>> {
-    use crate::bench::{BenchCase, Work};
+    use crate::bench::{version_cases, Work};
     use crate::testing::rand_tensor;
     let mut out = Vec::new();
     for (case, sa, sb) in [("1214x768+1214x768", vec![1214, 768], vec![1214, 768]), ("1214x768+768", vec![1214, 768], vec![768])] {
-        let a = rand_tensor(&sa, 1).to_device(device)?;
-        let b = rand_tensor(&sb, 2).to_device(device)?;
-        let bytes = 4.0 * (2 * a.numel() + b.numel()) as f64;
-        let versions: Vec<Option<u32>> = if device.is_cpu() { vec![None] } else { vec![Some(1), Some(2)] };
-        for v in versions {
-            let (a, b) = (a.clone(), b.clone());
-            let be = if device.is_cpu() { None } else { Some(crate::gpu::backend(device)?) };
-            out.push(BenchCase {
-                op: "binary",
-                case: case.to_string(),
-                device,
-                version: v.map(|v| format!("v{v}")).unwrap_or_else(|| "cpu".into()),
-                dtype: DType::F32,
-                work: Work::Bytes(bytes),
-                run: Box::new(move || {
-                    let _y = match v {
-                        None => add(&a, &b)?,
-                        Some(v) => binary_version(BinaryOp::Add, &a, &b, v)?,
-                    };
-                    if let Some(be) = &be {
-                        be.synchronize()?;
-                    }
-                    Ok(())
-                }),
-                check: None,
-            });
-        }
+        let (a, b) = (rand_tensor(&sa, 1), rand_tensor(&sb, 2));
+        let work = Work::Bytes(4.0 * (2 * a.numel() + b.numel()) as f64);
+        out.extend(version_cases("binary", case, device, DType::F32, work, &[1, 2], (0.0, 0.0), vec![a, b], |t, v| match v {
+            None => add(&t[0], &t[1]),
+            Some(v) => binary_version(BinaryOp::Add, &t[0], &t[1], v),
+        })?);
     }
     Ok(out)
 }

@@ -252,46 +252,13 @@ pub fn fused_kernel_bytes(n: usize, opts: &FbankOpts) -> Result<(u64, u64)> {
 
 /// Benchmark cases: fbank of a 10 s 16 kHz clip (AST's call), CPU and the fused kernel.
 pub fn bench_cases(device: Device) -> Result<Vec<crate::bench::BenchCase>> {
-    use crate::bench::{BenchCase, Work};
-    if device == Device::Emu {
-        return Ok(Vec::new());
-    }
+    use crate::bench::{version_cases, Work};
     let n = 160_000;
-    let wave = crate::testing::rand_tensor(&[n], 7).to_device(device)?;
+    let wave = crate::testing::rand_tensor(&[n], 7);
     let opts = FbankOpts::default();
     let (r, w) = fused_kernel_bytes(n, &opts)?;
-    let be = if device.is_cpu() { None } else { Some(crate::gpu::backend(device)?) };
-    let wave_cpu = wave.to_device(Device::Cpu)?;
-    let wave_chk = wave.clone();
-    Ok(vec![BenchCase {
-        op: "fbank",
-        case: "10s@16k_mel128".into(),
-        device,
-        version: if device.is_cpu() { "cpu".into() } else { "v1".into() },
-        dtype: DType::F32,
-        work: Work::Bytes((r + w) as f64),
-        run: Box::new(move || {
-            let _y = fbank(&wave, &opts)?;
-            if let Some(be) = &be {
-                be.synchronize()?;
-            }
-            Ok(())
-        }),
-        check: if device.is_cpu() {
-            None
-        } else {
-            Some(Box::new(move || {
-                let want = fbank(&wave_cpu, &opts)?.to_vec()?;
-                let got = fbank(&wave_chk, &opts)?.to_vec()?;
-                let worst = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
-                // The kernel is f32, the CPU reference f64: in the lowest mel bins (attenuated ~30 dB
-                // by pre-emphasis) f32 FFT rounding reaches ~2e-3 in log energy on a real GPU (FMA
-                // contraction); the golden tests hold the CPU path to 1e-3 against torchaudio.
-                if worst > 5e-3 {
-                    return Err(Error::Msg(format!("fbank v1 differs from the CPU by {worst}")));
-                }
-                Ok(())
-            }))
-        },
-    }])
+    // The kernel is f32, the CPU reference f64: in the lowest mel bins (attenuated ~30 dB by
+    // pre-emphasis) f32 FFT rounding reaches ~2e-3 in log energy on a real GPU (FMA contraction);
+    // the golden tests hold the CPU path to 1e-3 against torchaudio.
+    version_cases("fbank", "10s@16k_mel128", device, DType::F32, Work::Bytes((r + w) as f64), &[1], (5e-3, 0.0), vec![wave], move |t, _v| fbank(&t[0], &opts))
 }

@@ -53,48 +53,12 @@ pub fn layernorm_version(x: &Tensor, weight: Option<&Tensor>, bias: Option<&Tens
 /// Benchmark cases: AST's layernorm over 1214 tokens × 768 (eps 1e-12, with weight and bias), per
 /// backend and kernel version.
 pub fn bench_cases(device: Device) -> Result<Vec<crate::bench::BenchCase>> {
-    use crate::bench::{BenchCase, Work};
+    use crate::bench::{version_cases, Work};
     use crate::testing::rand_tensor;
-    let mut out = Vec::new();
-    if device == Device::Emu {
-        return Ok(out);
-    }
-    let x = rand_tensor(&[1214, 768], 11).to_device(device)?;
-    let w = rand_tensor(&[768], 12).to_device(device)?;
-    let b = rand_tensor(&[768], 13).to_device(device)?;
-    let bytes = 4.0 * (2 * x.numel() + 2 * 768) as f64;
-    let versions: Vec<Option<u32>> = if device.is_cpu() { vec![None] } else { vec![Some(1), Some(2)] };
-    for v in versions {
-        let be = if device.is_cpu() { None } else { Some(crate::gpu::backend(device)?) };
-        let (xr, wr, br) = (x.clone(), w.clone(), b.clone());
-        let check: Option<Box<dyn FnMut() -> Result<()>>> = v.map(|v| {
-            let (xc, wc, bc) = (x.clone(), w.clone(), b.clone());
-            Box::new(move || {
-                let cpu = Device::Cpu;
-                let want = layernorm(&xc.to_device(cpu)?, Some(&wc.to_device(cpu)?), Some(&bc.to_device(cpu)?), 1e-12)?.to_vec()?;
-                let got = layernorm_version(&xc, Some(&wc), Some(&bc), 1e-12, v)?.to_vec()?;
-                crate::ops::unary::check_close("layernorm", v, &got, &want, 1e-5, 1e-5)
-            }) as Box<dyn FnMut() -> Result<()>>
-        });
-        out.push(BenchCase {
-            op: "layernorm",
-            case: "1214x768".to_string(),
-            device,
-            version: v.map(|v| format!("v{v}")).unwrap_or_else(|| "cpu".into()),
-            dtype: DType::F32,
-            work: Work::Bytes(bytes),
-            run: Box::new(move || {
-                let _y = match v {
-                    None => layernorm(&xr, Some(&wr), Some(&br), 1e-12)?,
-                    Some(v) => layernorm_version(&xr, Some(&wr), Some(&br), 1e-12, v)?,
-                };
-                if let Some(be) = &be {
-                    be.synchronize()?;
-                }
-                Ok(())
-            }),
-            check,
-        });
-    }
-    Ok(out)
+    let inputs = vec![rand_tensor(&[1214, 768], 11), rand_tensor(&[768], 12), rand_tensor(&[768], 13)];
+    let work = Work::Bytes(4.0 * (2 * 1214 * 768 + 2 * 768) as f64);
+    version_cases("layernorm", "1214x768", device, DType::F32, work, &[1, 2], (1e-5, 1e-5), inputs, |t, v| match v {
+        None => layernorm(&t[0], Some(&t[1]), Some(&t[2]), 1e-12),
+        Some(v) => layernorm_version(&t[0], Some(&t[1]), Some(&t[2]), 1e-12, v),
+    })
 }

@@ -113,50 +113,18 @@ pub fn default_version(rs: &ReduceShape) -> u32 {
 /// Benchmark cases: AST-GRU's mean over frequency of (12, 101, 768) (axis 0) and a sum over the
 /// hidden dim of 1214 × 768, per backend and kernel version.
 pub fn bench_cases(device: Device) -> Result<Vec<crate::bench::BenchCase>> {
-    use crate::bench::{BenchCase, Work};
-    use crate::testing::rand_tensor;
+    use crate::bench::{version_cases, Work};
     let mut out = Vec::new();
-    if device == Device::Emu {
-        return Ok(out);
-    }
     for (case, op, shape, axis) in
         [("mean_12x101x768_axis0", ReduceOp::Mean, vec![12usize, 101, 768], 0isize), ("sum_1214x768_axis-1", ReduceOp::Sum, vec![1214, 768], -1)]
     {
-        let x = rand_tensor(&shape, 5).to_device(device)?;
+        let x = crate::testing::rand_tensor(&shape, 5);
         let rs = reduce_shape("bench", &shape, axis, false)?;
-        let bytes = 4.0 * (x.numel() + rs.outer * rs.inner) as f64;
-        let versions: Vec<Option<u32>> = if device.is_cpu() { vec![None] } else { vec![Some(1), Some(2)] };
-        for v in versions {
-            let be = if device.is_cpu() { None } else { Some(crate::gpu::backend(device)?) };
-            let xr = x.clone();
-            let check: Option<Box<dyn FnMut() -> Result<()>>> = v.map(|v| {
-                let xc = x.clone();
-                Box::new(move || {
-                    let want = reduce(op, &xc.to_device(Device::Cpu)?, axis, false)?.to_vec()?;
-                    let got = reduce_version(op, &xc, axis, false, v)?.to_vec()?;
-                    crate::ops::unary::check_close(op.name(), v, &got, &want, 1e-5, 1e-5)
-                }) as Box<dyn FnMut() -> Result<()>>
-            });
-            out.push(BenchCase {
-                op: "reduce",
-                case: case.to_string(),
-                device,
-                version: v.map(|v| format!("v{v}")).unwrap_or_else(|| "cpu".into()),
-                dtype: DType::F32,
-                work: Work::Bytes(bytes),
-                run: Box::new(move || {
-                    let _y = match v {
-                        None => reduce(op, &xr, axis, false)?,
-                        Some(v) => reduce_version(op, &xr, axis, false, v)?,
-                    };
-                    if let Some(be) = &be {
-                        be.synchronize()?;
-                    }
-                    Ok(())
-                }),
-                check,
-            });
-        }
+        let work = Work::Bytes(4.0 * (x.numel() + rs.outer * rs.inner) as f64);
+        out.extend(version_cases("reduce", case, device, DType::F32, work, &[1, 2], (1e-5, 1e-5), vec![x], move |t, v| match v {
+            None => reduce(op, &t[0], axis, false),
+            Some(v) => reduce_version(op, &t[0], axis, false, v),
+        })?);
     }
     Ok(out)
 }

@@ -50,47 +50,15 @@ pub fn default_version(len: usize) -> u32 {
 /// Benchmark cases: AST attention probabilities (12 heads × 1214 × 1214) and AST-SED's
 /// frequency-wise attention (101 frames · 12 heads rows of 13), per backend and kernel version.
 pub fn bench_cases(device: Device) -> Result<Vec<crate::bench::BenchCase>> {
-    use crate::bench::{BenchCase, Work};
-    use crate::testing::rand_tensor;
+    use crate::bench::{version_cases, Work};
     let mut out = Vec::new();
-    if device == Device::Emu {
-        return Ok(out);
-    }
     for (case, shape) in [("attn_12x1214x1214", vec![12usize, 1214, 1214]), ("freq_attn_1212x13", vec![101 * 12, 13])] {
-        let x = rand_tensor(&shape, 3).to_device(device)?;
-        let bytes = 8.0 * x.numel() as f64;
-        let versions: Vec<Option<u32>> = if device.is_cpu() { vec![None] } else { vec![Some(1), Some(2), Some(3)] };
-        for v in versions {
-            let be = if device.is_cpu() { None } else { Some(crate::gpu::backend(device)?) };
-            let xr = x.clone();
-            let check: Option<Box<dyn FnMut() -> Result<()>>> = v.map(|v| {
-                let xc = x.clone();
-                Box::new(move || {
-                    let want = softmax(&xc.to_device(Device::Cpu)?)?.to_vec()?;
-                    let got = softmax_version(&xc, v)?.to_vec()?;
-                    crate::ops::unary::check_close("softmax", v, &got, &want, 1e-7, 1e-5)
-                }) as Box<dyn FnMut() -> Result<()>>
-            });
-            out.push(BenchCase {
-                op: "softmax",
-                case: case.to_string(),
-                device,
-                version: v.map(|v| format!("v{v}")).unwrap_or_else(|| "cpu".into()),
-                dtype: DType::F32,
-                work: Work::Bytes(bytes),
-                run: Box::new(move || {
-                    let _y = match v {
-                        None => softmax(&xr)?,
-                        Some(v) => softmax_version(&xr, v)?,
-                    };
-                    if let Some(be) = &be {
-                        be.synchronize()?;
-                    }
-                    Ok(())
-                }),
-                check,
-            });
-        }
+        let x = crate::testing::rand_tensor(&shape, 3);
+        let work = Work::Bytes(8.0 * x.numel() as f64);
+        out.extend(version_cases("softmax", case, device, DType::F32, work, &[1, 2, 3], (1e-7, 1e-5), vec![x], |t, v| match v {
+            None => softmax(&t[0]),
+            Some(v) => softmax_version(&t[0], v),
+        })?);
     }
     Ok(out)
 }

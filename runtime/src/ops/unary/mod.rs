@@ -192,63 +192,11 @@ pub fn to_f32(x: &Tensor) -> Result<Tensor> {
 
 /// Benchmark cases: the AST MLP's GELU on 1214 tokens × 3072, per backend and kernel version.
 pub fn bench_cases(device: Device) -> Result<Vec<crate::bench::BenchCase>> {
-    use crate::bench::{BenchCase, Work};
-    use crate::testing::rand_tensor;
-    let mut out = Vec::new();
-    if device == Device::Emu {
-        return Ok(out);
-    }
-    let shape = [1214usize, 3072];
-    let x = rand_tensor(&shape, 7).to_device(device)?;
-    let bytes = 8.0 * x.numel() as f64;
-    let versions: Vec<Option<u32>> = if device.is_cpu() { vec![None] } else { vec![Some(1), Some(2)] };
-    for v in versions {
-        let be = if device.is_cpu() { None } else { Some(crate::gpu::backend(device)?) };
-        let xr = x.clone();
-        let check: Option<Box<dyn FnMut() -> Result<()>>> = match v {
-            None => None,
-            Some(v) => {
-                let xc = x.clone();
-                Some(Box::new(move || {
-                    let want = unary(UnaryOp::Gelu, &xc.to_device(Device::Cpu)?)?.to_vec()?;
-                    let got = unary_version(UnaryOp::Gelu, &xc, v)?.to_vec()?;
-                    check_close("gelu", v, &got, &want, 1e-6, 2e-6)
-                }))
-            }
-        };
-        out.push(BenchCase {
-            op: "unary",
-            case: "gelu_1214x3072".to_string(),
-            device,
-            version: v.map(|v| format!("v{v}")).unwrap_or_else(|| "cpu".into()),
-            dtype: DType::F32,
-            work: Work::Bytes(bytes),
-            run: Box::new(move || {
-                let _y = match v {
-                    None => gelu(&xr)?,
-                    Some(v) => unary_version(UnaryOp::Gelu, &xr, v)?,
-                };
-                if let Some(be) = &be {
-                    be.synchronize()?;
-                }
-                Ok(())
-            }),
-            check,
-        });
-    }
-    Ok(out)
-}
-
-/// A bench `check`: |got − want| ≤ atol + rtol·|want| everywhere, as an error naming the first miss.
-pub(crate) fn check_close(op: &str, v: u32, got: &[f32], want: &[f32], atol: f32, rtol: f32) -> Result<()> {
-    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
-        let ok = (g.is_nan() && w.is_nan()) || g == w || (g - w).abs() <= atol + rtol * w.abs();
-        if !ok {
-            return Err(crate::Error::Msg(format!("{op} v{v}: mismatch vs CPU at {i}: got {g}, want {w}")));
-        }
-    }
-    if got.len() != want.len() {
-        return Err(crate::Error::Msg(format!("{op} v{v}: {} values vs CPU's {}", got.len(), want.len())));
-    }
-    Ok(())
+    use crate::bench::{version_cases, Work};
+    let x = crate::testing::rand_tensor(&[1214, 3072], 7);
+    let work = Work::Bytes(8.0 * x.numel() as f64);
+    version_cases("unary", "gelu_1214x3072", device, DType::F32, work, &[1, 2], (1e-6, 2e-6), vec![x], |t, v| match v {
+        None => gelu(&t[0]),
+        Some(v) => unary_version(UnaryOp::Gelu, &t[0], v),
+    })
 }
