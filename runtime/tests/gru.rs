@@ -1,0 +1,224 @@
+//! GRU: CPU vs a naive f64 loop (odd sizes, 1–2 layers, 1–2 directions, with/without biases and h0),
+//! CPU vs torch.nn.GRU golden values (2-layer BiGRU over 1010 steps, length 1, h0, bias=False, and the
+//! AST-SED size 768 → 384), h_n, shape errors, and every kernel version under the emulator (and a real
+//! GPU when present) vs the CPU.
+
+use std::collections::BTreeMap;
+
+use aural_runtime::ops::gru::{gru, gru_version, gru_with_state, random_weights, GruDirWeights, GruWeights};
+use aural_runtime::testing::{assert_close, fixture, gpu_devices, rand_tensor};
+use aural_runtime::Tensor;
+
+fn sig(v: f64) -> f64 {
+    1.0 / (1.0 + (-v).exp())
+}
+
+/// The textbook loop in f64: per layer, per direction, per step, per unit.
+fn naive(x: &Tensor, w: &GruWeights, h0: Option<&Tensor>) -> (Vec<f32>, Vec<f32>) {
+    let (b, t) = (x.shape()[0], x.shape()[1]);
+    let (d, h) = (w.num_directions(), w.hidden_size());
+    let mut cur: Vec<f64> = x.to_vec().unwrap().iter().map(|&v| v as f64).collect();
+    let mut width = x.shape()[2];
+    let h0v = h0.map(|t| t.to_vec().unwrap());
+    let mut hn = Vec::new();
+    for (l, dirs) in w.layers.iter().enumerate() {
+        let mut out = vec![0f64; b * t * d * h];
+        for (di, dw) in dirs.iter().enumerate() {
+            let f = |t: &Tensor| -> Vec<f64> { t.to_vec().unwrap().iter().map(|&v| v as f64).collect() };
+            let (wih, whh) = (f(&dw.w_ih), f(&dw.w_hh));
+            let bih = dw.b_ih.as_ref().map(f).unwrap_or(vec![0.0; 3 * h]);
+            let bhh = dw.b_hh.as_ref().map(f).unwrap_or(vec![0.0; 3 * h]);
+            for bi in 0..b {
+                let mut hs: Vec<f64> = match &h0v {
+                    Some(v) => v[((l * d + di) * b + bi) * h..][..h].iter().map(|&v| v as f64).collect(),
+                    None => vec![0.0; h],
+                };
+                for s in 0..t {
+                    let tt = if di == 1 { t - 1 - s } else { s };
+                    let xin = &cur[(bi * t + tt) * width..][..width];
+                    let gi = |r: usize| bih[r] + (0..width).map(|k| wih[r * width + k] * xin[k]).sum::<f64>();
+                    let gh = |r: usize| bhh[r] + (0..h).map(|k| whh[r * h + k] * hs[k]).sum::<f64>();
+                    let new: Vec<f64> = (0..h)
+                        .map(|j| {
+                            let r = sig(gi(j) + gh(j));
+                            let z = sig(gi(h + j) + gh(h + j));
+                            let n = (gi(2 * h + j) + r * gh(2 * h + j)).tanh();
+                            (1.0 - z) * n + z * hs[j]
+                        })
+                        .collect();
+                    hs = new;
+                    out[(bi * t + tt) * d * h + di * h..][..h].copy_from_slice(&hs);
+                }
+                hn.push(((l * d + di) * b + bi, hs));
+            }
+        }
+        cur = out;
+        width = d * h;
+    }
+    hn.sort_by_key(|(k, _)| *k);
+    (cur.iter().map(|&v| v as f32).collect(), hn.into_iter().flat_map(|(_, v)| v.into_iter().map(|x| x as f32)).collect())
+}
+
+fn without_biases(w: &GruWeights) -> GruWeights {
+    let layers = w.layers.iter().map(|ds| ds.iter().map(|d| GruDirWeights { b_ih: None, b_hh: None, ..d.clone() }).collect()).collect();
+    GruWeights::new(layers).unwrap()
+}
+
+/// (B, T, I, H, layers, bidirectional)
+const CASES: &[(usize, usize, usize, usize, usize, bool)] = &[
+    (1, 1, 1, 1, 1, false),
+    (1, 5, 3, 2, 1, true),
+    (2, 9, 7, 5, 2, true),
+    (3, 4, 16, 12, 1, false),
+    (1, 13, 10, 37, 2, true),
+    (2, 6, 20, 64, 1, true),
+];
+
+#[test]
+fn cpu_matches_naive() {
+    for (ci, &(b, t, i, h, layers, bi)) in CASES.iter().enumerate() {
+        let w = random_weights(i, h, layers, bi, 10 + ci as u64).unwrap();
+        let d = if bi { 2 } else { 1 };
+        let x = rand_tensor(&[b, t, i], 20 + ci as u64);
+        let h0 = rand_tensor(&[layers * d, b, h], 30 + ci as u64);
+        for (wname, w) in [("bias", w.clone()), ("nobias", without_biases(&w))] {
+            for h0o in [None, Some(&h0)] {
+                let what = format!("gru B{b} T{t} I{i} H{h} L{layers} bi{bi} {wname} h0 {}", h0o.is_some());
+                let (y, hn) = gru_with_state(&x, &w, h0o, bi).unwrap();
+                assert_eq!(y.shape(), &[b, t, d * h], "{what}");
+                assert_eq!(hn.shape(), &[layers * d, b, h], "{what}");
+                let (want, want_hn) = naive(&x, &w, h0o);
+                assert_close(&what, &y.to_vec().unwrap(), &want, 1e-5, 1e-5);
+                assert_close(&format!("{what} h_n"), &hn.to_vec().unwrap(), &want_hn, 1e-5, 1e-5);
+                assert_eq!(gru(&x, &w, h0o, bi).unwrap().to_vec().unwrap(), y.to_vec().unwrap(), "{what}: gru vs gru_with_state");
+            }
+        }
+    }
+}
+
+#[test]
+fn empty_sequences() {
+    let w = random_weights(3, 4, 2, true, 1).unwrap();
+    let y = gru(&Tensor::zeros(&[2, 0, 3], aural_runtime::DType::F32, aural_runtime::Device::Cpu).unwrap(), &w, None, true).unwrap();
+    assert_eq!(y.shape(), &[2, 0, 8]);
+    let h0 = rand_tensor(&[4, 2, 4], 5);
+    let (_, hn) = gru_with_state(&Tensor::zeros(&[2, 0, 3], aural_runtime::DType::F32, aural_runtime::Device::Cpu).unwrap(), &w, Some(&h0), true).unwrap();
+    assert_eq!(hn.to_vec().unwrap(), h0.to_vec().unwrap(), "h_n of an empty sequence is h0");
+}
+
+#[test]
+fn shape_errors_name_the_shapes() {
+    let w = random_weights(6, 4, 1, true, 1).unwrap();
+    let e = gru(&rand_tensor(&[2, 3, 5], 1), &w, None, true).unwrap_err().to_string();
+    assert!(e.contains("[2, 3, 5]") && e.contains("6"), "{e}");
+    let e = gru(&rand_tensor(&[2, 3, 6], 1), &w, None, false).unwrap_err().to_string();
+    assert!(e.contains("bidirectional"), "{e}");
+    let e = gru(&rand_tensor(&[2, 3, 6], 1), &w, Some(&rand_tensor(&[2, 1, 4], 2)), true).unwrap_err().to_string();
+    assert!(e.contains("h0") && e.contains("[2, 1, 4]") && e.contains("[2, 2, 4]"), "{e}");
+    let mut m = BTreeMap::new();
+    m.insert("gru.weight_ih_l0".to_string(), rand_tensor(&[12, 6], 1));
+    m.insert("gru.weight_hh_l0".to_string(), rand_tensor(&[12, 5], 1));
+    let e = GruWeights::from_tensors(&m, "gru.", 1, false).unwrap_err().to_string();
+    assert!(e.contains("weight_hh_l0") && e.contains("[12, 5]"), "{e}");
+    let e = GruWeights::from_tensors(&m, "gru.", 1, true).unwrap_err().to_string();
+    assert!(e.contains("gru.weight_ih_l0_reverse") && e.contains("missing"), "{e}");
+}
+
+/// The `big` case's weights: see tests/golden/gru.py (exact integer hash, same on both sides).
+fn hashed(shape: &[usize], seed: u64) -> Tensor {
+    let n: usize = shape.iter().product();
+    let v = (0..n as u64)
+        .map(|i| {
+            let u = (i * 2654435761 + seed * 40503 + 12345) % (1u64 << 32);
+            ((u as f64 / 2f64.powi(31) - 1.0) / 32.0) as f32
+        })
+        .collect();
+    Tensor::from_vec(v, shape).unwrap()
+}
+
+/// Golden values from PyTorch 2.9.1 (tests/golden/gru.py, seed 0):
+/// ```python
+/// g = torch.nn.GRU(16, 12, num_layers=2, bidirectional=True, batch_first=True)
+/// g(torch.randn(1, 1010, 16)); g(torch.randn(2, 1, 16), torch.randn(4, 2, 12)); g(torch.randn(2, 7, 16), h0)
+/// u = torch.nn.GRU(5, 7, bias=False, batch_first=True); u(torch.randn(2, 9, 5))
+/// b = torch.nn.GRU(768, 384, bidirectional=True, batch_first=True)  # hashed weights
+/// b(torch.randn(1, 3, 768))
+/// ```
+#[test]
+fn cpu_matches_pytorch_golden() {
+    let f = fixture("gru.safetensors");
+    assert_eq!(GruWeights::detect(&f, "small."), (2, true));
+    let small = GruWeights::from_tensors(&f, "small.", 2, true).unwrap();
+    for case in ["long", "t1", "h0"] {
+        let h0 = f.get(&format!("{case}.h0"));
+        let (y, hn) = gru_with_state(&f[&format!("{case}.x")], &small, h0, true).unwrap();
+        assert_close(&format!("gru golden {case}"), &y.to_vec().unwrap(), &f[&format!("{case}.out")].to_vec().unwrap(), 1e-5, 1e-5);
+        assert_close(&format!("gru golden {case} h_n"), &hn.to_vec().unwrap(), &f[&format!("{case}.hn")].to_vec().unwrap(), 1e-5, 1e-5);
+    }
+    assert_eq!(GruWeights::detect(&f, "uni."), (1, false));
+    let uni = GruWeights::from_tensors(&f, "uni.", 1, false).unwrap();
+    assert!(uni.layers[0][0].b_ih.is_none());
+    let (y, hn) = gru_with_state(&f["uni.x"], &uni, None, false).unwrap();
+    assert_close("gru golden uni", &y.to_vec().unwrap(), &f["uni.out"].to_vec().unwrap(), 1e-5, 1e-5);
+    assert_close("gru golden uni h_n", &hn.to_vec().unwrap(), &f["uni.hn"].to_vec().unwrap(), 1e-5, 1e-5);
+
+    let (i, h) = (768, 384);
+    let names = ["weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"];
+    let shapes = [vec![3 * h, i], vec![3 * h, h], vec![3 * h], vec![3 * h]];
+    let mut m = BTreeMap::new();
+    for (di, suffix) in ["", "_reverse"].iter().enumerate() {
+        for (k, (n, s)) in names.iter().zip(&shapes).enumerate() {
+            m.insert(format!("{n}{suffix}"), hashed(s, (di * 4 + k) as u64));
+        }
+    }
+    let big = GruWeights::from_tensors(&m, "", 1, true).unwrap();
+    let (y, hn) = gru_with_state(&f["big.x"], &big, None, true).unwrap();
+    assert_close("gru golden big", &y.to_vec().unwrap(), &f["big.out"].to_vec().unwrap(), 1e-5, 1e-5);
+    assert_close("gru golden big h_n", &hn.to_vec().unwrap(), &f["big.hn"].to_vec().unwrap(), 1e-5, 1e-5);
+}
+
+#[test]
+fn kernels_match_cpu() {
+    // (B, T, I, H, layers, bidirectional): sizes 1, odd, H not a multiple of 32, v2/v3 batch groups
+    // of 2 plus a tail of 1 (B = 5), 2 layers.
+    // v3 splits k over S = 8 groups for H ≤ 128 (H = 12: k-quads 3 over 8 groups, some empty).
+    let cases: &[(usize, usize, usize, usize, usize, bool)] = &[
+        (1, 1, 3, 1, 1, false),
+        (1, 7, 5, 12, 1, true),
+        (2, 20, 16, 48, 2, true),
+        (5, 6, 4, 9, 1, true),
+        (2, 11, 8, 33, 1, false),
+        (5, 5, 6, 8, 1, true),
+    ];
+    for dev in gpu_devices() {
+        for (ci, &(b, t, i, h, layers, bi)) in cases.iter().enumerate() {
+            let w = random_weights(i, h, layers, bi, 40 + ci as u64).unwrap();
+            let d = if bi { 2 } else { 1 };
+            let x = rand_tensor(&[b, t, i], 50 + ci as u64);
+            let h0 = rand_tensor(&[layers * d, b, h], 60 + ci as u64);
+            let (gw, gx, gh0) = (w.to_device(dev).unwrap(), x.to_device(dev).unwrap(), h0.to_device(dev).unwrap());
+            let nb = without_biases(&w);
+            let gnb = nb.to_device(dev).unwrap();
+            for (wname, cw, dw) in [("bias", &w, &gw), ("nobias", &nb, &gnb)] {
+                for with_h0 in [false, true] {
+                    let want = gru(&x, cw, with_h0.then_some(&h0), bi).unwrap().to_vec().unwrap();
+                    for v in [1u32, 2, 3].into_iter().filter(|&v| v != 3 || h % 4 == 0) {
+                        let what = format!("{dev} gru v{v} B{b} T{t} I{i} H{h} L{layers} bi{bi} {wname} h0 {with_h0}");
+                        let got = gru_version(&gx, dw, with_h0.then_some(&gh0), bi, v).unwrap_or_else(|e| panic!("{what}: {e}"));
+                        assert_eq!(got.shape(), &[b, t, d * h], "{what}");
+                        assert_close(&what, &got.to_vec().unwrap(), &want, 1e-5, 1e-5);
+                    }
+                }
+            }
+            if h % 4 != 0 {
+                let e = gru_version(&gx, &gw, None, bi, 3).unwrap_err().to_string();
+                assert!(e.contains("multiple of 4"), "{e}");
+            }
+            // The dispatcher's choice and h_n on the device.
+            let (y, hn) = gru_with_state(&gx, &gw, Some(&gh0), bi).unwrap();
+            let (wy, whn) = gru_with_state(&x, &w, Some(&h0), bi).unwrap();
+            assert_close(&format!("{dev} gru default B{b} T{t}"), &y.to_vec().unwrap(), &wy.to_vec().unwrap(), 1e-5, 1e-5);
+            assert_close(&format!("{dev} gru h_n B{b} T{t}"), &hn.to_vec().unwrap(), &whn.to_vec().unwrap(), 1e-5, 1e-5);
+        }
+    }
+}

@@ -1,0 +1,52 @@
+"""PyTorch reference time for aural's CPU gru bench case `bi_T1010_I768_H384_B1`.
+
+Times torch.nn.GRU(768, 384, bidirectional=True, batch_first=True) on a (1, 1010, 768) f32 input
+(the AST-SED local GRU decoder: 101 patch frames upsampled ×10) with 2 threads (the machine's cores, as
+`aural bench --op gru --device cpu` uses), under torch.inference_mode(), median over repeats.
+
+Run: /work/main/.venv/bin/python -P scripts/bench_torch_gru.py [--reps 20] [--layers 1] [--device cuda]
+(-P: tests/golden/ast.py must not shadow the standard library's `ast` when run from the repo root.)
+Compare in the same session with: cargo run --release -- bench --op gru --device cpu
+"""
+import argparse
+import statistics
+import time
+
+import torch
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--t", type=int, default=1010)
+    ap.add_argument("--input", type=int, default=768)
+    ap.add_argument("--hidden", type=int, default=384)
+    ap.add_argument("--batch", type=int, default=1)
+    ap.add_argument("--layers", type=int, default=1)
+    ap.add_argument("--reps", type=int, default=20)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", default="cpu", help="cpu, or cuda (cuDNN's GRU, for the GPU comparison)")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    dev = torch.device(args.device)
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+    gru = torch.nn.GRU(args.input, args.hidden, num_layers=args.layers, bidirectional=True, batch_first=True).eval().to(dev)
+    x = torch.randn(args.batch, args.t, args.input, dtype=torch.float32, device=dev)
+    with torch.inference_mode():
+        for _ in range(3):  # warm-up
+            gru(x)
+        sync()
+        times = []
+        for _ in range(args.reps):
+            t = time.perf_counter()
+            gru(x)
+            sync()
+            times.append(time.perf_counter() - t)
+    med = statistics.median(times)
+    print(f"torch {torch.__version__} device={args.device} threads={torch.get_num_threads()} BiGRU layers={args.layers} "
+          f"T={args.t} I={args.input} H={args.hidden} B={args.batch} f32: "
+          f"median {med * 1e3:.2f} ms, min {min(times) * 1e3:.2f} ms")
+
+
+if __name__ == "__main__":
+    main()
