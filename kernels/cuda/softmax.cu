@@ -117,3 +117,31 @@ extern "C" __global__ void softmax_fwd_f32_v3(const float* __restrict__ x, float
         for (int j = threadIdx.x; j < p.len; j += blockDim.x) yr[j] = expf(xr[j] - m) / s;
     }
 }
+
+// ---------------------------------------------------------------------------------------------------
+// Backward (autograd, issue #7). Appended; the forward kernels above are unchanged.
+//
+// softmax_bwd: given y = softmax(x) and dy, dx[r, j] = y[r, j] · (dy[r, j] − Σ_k y[r, k]·dy[r, k]).
+// Layouts: y, dy, dx: [R, L] row-major.
+//   v1 — one warp per row (8 rows per 256-thread block), as the forward's v2: lanes stride the row,
+//        the dot product reduced with __shfl_xor_sync; the second pass re-reads the row from L1/L2.
+//        No thread-per-row version: it would only be slower (uncoalesced), and the CPU is the reference.
+// Bytes per launch (minimum): 8·R·L read + 4·R·L written.
+
+// softmax_bwd v1. Launch: 1-D grid × 256 threads (8 warps); warp w of block b owns row b·8 + w
+// (grid-stride over rows in steps of gridDim.x·8); lane l handles columns l, l + 32, ….
+// y: [rows, len]; dy: [rows, len]; dx: [rows, len].
+extern "C" __global__ void softmax_bwd_f32_v1(const float* __restrict__ y, const float* __restrict__ dy,
+                                              float* __restrict__ dx, const SoftmaxParams p) {
+    const int lane = threadIdx.x & 31;
+    const int warps = blockDim.x >> 5;
+    for (int r = blockIdx.x * warps + (threadIdx.x >> 5); r < p.rows; r += gridDim.x * warps) {
+        const float* yr = y + (size_t)r * p.len;
+        const float* gr = dy + (size_t)r * p.len;
+        float* dr = dx + (size_t)r * p.len;
+        float s = 0.0f;
+        for (int j = lane; j < p.len; j += 32) s += yr[j] * gr[j];
+        s = warp_sum(s);
+        for (int j = lane; j < p.len; j += 32) dr[j] = yr[j] * (gr[j] - s);
+    }
+}

@@ -151,3 +151,25 @@ extern "C" __global__ void to_f32_fwd_f16_v1(const unsigned short* __restrict__ 
         out[i] = f16_bits_to_f32(x[i]);
     }
 }
+
+// ---------------------------------------------------------------------------------------------------
+// Backward (autograd, issue #7). Appended; the forward kernels above are unchanged.
+//
+// gelu_bwd: dx[i] = dy[i] · (Φ(x[i]) + x[i]·φ(x[i])), Φ(x) = 0.5·erfc(−x/√2), φ(x) = e^{−x²/2}/√(2π)
+// (the derivative of the exact GELU, torch's gelu_backward with approximate='none').
+//   v1 — one thread per element, grid-stride, scalar loads; the naive port of the CPU rule
+//        (runtime/src/ops/unary/backward.rs). A float4 v2 like the forward's would save memory
+//        instructions; not measured yet.
+// Bytes per launch (minimum): 8·n read + 4·n written. Flops: ~40 per element (erfc + exp).
+
+// gelu_bwd v1. Launch: 1-D grid × 256 threads, grid-stride over n; one thread per element.
+// x: [n] (the forward input); dy: [n]; dx: [n].
+extern "C" __global__ void gelu_bwd_f32_v1(const float* __restrict__ x, const float* __restrict__ dy,
+                                           float* __restrict__ dx, const UnaryParams p) {
+    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < p.n; i += gridDim.x * blockDim.x) {
+        const float v = x[i];
+        const float cdf = 0.5f * erfcf(-v * 0.70710678118654752f);
+        const float pdf = 0.3989422804014327f * expf(-0.5f * v * v);
+        dx[i] = dy[i] * (cdf + v * pdf);
+    }
+}

@@ -31,7 +31,7 @@ macro_rules! sources {
     };
 }
 
-sources!["binary", "matmul", "unary", "shape", "fbank", "stft", "softmax", "layernorm", "reduce", "gru"];
+sources!["binary", "matmul", "unary", "shape", "fbank", "stft", "softmax", "layernorm", "reduce", "gru", "adamw"];
 
 /// The source of one family, if it exists.
 pub fn source(family: &str) -> Option<&'static KernelSource> {

@@ -1,6 +1,7 @@
 //! The op API, one module per op family (DESIGN.md §2). Each family's `mod.rs` is the only place
 //! that matches on the device; `cpu.rs` is the reference; `cuda.rs` launches `kernels/cuda/<family>.cu`.
 
+pub mod adamw;
 pub mod attention;
 pub mod binary;
 pub mod fbank;

@@ -6,6 +6,8 @@
 
 mod cpu;
 mod cuda;
+mod backward;
+pub use backward::*;
 
 use crate::tensor::expect_dtype;
 use crate::{DType, Device, Error, Result, Tensor};

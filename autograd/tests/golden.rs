@@ -1,0 +1,136 @@
+//! Gradients and an optimizer step against PyTorch 2.9.1 (fixture `tests/golden/fixtures/autograd.safetensors`,
+//! written by `tests/golden/autograd.py`, whose code is the reference — e.g. for the MLP:
+//! ```python
+//! h = F.layer_norm(F.gelu(F.linear(x, W1, b1)), (H,), ln_w, ln_b, 1e-5)
+//! p = torch.softmax(F.linear(h, W2, b2), dim=-1)
+//! a = torch.clamp(torch.softmax(F.linear(h, Wa, ba), dim=1), 1e-7, 1.0)
+//! loss = F.binary_cross_entropy(p, strong) + F.binary_cross_entropy((p * a).sum(1) / a.sum(1), weak)
+//! loss.backward()
+//! ```
+//! The error of a gradient is max_i |g_i − g_torch,i| / max(max_i |g_torch,i|, 1e-4·G) (relative to
+//! the parameter's largest gradient — element-wise relative error is meaningless for entries near 0 —
+//! with G the largest gradient of the whole model as a floor, because two parameters here have a
+//! gradient that is exactly 0 in exact arithmetic: the key bias (softmax is invariant to q·b_k, constant
+//! over keys) and the attention-pooling bias (constant over time inside a softmax over time); torch and
+//! aural both return rounding noise (~1e-9) there). It must be ≤ 1e-3 for every parameter. AdamW: parameters after each of three steps (two groups,
+//! weight decay, clip_grad_norm_) within 1e-6.
+
+use std::collections::BTreeMap;
+
+use aural_autograd::optim::{clip_grad_norm, AdamW, ParamGroup};
+use aural_autograd::testing::{block_forward, mlp_loss, BLOCK_PARAMS};
+use aural_autograd::{ops, Grads, ParamStore, Tape};
+use aural_runtime::testing::{assert_close, fixture};
+use aural_runtime::{Device, Tensor};
+
+fn store(f: &BTreeMap<String, Tensor>, prefix: &str, device: Device) -> ParamStore {
+    let mut s = ParamStore::new();
+    for (k, v) in f {
+        if let Some(name) = k.strip_prefix(prefix) {
+            s.insert(name, v.to_device(device).unwrap());
+        }
+    }
+    s
+}
+
+fn max_abs(t: &Tensor) -> f64 {
+    t.to_vec().unwrap().iter().fold(0f64, |m, &x| m.max((x as f64).abs()))
+}
+
+fn rel_err(got: &Tensor, want: &Tensor, floor: f64) -> f64 {
+    assert_eq!(got.shape(), want.shape());
+    let (g, w) = (got.to_vec().unwrap(), want.to_vec().unwrap());
+    g.iter().zip(&w).map(|(&a, &b)| (a as f64 - b as f64).abs()).fold(0.0, f64::max) / max_abs(want).max(floor).max(1e-30)
+}
+
+fn check_grads(what: &str, s: &ParamStore, grads: &Grads, f: &BTreeMap<String, Tensor>, prefix: &str, tol: f64) {
+    let mut n = 0;
+    let floor = 1e-4 * s.iter().map(|(name, _)| max_abs(&f[&format!("{prefix}{name}")])).fold(0.0, f64::max);
+    for (name, v) in s.iter() {
+        let want = &f[&format!("{prefix}{name}")];
+        let got = grads.get(v).unwrap_or_else(|| panic!("{what}: no gradient for '{name}'"));
+        let e = rel_err(got, want, floor);
+        eprintln!("{what} {name:<36} max rel err {e:.2e}");
+        assert!(e <= tol, "{what}: gradient of '{name}' differs from torch: {e:.3e} > {tol:.0e}");
+        n += 1;
+    }
+    assert!(n > 0);
+}
+
+fn mlp_case(device: Device, tol: f64) {
+    let f = fixture("autograd.safetensors");
+    let s = store(&f, "mlp.param.", device);
+    let tape = Tape::new();
+    let c = |k: &str| tape.constant(f[k].to_device(device).unwrap());
+    let loss = mlp_loss(&s, &c("mlp.x"), &c("mlp.strong"), &c("mlp.weak")).unwrap();
+    assert_close("mlp loss", &loss.value().to_vec().unwrap(), &f["mlp.loss"].to_vec().unwrap(), 1e-6, 1e-5);
+    let grads = tape.backward(&loss).unwrap();
+    check_grads(&format!("mlp {device}"), &s, &grads, &f, "mlp.grad.", tol);
+}
+
+#[test]
+fn mlp_gradients_match_torch() {
+    mlp_case(Device::Cpu, 1e-3);
+}
+
+fn block_case(device: Device, tol: f64) {
+    let f = fixture("autograd.safetensors");
+    let s = store(&f, "block.param.", device);
+    assert_eq!(s.len(), BLOCK_PARAMS.len());
+    let tape = Tape::new();
+    let x = tape.var(f["block.x"].to_device(device).unwrap());
+    let target = tape.constant(f["block.target"].to_device(device).unwrap());
+    let y = block_forward(&s, &x, 4).unwrap();
+    let loss = ops::mse(&y, &target).unwrap();
+    assert_close("block loss", &loss.value().to_vec().unwrap(), &f["block.loss"].to_vec().unwrap(), 1e-6, 1e-5);
+    let grads = tape.backward(&loss).unwrap();
+    check_grads(&format!("block {device}"), &s, &grads, &f, "block.grad.", tol);
+    let e = rel_err(grads.get(&x).unwrap(), &f["block.grad_x"], 0.0);
+    assert!(e <= tol, "block: input gradient differs from torch: {e:.3e}");
+}
+
+#[test]
+fn transformer_block_gradients_match_torch() {
+    block_case(Device::Cpu, 1e-3);
+}
+
+/// The same two models with every op (forward and backward kernels) run by the CUDA emulator.
+#[test]
+fn gradients_on_the_emulator_match_torch() {
+    mlp_case(Device::Emu, 1e-3);
+    block_case(Device::Emu, 1e-3);
+}
+
+fn adamw_case(device: Device) {
+    let f = fixture("autograd.safetensors");
+    let mut s = ParamStore::new();
+    for n in ["p0", "p1", "p2"] {
+        s.insert(n, f[&format!("adamw.{n}.init")].to_device(device).unwrap());
+    }
+    let mut opt = AdamW::new(vec![ParamGroup::new(vec!["p0".into(), "p2".into()], 3e-3, 0.1), ParamGroup::new(vec!["p1".into()], 1e-2, 0.01)]);
+    for step in 1..=3 {
+        let mut grads = Grads::default();
+        for n in ["p0", "p1", "p2"] {
+            grads.insert_id(s.get(n).unwrap().id(), f[&format!("adamw.{n}.grad{step}")].to_device(device).unwrap());
+        }
+        let norm = clip_grad_norm(&s, &mut grads, 0.5).unwrap();
+        let want_norm = f[&format!("adamw.norm{step}")].to_vec().unwrap()[0] as f64;
+        assert!((norm - want_norm).abs() <= 1e-6 * want_norm, "step {step}: total norm {norm} vs torch {want_norm}");
+        opt.step(&mut s, &grads).unwrap();
+        for n in ["p0", "p1", "p2"] {
+            let got = s.get(n).unwrap().value().to_vec().unwrap();
+            let want = f[&format!("adamw.{n}.step{step}")].to_vec().unwrap();
+            assert_close(&format!("adamw {device} {n} step {step}"), &got, &want, 1e-6, 0.0);
+        }
+    }
+}
+
+#[test]
+fn adamw_steps_match_torch() {
+    adamw_case(Device::Cpu);
+}
+
+#[test]
+fn fused_adamw_kernel_on_the_emulator_matches_torch() {
+    adamw_case(Device::Emu);
+}

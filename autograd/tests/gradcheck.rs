@@ -1,0 +1,158 @@
+//! Every backward rule against central finite differences (`aural_autograd::testing::gradcheck`:
+//! Richardson-extrapolated central differences in f64 over the f32 forward, step 1e-2; an element
+//! passes when |fd − g| ≤ 1e-3·(|g| + 5% of the input's largest gradient) + an f32 rounding allowance
+//! 20·ε₃₂·Σ|f·R|/h — the doc of `gradcheck` derives both terms), on odd shapes, broadcasting,
+//! transposes, batched and shared operands. Inputs of non-smooth ops are kept ≥ 0.1 from the kinks.
+
+use aural_autograd::ops::*;
+use aural_autograd::testing::gradcheck;
+use aural_autograd::Var;
+use aural_runtime::testing::rand_vec;
+use aural_runtime::{Result, Tensor};
+
+const H: f64 = 1e-2;
+const TOL: f64 = 1e-3;
+
+fn t(shape: &[usize], seed: u64) -> Tensor {
+    Tensor::from_vec(rand_vec(shape.iter().product(), seed), shape).unwrap()
+}
+fn tmap(shape: &[usize], seed: u64, f: impl Fn(f32) -> f32) -> Tensor {
+    Tensor::from_vec(rand_vec(shape.iter().product(), seed).into_iter().map(f).collect(), shape).unwrap()
+}
+/// Away from 0 by at least 0.1 (kinks of relu/abs).
+fn off0(shape: &[usize], seed: u64) -> Tensor {
+    tmap(shape, seed, |v| v.signum() * (0.1 + v.abs()))
+}
+fn check(name: &str, inputs: &[Tensor], f: impl Fn(&[Var]) -> Result<Var>) {
+    let r = gradcheck(name, inputs, H, TOL, f).unwrap_or_else(|e| panic!("{e}"));
+    eprintln!("{name}: worst error / bound {:.2e} ({} evaluations)", r.worst, r.evals);
+}
+
+#[test]
+fn matmul_all_layouts() {
+    // (M, K, N) = (3, 4, 5); every transpose combination, plain and with bias.
+    for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+        let a = if ta { t(&[4, 3], 1) } else { t(&[3, 4], 1) };
+        let b = if tb { t(&[5, 4], 2) } else { t(&[4, 5], 2) };
+        check(&format!("matmul ta={ta} tb={tb}"), &[a.clone(), b.clone()], |v| matmul_opts(&v[0], &v[1], ta, tb, None));
+        check(&format!("matmul+bias ta={ta} tb={tb}"), &[a, b, t(&[5], 3)], |v| matmul_opts(&v[0], &v[1], ta, tb, Some(&v[2])));
+    }
+}
+
+#[test]
+fn matmul_batched_and_shared() {
+    for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+        let a = if ta { t(&[2, 3, 4, 3], 4) } else { t(&[2, 3, 3, 4], 4) };
+        let bb = if tb { t(&[2, 3, 5, 4], 5) } else { t(&[2, 3, 4, 5], 5) };
+        check(&format!("batched ta={ta} tb={tb}"), &[a.clone(), bb], |v| matmul_opts(&v[0], &v[1], ta, tb, None));
+        let bs = if tb { t(&[5, 4], 6) } else { t(&[4, 5], 6) };
+        check(&format!("shared b ta={ta} tb={tb}"), &[a, bs, t(&[5], 7)], |v| matmul_opts(&v[0], &v[1], ta, tb, Some(&v[2])));
+    }
+}
+
+#[test]
+fn linear_rank3_with_and_without_bias() {
+    check("linear", &[t(&[2, 3, 7], 8), t(&[5, 7], 9), t(&[5], 10)], |v| linear(&v[0], &v[1], Some(&v[2])));
+    check("linear nobias", &[t(&[7], 11), t(&[5, 7], 12)], |v| linear(&v[0], &v[1], None));
+}
+
+#[test]
+fn binary_with_broadcasting() {
+    let pos = |s: &[usize], seed| tmap(s, seed, |v| 1.5 + 0.5 * v);
+    for (sa, sb) in [(vec![3, 5], vec![3, 5]), (vec![2, 3, 5], vec![5]), (vec![3, 1, 5], vec![4, 5]), (vec![1, 4], vec![3, 1]), (vec![2, 3, 4], vec![2, 1, 4])] {
+        let (a, b) = (t(&sa, 20), t(&sb, 21));
+        check(&format!("add {sa:?} {sb:?}"), &[a.clone(), b.clone()], |v| add(&v[0], &v[1]));
+        check(&format!("sub {sa:?} {sb:?}"), &[a.clone(), b.clone()], |v| sub(&v[0], &v[1]));
+        check(&format!("mul {sa:?} {sb:?}"), &[a.clone(), b.clone()], |v| mul(&v[0], &v[1]));
+        check(&format!("div {sa:?} {sb:?}"), &[a.clone(), pos(&sb, 22)], |v| div(&v[0], &v[1]));
+        // max/min: operands ≥ 0.1 apart (a in ±[0.1, 1.1], b shifted by ±0.55 around it avoided: b = a-independent grid).
+        let a2 = off0(&sa, 23);
+        let b2 = tmap(&sb, 24, |v| if v.abs() < 0.5 { 0.0 } else { 1.3 * v.signum() });
+        check(&format!("maximum {sa:?} {sb:?}"), &[a2.clone(), b2.clone()], |v| maximum(&v[0], &v[1]));
+        check(&format!("minimum {sa:?} {sb:?}"), &[a2, b2], |v| minimum(&v[0], &v[1]));
+    }
+    check("scale", &[t(&[3, 5], 25)], |v| scale(&v[0], -1.7));
+    check("add_scalar", &[t(&[3, 5], 26)], |v| add_scalar(&v[0], 0.3));
+}
+
+#[test]
+fn unary_rules() {
+    let s = [3usize, 7];
+    check("gelu", &[tmap(&s, 30, |v| 4.0 * v)], |v| gelu(&v[0]));
+    check("gelu_tanh", &[tmap(&s, 31, |v| 4.0 * v)], |v| gelu_tanh(&v[0]));
+    check("relu", &[off0(&s, 32)], |v| relu(&v[0]));
+    check("leaky_relu", &[off0(&s, 33)], |v| leaky_relu(&v[0], 0.1));
+    check("sigmoid", &[tmap(&s, 34, |v| 3.0 * v)], |v| sigmoid(&v[0]));
+    check("tanh", &[tmap(&s, 35, |v| 2.0 * v)], |v| tanh(&v[0]));
+    check("exp", &[t(&s, 36)], |v| exp(&v[0]));
+    check("log", &[tmap(&s, 37, |v| 1.2 + v)], |v| log(&v[0]));
+    check("sqrt", &[tmap(&s, 38, |v| 1.2 + v)], |v| sqrt(&v[0]));
+    check("neg", &[t(&s, 39)], |v| neg(&v[0]));
+    check("abs", &[off0(&s, 40)], |v| abs(&v[0]));
+    check("affine", &[t(&s, 41)], |v| affine(&v[0], 1.5, -0.25));
+    // clamp to [-0.5, 0.5]: keep inputs ≥ 0.1 from ±0.5.
+    check("clamp", &[tmap(&s, 42, |v| if (v.abs() - 0.5).abs() < 0.1 { v * 0.5 } else { v })], |v| clamp(&v[0], -0.5, 0.5));
+}
+
+#[test]
+fn softmax_last_dim() {
+    check("softmax 3x7", &[tmap(&[3, 7], 50, |v| 3.0 * v)], |v| softmax(&v[0]));
+    check("softmax 2x3x5", &[tmap(&[2, 3, 5], 51, |v| 3.0 * v)], |v| softmax(&v[0]));
+    check("softmax 4x1", &[t(&[4, 1], 52)], |v| softmax(&v[0]));
+}
+
+#[test]
+fn layernorm_weight_bias_input() {
+    check("layernorm w b", &[t(&[2, 3, 7], 60), tmap(&[7], 61, |v| 1.0 + 0.3 * v), t(&[7], 62)], |v| layernorm(&v[0], Some(&v[1]), Some(&v[2]), 1e-5));
+    check("layernorm w", &[t(&[5, 9], 63), tmap(&[9], 64, |v| 1.0 + 0.3 * v)], |v| layernorm(&v[0], Some(&v[1]), None, 1e-5));
+    check("layernorm plain", &[t(&[4, 33], 65)], |v| layernorm(&v[0], None, None, 1e-5));
+}
+
+#[test]
+fn reductions() {
+    let x = t(&[2, 3, 5], 70);
+    for axis in [0isize, 1, 2, -1] {
+        for keep in [false, true] {
+            check(&format!("sum {axis} {keep}"), &[x.clone()], |v| sum(&v[0], axis, keep));
+            check(&format!("mean {axis} {keep}"), &[x.clone()], |v| mean(&v[0], axis, keep));
+        }
+    }
+    check("sum_all", &[x.clone()], |v| sum_all(&v[0]));
+    check("mean_all", &[x], |v| mean_all(&v[0]));
+}
+
+#[test]
+fn shape_ops() {
+    let x = t(&[2, 3, 5], 80);
+    check("reshape", &[x.clone()], |v| reshape(&v[0], &[5, 6]));
+    check("permute", &[x.clone()], |v| permute(&v[0], &[2, 0, 1]));
+    check("transpose", &[x.clone()], |v| transpose(&v[0], -1, -2));
+    check("concat axis 1", &[x.clone(), t(&[2, 4, 5], 81), t(&[2, 1, 5], 82)], |v| concat(&[&v[0], &v[1], &v[2]], 1));
+    check("concat axis -1", &[x.clone(), t(&[2, 3, 2], 83)], |v| concat(&[&v[0], &v[1]], -1));
+    check("slice middle", &[x.clone()], |v| slice(&v[0], 1, 1, 1));
+    check("slice head", &[x.clone()], |v| slice(&v[0], 2, 0, 3));
+    check("slice tail", &[x.clone()], |v| slice(&v[0], 0, 1, 1));
+    check("repeat_interleave", &[x.clone()], |v| repeat_interleave(&v[0], 1, 3));
+    check("repeat_interleave last", &[x], |v| repeat_interleave(&v[0], -1, 2));
+}
+
+#[test]
+fn losses() {
+    let p = tmap(&[3, 7], 90, |v| 0.5 + 0.4 * v);
+    let tgt = tmap(&[3, 7], 91, |v| if v > 0.0 { 1.0 } else { 0.0 });
+    check("bce", &[p.clone(), tgt], |v| bce(&v[0], &v[1]));
+    check("bce soft targets", &[p, tmap(&[3, 7], 92, |v| 0.5 + 0.5 * v)], |v| bce(&v[0], &v[1]));
+    check("mse", &[t(&[2, 3, 5], 93), t(&[2, 3, 5], 94)], |v| mse(&v[0], &v[1]));
+}
+
+#[test]
+fn attention_pooling() {
+    let strong = tmap(&[2, 7, 3], 100, |v| 0.5 + 0.4 * v);
+    check("attention_pool", &[strong, tmap(&[2, 7, 3], 101, |v| 2.0 * v)], |v| attention_pool(&v[0], &v[1]));
+}
+
+#[test]
+fn reused_vars_accumulate() {
+    // x used three times: d/dx of x·x + x = 2x + 1.
+    check("x*x + x", &[t(&[3, 4], 110)], |v| add(&mul(&v[0], &v[0])?, &v[0]));
+}

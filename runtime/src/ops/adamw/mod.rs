@@ -1,0 +1,82 @@
+//! One fused AdamW step (`torch.optim.AdamW` semantics, amsgrad = False): decoupled weight decay
+//! `p ← p·(1 − lr·wd)` before the Adam update, bias corrections, eps added to √v̂. Used by
+//! `aural_autograd::optim::AdamW`, one call per parameter.
+//!
+//! CPU: `cpu.rs` (rayon, the reference; same f32 operation order as torch's single-tensor AdamW).
+//! CUDA: `cuda.rs` launching `kernels/cuda/adamw.cu` (`adamw_fwd_f32_v1`). Both take the same
+//! host-precomputed f32 scalars ([`AdamWScalars`]), so they agree to rounding.
+
+mod cpu;
+mod cuda;
+
+use crate::tensor::{expect_dtype, same_device};
+use crate::{DType, Device, Error, Result, Tensor};
+
+/// Hyper-parameters of one step of one parameter. `step` counts from 1 (after the increment, as torch).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AdamWHyper {
+    pub lr: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+    pub eps: f64,
+    pub weight_decay: f64,
+    pub step: u64,
+}
+
+/// The per-element constants of a step, computed on the host in f64 (as torch's Python floats) and
+/// rounded to f32 once.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AdamWScalars {
+    pub decay: f32,
+    pub one_m_beta1: f32,
+    pub beta2: f32,
+    pub one_m_beta2: f32,
+    pub neg_step_size: f32,
+    pub bc2_sqrt: f32,
+    pub eps: f32,
+}
+
+impl AdamWHyper {
+    pub fn scalars(&self) -> AdamWScalars {
+        let t = self.step as i32;
+        let bc1 = 1.0 - self.beta1.powi(t);
+        let bc2 = 1.0 - self.beta2.powi(t);
+        AdamWScalars {
+            decay: (1.0 - self.lr * self.weight_decay) as f32,
+            one_m_beta1: (1.0 - self.beta1) as f32,
+            beta2: self.beta2 as f32,
+            one_m_beta2: (1.0 - self.beta2) as f32,
+            neg_step_size: (-(self.lr / bc1)) as f32,
+            bc2_sqrt: bc2.sqrt() as f32,
+            eps: self.eps as f32,
+        }
+    }
+}
+
+/// The updated parameter and moments of one step.
+#[derive(Debug, Clone)]
+pub struct AdamWState {
+    pub param: Tensor,
+    pub exp_avg: Tensor,
+    pub exp_avg_sq: Tensor,
+}
+
+/// One AdamW step of parameter `p` with gradient `g` and moments `m` (exp_avg), `v` (exp_avg_sq);
+/// returns new tensors (inputs are unchanged). All f32, one shape, one device.
+pub fn adamw_step(p: &Tensor, g: &Tensor, m: &Tensor, v: &Tensor, h: &AdamWHyper) -> Result<AdamWState> {
+    let op = "adamw";
+    for t in [p, g, m, v] {
+        expect_dtype(op, t, DType::F32)?;
+        if t.shape() != p.shape() {
+            return Err(Error::shape(op, format!("param {:?}, grad {:?}, exp_avg {:?}, exp_avg_sq {:?} must share one shape", p.shape(), g.shape(), m.shape(), v.shape())));
+        }
+    }
+    if h.step == 0 {
+        return Err(Error::Msg("adamw: step counts from 1".into()));
+    }
+    let s = h.scalars();
+    match same_device(op, &[p, g, m, v])? {
+        Device::Cpu => cpu::adamw(p.cpu_f32()?, g.cpu_f32()?, m.cpu_f32()?, v.cpu_f32()?, &s, p.shape()),
+        Device::Cuda(_) | Device::Emu => cuda::adamw(p, g, m, v, &s),
+    }
+}
