@@ -173,6 +173,7 @@ pub fn families() -> Vec<(&'static str, fn(Device) -> Result<Vec<BenchCase>>)> {
         ("attention", attention::bench_cases),
         ("patch_embed", patch_embed::bench_cases),
         ("gru", gru::bench_cases),
+        ("adamw", adamw::bench_cases),
     ]
 }
 

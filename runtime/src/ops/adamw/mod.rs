@@ -80,3 +80,18 @@ pub fn adamw_step(p: &Tensor, g: &Tensor, m: &Tensor, v: &Tensor, h: &AdamWHyper
         Device::Cuda(_) | Device::Emu => cuda::adamw(p, g, m, v, &s),
     }
 }
+
+/// Benchmark cases: one step of an AST MLP weight (3072 × 768 = 2.36 M parameters); memory-bound,
+/// 4 tensors read and 3 written per element.
+pub fn bench_cases(device: Device) -> Result<Vec<crate::bench::BenchCase>> {
+    use crate::bench::{version_cases, Work};
+    use crate::testing::rand_tensor;
+    let shape = [3072usize, 768];
+    let v = rand_tensor(&shape, 4).to_vec()?.iter().map(|x| x * x).collect::<Vec<_>>();
+    let inputs = vec![rand_tensor(&shape, 1), rand_tensor(&shape, 2), rand_tensor(&shape, 3), Tensor::from_vec(v, &shape)?];
+    let h = AdamWHyper { lr: 1e-4, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.01, step: 10 };
+    let work = Work::Bytes(28.0 * (shape[0] * shape[1]) as f64);
+    version_cases("adamw", "3072x768", device, DType::F32, work, &[1], (1e-6, 1e-6), inputs, move |t, _v| {
+        adamw_step(&t[0], &t[1], &t[2], &t[3], &h).map(|s| s.param)
+    })
+}

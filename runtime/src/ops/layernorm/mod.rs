@@ -54,7 +54,7 @@ pub fn layernorm_version(x: &Tensor, weight: Option<&Tensor>, bias: Option<&Tens
 
 /// Benchmark cases: AST's layernorm over 1214 tokens × 768 (eps 1e-12, with weight and bias), per
 /// backend and kernel version.
-pub fn bench_cases(device: Device) -> Result<Vec<crate::bench::BenchCase>> {
+fn forward_bench_cases(device: Device) -> Result<Vec<crate::bench::BenchCase>> {
     use crate::bench::{version_cases, Work};
     use crate::testing::rand_tensor;
     let inputs = vec![rand_tensor(&[1214, 768], 11), rand_tensor(&[768], 12), rand_tensor(&[768], 13)];
@@ -63,4 +63,17 @@ pub fn bench_cases(device: Device) -> Result<Vec<crate::bench::BenchCase>> {
         None => layernorm(&t[0], Some(&t[1]), Some(&t[2]), 1e-12),
         Some(v) => layernorm_version(&t[0], Some(&t[1]), Some(&t[2]), 1e-12, v),
     })
+}
+
+/// Benchmark cases: layer norm forward over AST tokens (1214 × 768) and its backward.
+pub fn bench_cases(device: Device) -> Result<Vec<crate::bench::BenchCase>> {
+    use crate::bench::{version_cases, Work};
+    use crate::testing::rand_tensor;
+    let mut out = forward_bench_cases(device)?;
+    let inputs = vec![rand_tensor(&[1214, 768], 11), rand_tensor(&[768], 12), rand_tensor(&[1214, 768], 14)];
+    let work = Work::Bytes(4.0 * (3 * 1214 * 768 + 3 * 768) as f64);
+    out.extend(version_cases("layernorm", "bwd_1214x768", device, DType::F32, work, &[1], (1e-4, 1e-4), inputs, |t, _v| {
+        layernorm_bwd(&t[0], Some(&t[1]), &t[2], 1e-12).map(|g| g.dx)
+    })?);
+    Ok(out)
 }

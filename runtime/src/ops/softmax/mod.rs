@@ -51,7 +51,7 @@ pub fn default_version(len: usize) -> u32 {
 
 /// Benchmark cases: AST attention probabilities (12 heads × 1214 × 1214) and AST-SED's
 /// frequency-wise attention (101 frames · 12 heads rows of 13), per backend and kernel version.
-pub fn bench_cases(device: Device) -> Result<Vec<crate::bench::BenchCase>> {
+fn forward_bench_cases(device: Device) -> Result<Vec<crate::bench::BenchCase>> {
     use crate::bench::{version_cases, Work};
     let mut out = Vec::new();
     for (case, shape) in [("attn_12x1214x1214", vec![12usize, 1214, 1214]), ("freq_attn_1212x13", vec![101 * 12, 13])] {
@@ -62,5 +62,17 @@ pub fn bench_cases(device: Device) -> Result<Vec<crate::bench::BenchCase>> {
             Some(v) => softmax_version(&t[0], v),
         })?);
     }
+    Ok(out)
+}
+
+/// Benchmark cases: softmax forward (attention rows over 1214 tokens; frequency-wise rows of 13) and
+/// the backward of the 1214-token rows.
+pub fn bench_cases(device: Device) -> Result<Vec<crate::bench::BenchCase>> {
+    use crate::bench::{version_cases, Work};
+    let mut out = forward_bench_cases(device)?;
+    let y = softmax(&crate::testing::rand_tensor(&[12, 1214, 1214], 3))?;
+    let dy = crate::testing::rand_tensor(&[12, 1214, 1214], 4);
+    let work = Work::Bytes(12.0 * y.numel() as f64);
+    out.extend(version_cases("softmax", "bwd_12x1214x1214", device, DType::F32, work, &[1], (1e-7, 1e-5), vec![y, dy], |t, _v| softmax_bwd(&t[0], &t[1]))?);
     Ok(out)
 }

@@ -193,7 +193,7 @@ pub fn to_f32(x: &Tensor) -> Result<Tensor> {
 }
 
 /// Benchmark cases: the AST MLP's GELU on 1214 tokens × 3072, per backend and kernel version.
-pub fn bench_cases(device: Device) -> Result<Vec<crate::bench::BenchCase>> {
+fn forward_bench_cases(device: Device) -> Result<Vec<crate::bench::BenchCase>> {
     use crate::bench::{version_cases, Work};
     let x = crate::testing::rand_tensor(&[1214, 3072], 7);
     let work = Work::Bytes(8.0 * x.numel() as f64);
@@ -201,4 +201,15 @@ pub fn bench_cases(device: Device) -> Result<Vec<crate::bench::BenchCase>> {
         None => gelu(&t[0]),
         Some(v) => unary_version(UnaryOp::Gelu, &t[0], v),
     })
+}
+
+/// Benchmark cases: GELU forward on the AST MLP activation (1214 × 3072) and its backward.
+pub fn bench_cases(device: Device) -> Result<Vec<crate::bench::BenchCase>> {
+    use crate::bench::{version_cases, Work};
+    use crate::testing::rand_tensor;
+    let mut out = forward_bench_cases(device)?;
+    let (x, dy) = (rand_tensor(&[1214, 3072], 7), rand_tensor(&[1214, 3072], 8));
+    let work = Work::Bytes(12.0 * x.numel() as f64);
+    out.extend(version_cases("unary", "gelu_bwd_1214x3072", device, DType::F32, work, &[1], (1e-6, 1e-5), vec![x, dy], |t, _v| gelu_bwd(&t[0], &t[1]))?);
+    Ok(out)
 }
