@@ -4,8 +4,8 @@ Times torch.nn.GRU(768, 384, bidirectional=True, batch_first=True) on a (1, 1010
 (the AST-SED local GRU decoder: 101 patch frames upsampled ×10) with 2 threads (the machine's cores, as
 `aural bench --op gru --device cpu` uses), under torch.inference_mode(), median over repeats.
 
-Run: /work/main/.venv/bin/python -P scripts/bench_torch_gru.py [--reps 20] [--layers 1] [--device cuda]
-(-P: tests/golden/ast.py must not shadow the standard library's `ast` when run from the repo root.)
+Run: /work/main/.venv/bin/python scripts/bench_torch_gru.py [--reps 20] [--layers 1] [--device cuda]
+
 Compare in the same session with: cargo run --release -- bench --op gru --device cpu
 """
 import argparse

@@ -38,6 +38,18 @@ enum Cmd {
     ///   aural features clip.wav --out x.safetensors --ast         # tensor `input_values` (1024 × 128)
     ///   aural features a.wav b.wav --out ab.safetensors --device cuda
     Features(cli::features::Args),
+    /// AST embeddings of WAV files from an HF checkpoint directory (config.json + model.safetensors).
+    ///
+    /// Audio → 16 kHz mono → AST fbank + normalisation → AST backbone. Writes `last_hidden_state`
+    /// (tokens × D) per file (`<stem>/last_hidden_state` for several files); `--layer K` writes
+    /// `hidden_states.K` (0 = embeddings, K = output of block K) and runs only K blocks; `--pooled`
+    /// writes `pooler_output` = (cls + distillation)/2.
+    ///
+    /// Examples:
+    ///   aural embed --model ast-finetuned-audioset-10-10-0.4593 clip.wav --out emb.safetensors
+    ///   aural embed --model ast/ a.wav b.wav --out ab.safetensors --pooled --device cuda
+    ///   aural embed --model ast/ clip.wav --out l10.safetensors --layer 10   # AST-SED's input
+    Embed(cli::embed::Args),
 }
 
 fn main() -> ExitCode {
@@ -46,6 +58,7 @@ fn main() -> ExitCode {
         Cmd::Doctor(a) => cli::doctor::run(a),
         Cmd::Bench(a) => cli::bench::run(a),
         Cmd::Features(a) => cli::features::run(a),
+        Cmd::Embed(a) => cli::embed::run(a),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

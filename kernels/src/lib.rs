@@ -31,7 +31,7 @@ macro_rules! sources {
     };
 }
 
-sources!["binary", "matmul", "unary", "shape", "fbank", "stft", "softmax", "layernorm", "reduce", "gru", "adamw"];
+sources!["binary", "matmul", "unary", "shape", "fbank", "stft", "softmax", "layernorm", "reduce", "adamw", "gru", "attention", "patch_embed"];
 
 /// The source of one family, if it exists.
 pub fn source(family: &str) -> Option<&'static KernelSource> {

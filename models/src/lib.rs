@@ -3,4 +3,5 @@
 //! Audio front end, AST, AST-SED and the S5 separator, built on `aural-runtime` ops.
 pub use aural_runtime as runtime;
 pub mod audio;
+pub mod ast;
 pub mod sed;

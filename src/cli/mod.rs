@@ -1,6 +1,7 @@
 //! One module per subcommand.
 pub mod bench;
 pub mod doctor;
+pub mod embed;
 pub mod features;
 
 use anyhow::{anyhow, Result};

@@ -9,8 +9,7 @@ autograd/tests/golden.rs. Deterministic (fixed seed); CPU; torch 2.9.1.
   and clip_grad_norm_(max_norm=0.5) before each step; the gradients fed in and the parameters after
   each step.
 
-Run: /work/main/.venv/bin/python -P tests/golden/autograd.py  (-P: tests/golden/ast.py would shadow the
-stdlib `ast` module that torch imports)
+Run: /work/main/.venv/bin/python tests/golden/autograd.py
 """
 import math
 from pathlib import Path

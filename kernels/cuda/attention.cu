@@ -1,0 +1,231 @@
+// attention.cu — scaled dot-product self-attention, no mask, f32: O = softmax(scale·Q·Kᵀ)·V.
+//
+// Math: per unit u = (b, h) (sequence b, head h) and query row i:
+//   s_ij = scale · Σ_d Q[u,i,d]·K[u,j,d];  m_i = max_j s_ij;  l_i = Σ_j exp(s_ij − m_i);
+//   O[u,i,d] = Σ_j exp(s_ij − m_i)·V[u,j,d] / l_i.   f32 throughout.
+// Layouts (AttnParams, elements): Q[b, s, h, d] = q[q_off + b·in_batch + s·in_row + h·in_head + d], same
+// strides for K (k_off) and V (v_off); O[b, s, h, d] = o[b·out_batch + s·out_row + h·out_head + d].
+// This covers (N, S, Dh) tensors (heads = 1), projection outputs (B, S, H·Dh) and one packed
+// (B, S, 3·H·Dh) QKV tensor (q = k = v, offsets 0, H·Dh, 2·H·Dh) — no permute kernels around it.
+// Build: compiled at run time by NVRTC; under the emulator (kernels/emu) as C++. No inline PTX.
+//
+// Versions (llm.c style):
+//   v1 — naive: one thread per (unit, query row); pass 1 finds the row max (dot products from global
+//        memory), pass 2 accumulates exp(s − m)·V into the output row in global memory, then divides.
+//        The port of the CPU reference; every K/V element is read S times per unit (L1/L2 catch some).
+//   v2 — flash-attention style (Dao et al.), f32 CUDA cores: a block of 64 threads owns 64 query rows
+//        of one unit; thread = query row, its Q row and O accumulator in registers (Dh ≤ 64, padded to
+//        64 with zeros). Keys in tiles of 32: K and V tiles staged in shared memory (all threads read
+//        the same K/V element at once: broadcasts, no bank conflicts), the tile's scores go to a
+//        per-thread column of shared memory, then the online softmax: m' = max(m, tile max),
+//        O ← O·exp(m − m'), l ← l·exp(m − m') + Σ exp(s − m'), O += Σ exp(s − m')·V_j. No S×S
+//        matrix in global memory: each Q, K, V element is read once per block, O written once.
+//        Not done (yet): tensor cores (WMMA for QKᵀ and PV, as matmul v3) and register tiling of
+//        several query rows per thread — the next versions; v2 is bound by shared-memory loads
+//        (one LDS per FMA pair).
+//   v3 — short sequences (S ≤ 32, e.g. AST-SED's frequency-wise attention: 13 tokens, Dh 192): one
+//        128-thread block per unit; Q, K, V (pitch Dh+1: conflict-free) and the S×S probabilities in
+//        dynamic shared memory; scores by threads over (i, j), softmax by a warp per row (lane = key,
+//        shuffles), P·V by threads over (i, d) (coalesced stores). One global read of Q, K, V, one
+//        write of O. Needs 4·(3·S·(Dh+1) + S·(S+1)) bytes ≤ 48 KiB (the launcher checks).
+//
+// Measured (H100 80GB HBM3, `aural bench --op attention --device cuda`, median per call incl. launch
+// and sync): AST 12 heads × 1214 × 64 — v1 30.0 ms (0.15 TFLOP/s), v2 0.515 ms (8.8 TFLOP/s);
+// AST-SED 101 frames × 4 heads × 13 × 192 — v1 0.428 ms, v3 0.030 ms (launch-bound). The whole AST-base
+// forward (f32, v2 + matmul v2) takes 18.4 ms on that GPU, attention 33% of it: tensor cores are next.
+//
+// Flops per launch: 4·S²·Dh per unit. Bytes (minimum): 4·3·S·Dh read + 4·S·Dh written per unit.
+
+struct AttnParams {
+    int batch, heads, seq, dh;
+    int in_batch, in_row, in_head;
+    int q_off, k_off, v_off;
+    int out_batch, out_row, out_head;
+    float scale;
+    int _pad0, _pad1;
+};
+static_assert(sizeof(AttnParams) == 64, "AttnParams must match runtime/src/ops/attention/cuda.rs");
+
+#define ATTN_NEG_INF __int_as_float(0xff800000)
+
+namespace {
+
+__device__ __forceinline__ float attn_warp_max(float v) {
+    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
+}
+__device__ __forceinline__ float attn_warp_sum(float v) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// v1. Launch: grid (⌈S/128⌉, units) × 128 threads. Thread owns query row i = blockIdx.x·128 + tid of
+// unit u = blockIdx.y (b = u / heads, h = u % heads). q, k, v: strided as AttnParams; o: output.
+extern "C" __global__ void attention_fwd_f32_v1(const float* __restrict__ q, const float* __restrict__ k,
+                                                const float* __restrict__ v, float* __restrict__ o,
+                                                const AttnParams p) {
+    const int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= p.seq) return;
+    const int u = blockIdx.y;
+    const int b = u / p.heads, h = u % p.heads;
+    const long long base = (long long)b * p.in_batch + (long long)h * p.in_head;
+    const float* qi = q + p.q_off + base + (long long)i * p.in_row;
+    const float* kb = k + p.k_off + base;
+    const float* vb = v + p.v_off + base;
+    float* oi = o + (long long)b * p.out_batch + (long long)i * p.out_row + (long long)h * p.out_head;
+    float m = ATTN_NEG_INF;
+    for (int j = 0; j < p.seq; ++j) {
+        const float* kj = kb + (long long)j * p.in_row;
+        float s = 0.0f;
+        for (int d = 0; d < p.dh; ++d) s = fmaf(qi[d], kj[d], s);
+        m = fmaxf(m, s * p.scale);
+    }
+    for (int d = 0; d < p.dh; ++d) oi[d] = 0.0f;
+    float l = 0.0f;
+    for (int j = 0; j < p.seq; ++j) {
+        const float* kj = kb + (long long)j * p.in_row;
+        const float* vj = vb + (long long)j * p.in_row;
+        float s = 0.0f;
+        for (int d = 0; d < p.dh; ++d) s = fmaf(qi[d], kj[d], s);
+        const float e = expf(s * p.scale - m);
+        l += e;
+        for (int d = 0; d < p.dh; ++d) oi[d] = fmaf(e, vj[d], oi[d]);
+    }
+    const float inv = 1.0f / l;
+    for (int d = 0; d < p.dh; ++d) oi[d] *= inv;
+}
+
+// ---------------------------------------------------------------------------------------------
+// v2. Launch: grid (⌈S/64⌉, units) × 64 threads; requires dh ≤ 64. Thread t owns query row
+// i = blockIdx.x·64 + t of unit u = blockIdx.y (rows past S load zeros, compute, and do not store).
+// Shared (static): Ks[32][64], Vs[32][64] (zero-padded past S and dh), Ss[32][64+1] (scores, one
+// column per thread): 24.1 KiB. Registers: the Q row and the O accumulator (64 + 64 floats).
+#define V2_BR 64
+#define V2_BC 32
+#define V2_D 64
+
+extern "C" __global__ void __launch_bounds__(V2_BR) attention_fwd_f32_v2(const float* __restrict__ q, const float* __restrict__ k,
+                                                                          const float* __restrict__ v, float* __restrict__ o,
+                                                                          const AttnParams p) {
+    __shared__ float Ks[V2_BC][V2_D];
+    __shared__ float Vs[V2_BC][V2_D];
+    __shared__ float Ss[V2_BC][V2_BR + 1];
+    const int tid = threadIdx.x;
+    const int u = blockIdx.y;
+    const int b = u / p.heads, h = u % p.heads;
+    const int i = blockIdx.x * V2_BR + tid;
+    const bool valid = i < p.seq;
+    const long long base = (long long)b * p.in_batch + (long long)h * p.in_head;
+    const float* kb = k + p.k_off + base;
+    const float* vb = v + p.v_off + base;
+
+    float qr[V2_D], acc[V2_D];
+    {
+        const float* qi = q + p.q_off + base + (long long)i * p.in_row;
+#pragma unroll
+        for (int d = 0; d < V2_D; ++d) {
+            qr[d] = (valid && d < p.dh) ? qi[d] : 0.0f;
+            acc[d] = 0.0f;
+        }
+    }
+    float m = ATTN_NEG_INF, l = 0.0f;
+    for (int j0 = 0; j0 < p.seq; j0 += V2_BC) {
+        // Stage K and V tiles (32 × 64 each): consecutive threads read consecutive d (coalesced).
+#pragma unroll 4
+        for (int r = 0; r < (V2_BC * V2_D) / V2_BR; ++r) {
+            const int e = tid + r * V2_BR;
+            const int jj = e / V2_D, d = e % V2_D;
+            const int j = j0 + jj;
+            const bool in = j < p.seq && d < p.dh;
+            Ks[jj][d] = in ? kb[(long long)j * p.in_row + d] : 0.0f;
+            Vs[jj][d] = in ? vb[(long long)j * p.in_row + d] : 0.0f;
+        }
+        __syncthreads();
+        const int nk = min(V2_BC, p.seq - j0);
+        float tmax = ATTN_NEG_INF;
+        for (int jj = 0; jj < nk; ++jj) {
+            float s = 0.0f;
+#pragma unroll
+            for (int d = 0; d < V2_D; ++d) s = fmaf(qr[d], Ks[jj][d], s);
+            s *= p.scale;
+            Ss[jj][tid] = s;
+            tmax = fmaxf(tmax, s);
+        }
+        const float mnew = fmaxf(m, tmax);
+        const float corr = expf(m - mnew);  // m = −inf on the first tile: corr = 0, acc and l are 0
+        l *= corr;
+#pragma unroll
+        for (int d = 0; d < V2_D; ++d) acc[d] *= corr;
+        for (int jj = 0; jj < nk; ++jj) {
+            const float e = expf(Ss[jj][tid] - mnew);
+            l += e;
+#pragma unroll
+            for (int d = 0; d < V2_D; ++d) acc[d] = fmaf(e, Vs[jj][d], acc[d]);
+        }
+        m = mnew;
+        __syncthreads();  // Ks/Vs are overwritten by the next tile
+    }
+    if (valid) {
+        float* oi = o + (long long)b * p.out_batch + (long long)i * p.out_row + (long long)h * p.out_head;
+        const float inv = 1.0f / l;
+#pragma unroll
+        for (int d = 0; d < V2_D; ++d)
+            if (d < p.dh) oi[d] = acc[d] * inv;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// v3. Launch: grid (units) × 128 threads, dynamic shared memory 4·(3·S·(dh+1) + S·(S+1)) bytes;
+// requires S ≤ 32. Block u owns unit u entirely. Shared: Qs, Ks, Vs [S][dh+1], Ps [S][S+1].
+#define V3_MAX_SEQ 32
+
+extern "C" __global__ void __launch_bounds__(128) attention_fwd_f32_v3(const float* __restrict__ q, const float* __restrict__ k,
+                                                                       const float* __restrict__ v, float* __restrict__ o,
+                                                                       const AttnParams p) {
+    extern __shared__ float attn_smem[];
+    const int S = p.seq, D = p.dh, pitch = D + 1;
+    float* Qs = attn_smem;
+    float* Ks = Qs + S * pitch;
+    float* Vs = Ks + S * pitch;
+    float* Ps = Vs + S * pitch;
+    const int tid = threadIdx.x, nt = blockDim.x;
+    const int u = blockIdx.x;
+    const int b = u / p.heads, h = u % p.heads;
+    const long long base = (long long)b * p.in_batch + (long long)h * p.in_head;
+    for (int e = tid; e < S * D; e += nt) {
+        const int r = e / D, c = e % D;
+        const long long g = base + (long long)r * p.in_row + c;
+        Qs[r * pitch + c] = q[p.q_off + g];
+        Ks[r * pitch + c] = k[p.k_off + g];
+        Vs[r * pitch + c] = v[p.v_off + g];
+    }
+    __syncthreads();
+    for (int e = tid; e < S * S; e += nt) {
+        const int i = e / S, j = e % S;
+        const float* qi = Qs + i * pitch;
+        const float* kj = Ks + j * pitch;
+        float s = 0.0f;
+        for (int d = 0; d < D; ++d) s = fmaf(qi[d], kj[d], s);
+        Ps[i * (S + 1) + j] = s * p.scale;
+    }
+    __syncthreads();
+    const int lane = tid & 31, warp = tid >> 5, nw = nt >> 5;
+    for (int i = warp; i < S; i += nw) {
+        const float x = lane < S ? Ps[i * (S + 1) + lane] : ATTN_NEG_INF;
+        const float m = attn_warp_max(x);
+        const float e = lane < S ? expf(x - m) : 0.0f;
+        const float s = attn_warp_sum(e);
+        if (lane < S) Ps[i * (S + 1) + lane] = e / s;
+    }
+    __syncthreads();
+    for (int e = tid; e < S * D; e += nt) {
+        const int i = e / D, d = e % D;
+        const float* pi = Ps + i * (S + 1);
+        float acc = 0.0f;
+        for (int j = 0; j < S; ++j) acc = fmaf(pi[j], Vs[j * pitch + d], acc);
+        o[(long long)b * p.out_batch + (long long)i * p.out_row + (long long)h * p.out_head + d] = acc;
+    }
+}

@@ -1,0 +1,163 @@
+//! `aural embed`: AST embeddings of WAV files → safetensors.
+//!
+//! Per file: 16 kHz mono audio (models::audio; mixed down unless `--channel`), AST's fbank and
+//! input normalisation (ops::fbank, HF `ASTFeatureExtractor`: pad/truncate to the config's
+//! max_length, AudioSet mean/std), then the AST backbone loaded from an HF checkpoint directory
+//! (config.json + model.safetensors). Written per file (`<stem>/` prefix when several inputs):
+//! `last_hidden_state` (tokens × D); with `--layer K` `hidden_states.K` instead (HF's
+//! `hidden_states[K]`: 0 = embeddings, K = output of block K, before the final LayerNorm); with
+//! `--pooled` `pooler_output` (D) = (cls + distillation)/2 of those tokens, as HF's ASTModel pooler.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use aural::models::ast::AstModel;
+use aural::models::audio::{self, Channels};
+use aural::runtime::ops::fbank::{fbank, AstNorm, FbankOpts};
+use aural::runtime::{safetensors_io, Tensor};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// HF AST checkpoint directory (config.json + model.safetensors): ASTModel or
+    /// ASTForAudioClassification, e.g. MIT/ast-finetuned-audioset-10-10-0.4593.
+    #[arg(long)]
+    model: PathBuf,
+    /// WAV files (any PCM width or float, any channel count, any rate).
+    #[arg(required = true)]
+    inputs: Vec<PathBuf>,
+    /// Output .safetensors file.
+    #[arg(long)]
+    out: PathBuf,
+    /// Write hidden state K (0 = embeddings, K = output of block K) instead of last_hidden_state;
+    /// only the first K blocks are run.
+    #[arg(long)]
+    layer: Option<usize>,
+    /// Write pooler_output = (cls + distillation) / 2 instead of the tokens.
+    #[arg(long)]
+    pooled: bool,
+    /// Use this channel (0-based) instead of mixing down to mono.
+    #[arg(long)]
+    channel: Option<usize>,
+    /// Subtract the clip's mean from the waveform before the fbank (the original AST code; HF's
+    /// feature extractor does not).
+    #[arg(long)]
+    subtract_mean: bool,
+    /// Time the model: run the forward pass N times per file (after one warm-up) and print the
+    /// median, the minimum and the time per op kind (the written tensors are unchanged).
+    #[arg(long, value_name = "N")]
+    profile: Option<usize>,
+    /// Device: auto, cpu, cuda[:N], emu.
+    #[arg(long, default_value = "auto")]
+    device: String,
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let dev = super::resolve_device(&a.device)?;
+    let t0 = Instant::now();
+    let model = AstModel::load(&a.model, dev, a.layer).with_context(|| format!("loading the AST checkpoint {}", a.model.display()))?;
+    if !model.unexpected.is_empty() {
+        eprintln!("warning: {} tensor(s) of the checkpoint are not AST parameters and were ignored: {}", model.unexpected.len(), model.unexpected.join(", "));
+    }
+    let c = &model.config;
+    eprintln!("model: {} blocks of {}, {} heads, {} tokens ({:.2} s to load)", model.layers.len(), c.hidden_size, c.num_attention_heads, c.seq_len(), t0.elapsed().as_secs_f64());
+    let opts = FbankOpts { num_mel_bins: c.num_mel_bins, ast_norm: Some(AstNorm { max_length: c.max_length, ..AstNorm::AUDIOSET }), ..Default::default() };
+    let ch = a.channel.map(Channels::Select).unwrap_or(Channels::MixDown);
+    let what = match (a.pooled, a.layer) {
+        (true, _) => "pooler_output".to_string(),
+        (false, Some(k)) => format!("hidden_states.{k}"),
+        (false, None) => "last_hidden_state".to_string(),
+    };
+    let mut out: Vec<(String, Tensor)> = Vec::new();
+    for p in &a.inputs {
+        let key = if a.inputs.len() == 1 {
+            what.clone()
+        } else {
+            let stem = p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            format!("{stem}/{what}")
+        };
+        if out.iter().any(|(k, _)| *k == key) {
+            bail!("two inputs share the file stem of {} (tensor name '{key}')", p.display());
+        }
+        let t = Instant::now();
+        let au = audio::load(p, opts.sample_rate as u32, ch)?;
+        let n = au.num_samples();
+        let mut wave = au.channels.into_iter().next().unwrap_or_default();
+        if a.subtract_mean && n > 0 {
+            let m = wave.iter().map(|&x| x as f64).sum::<f64>() / n as f64;
+            wave.iter_mut().for_each(|x| *x -= m as f32);
+        }
+        let wave = Tensor::from_vec(wave, &[n])?.to_device(dev)?;
+        let x = fbank(&wave, &opts).with_context(|| format!("fbank of {}", p.display()))?;
+        let x = x.reshape(&[1, c.max_length, c.num_mel_bins])?;
+        let tokens = match a.layer {
+            Some(k) => model.hidden_state(&x, k),
+            None => model.forward(&x),
+        }
+        .with_context(|| format!("AST forward of {}", p.display()))?;
+        if let Some(reps) = a.profile {
+            profile(&model, &x, a.layer, reps)?;
+        }
+        let d = c.hidden_size;
+        let y = if a.pooled { model.pooled(&tokens)?.reshape(&[d])? } else { tokens.reshape(&[c.seq_len(), d])? };
+        let y = y.to_device(aural::runtime::Device::Cpu)?;
+        eprintln!("{}: {n} samples at 16 kHz → {key} {:?} ({:.2} s)", p.display(), y.shape(), t.elapsed().as_secs_f64());
+        out.push((key, y));
+    }
+    safetensors_io::save(&a.out, out.iter().map(|(k, t)| (k.as_str(), t))).with_context(|| format!("writing {}", a.out.display()))?;
+    Ok(())
+}
+
+/// `--profile N`: times N forward passes (after a warm-up) and one profiled pass.
+fn profile(model: &AstModel, x: &Tensor, layer: Option<usize>, reps: usize) -> Result<()> {
+    let sync = |t: &Tensor| -> Result<()> {
+        if !t.device().is_cpu() {
+            aural::runtime::gpu::backend(t.device())?.synchronize()?;
+        }
+        Ok(())
+    };
+    let run = || -> Result<Tensor> {
+        let y = match layer {
+            Some(k) => model.hidden_state(x, k)?,
+            None => model.forward(x)?,
+        };
+        sync(&y)?;
+        Ok(y)
+    };
+    run()?;
+    let mut times = Vec::new();
+    let cpu0 = cpu_seconds();
+    for _ in 0..reps.max(1) {
+        let t = Instant::now();
+        run()?;
+        times.push(t.elapsed().as_secs_f64());
+    }
+    let cpu = cpu_seconds().zip(cpu0).map(|(b, a)| (b - a) / times.len() as f64);
+    times.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    println!("aural forward: median {:.4} s, min {:.4} s over {} runs ({} threads)", times[times.len() / 2], times[0], times.len(), rayon_threads());
+    if let Some(c) = cpu {
+        println!("aural forward: {c:.4} CPU-seconds per run (user + system, all threads)");
+    }
+    if layer.is_none() {
+        let (_, prof) = model.forward_profiled(x)?;
+        let total: f64 = prof.iter().map(|p| p.1).sum();
+        println!("per op (one profiled forward, {total:.4} s):");
+        for (name, t) in prof {
+            println!("  {name:<12} {t:>8.4} s  {:>5.1}%", 100.0 * t / total);
+        }
+    }
+    Ok(())
+}
+
+fn rayon_threads() -> usize {
+    std::env::var("RAYON_NUM_THREADS").ok().and_then(|v| v.parse().ok()).unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+/// This process's CPU time (user + system, all threads) from /proc/self/stat (Linux; 10 ms ticks).
+fn cpu_seconds() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let rest = &s[s.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
