@@ -195,6 +195,24 @@ impl FbankPlan {
         Ok(FbankPlan { win, shift, n_fft, window: opts.window.values(win), mel, opts: *opts })
     }
 
+    /// The plan of `opts`, built once per distinct options and then shared: building it (128 mel
+    /// triangles over 256 bins, each bin through ln) costs about as much as the fbank of a 10 s clip.
+    pub fn cached(opts: &FbankOpts) -> Result<std::sync::Arc<FbankPlan>> {
+        use std::sync::{Arc, Mutex, OnceLock};
+        static CACHE: OnceLock<Mutex<Vec<Arc<FbankPlan>>>> = OnceLock::new();
+        let cache = CACHE.get_or_init(Default::default);
+        if let Some(p) = cache.lock().unwrap().iter().find(|p| p.opts == *opts) {
+            return Ok(p.clone());
+        }
+        let plan = Arc::new(FbankPlan::new(opts)?);
+        let mut c = cache.lock().unwrap();
+        if c.len() >= 16 {
+            c.remove(0);
+        }
+        c.push(plan.clone());
+        Ok(plan)
+    }
+
     /// Frames of a signal of `n` samples (`snip_edges=True`): 1 + (n − win) // shift, 0 if n < win.
     pub fn frames(&self, n: usize) -> usize {
         if n < self.win {
@@ -222,7 +240,7 @@ fn check_wave(wave: &Tensor) -> Result<()> {
 /// `opts.ast_norm` AST's input `(max_length, num_mel_bins)`.
 pub fn fbank(wave: &Tensor, opts: &FbankOpts) -> Result<Tensor> {
     check_wave(wave)?;
-    let plan = FbankPlan::new(opts)?;
+    let plan = FbankPlan::cached(opts)?;
     match wave.device() {
         Device::Cpu => cpu::fbank(wave.cpu_f32()?, &plan),
         Device::Cuda(_) | Device::Emu => cuda::fbank(wave, &plan),
@@ -246,7 +264,7 @@ pub fn ast_input(fbank: &Tensor, max_length: usize, mean: f32, std: f32) -> Resu
 /// Bytes the fused kernel moves for a signal of `n` samples: (read, written), as counted by the
 /// emulator (see the doc comment of `fbank_fwd_f32_v1` in `kernels/cuda/fbank.cu`).
 pub fn fused_kernel_bytes(n: usize, opts: &FbankOpts) -> Result<(u64, u64)> {
-    let plan = FbankPlan::new(opts)?;
+    let plan = FbankPlan::cached(opts)?;
     Ok(cuda::bytes(&plan, n))
 }
 
