@@ -21,12 +21,14 @@ enum Cmd {
     ///   aural doctor
     ///   aural doctor --device cuda      # exits 2 with one line when no GPU is usable
     ///   aural doctor --compile          # compile every kernel with NVRTC now
+    #[command(verbatim_doc_comment)]
     Doctor(cli::doctor::Args),
     /// Measure op throughput (GFLOP/s or GB/s) per op, device and kernel version.
     ///
     /// Examples:
     ///   aural bench
     ///   aural bench --op matmul --json > run.json
+    #[command(verbatim_doc_comment)]
     Bench(cli::bench::Args),
     /// Log-mel fbank (torchaudio kaldi, AST's call) or AST input_values of WAV files → safetensors.
     ///
@@ -37,6 +39,7 @@ enum Cmd {
     ///   aural features clip.wav --out clip.safetensors            # tensor `fbank` (frames × 128)
     ///   aural features clip.wav --out x.safetensors --ast         # tensor `input_values` (1024 × 128)
     ///   aural features a.wav b.wav --out ab.safetensors --device cuda
+    #[command(verbatim_doc_comment)]
     Features(cli::features::Args),
     /// AST embeddings of WAV files from an HF checkpoint directory (config.json + model.safetensors).
     ///
@@ -49,6 +52,7 @@ enum Cmd {
     ///   aural embed --model ast-finetuned-audioset-10-10-0.4593 clip.wav --out emb.safetensors
     ///   aural embed --model ast/ a.wav b.wav --out ab.safetensors --pooled --device cuda
     ///   aural embed --model ast/ clip.wav --out l10.safetensors --layer 10   # AST-SED's input
+    #[command(verbatim_doc_comment)]
     Embed(cli::embed::Args),
 }
 
