@@ -18,7 +18,7 @@ const FRAMES_PER_TASK: usize = 32;
 
 /// The DC-free, pre-emphasised, windowed frame, zero-padded to n_fft, into `out` (f64).
 /// Written without loop-carried state so the compiler vectorises it.
-#[inline]
+#[inline(always)]
 fn prepare_frame(x: &[f32], plan: &FbankPlan, out: &mut [f64]) {
     let o = &plan.opts;
     let win = plan.win;
@@ -48,7 +48,7 @@ fn prepare_frame(x: &[f32], plan: &FbankPlan, out: &mut [f64]) {
 /// Natural log of positive, finite f64 values in place: x = 2^e·m with m ∈ [√½, √2),
 /// ln m = 2·atanh(s), s = (m−1)/(m+1), |s| ≤ 0.1716, by its series to s¹⁵ (error < 1e-13 relative).
 /// Branch-free so the compiler vectorises it; libm's scalar log was a quarter of the frame's time.
-#[inline]
+#[inline(always)]
 fn ln_in_place(v: &mut [f64]) {
     const LN2: f64 = std::f64::consts::LN_2;
     for x in v.iter_mut() {
@@ -66,7 +66,7 @@ fn ln_in_place(v: &mut [f64]) {
 }
 
 /// Mel projection of a power spectrum and log, into one output row (`e`: scratch of mel bins).
-#[inline]
+#[inline(always)]
 fn mel_log(power: &[f64], plan: &FbankPlan, e: &mut [f64], out: &mut [f32]) {
     let mb = &plan.mel;
     for (m, em) in e.iter_mut().enumerate() {
@@ -89,6 +89,7 @@ fn mel_log(power: &[f64], plan: &FbankPlan, e: &mut [f64], out: &mut [f32]) {
 /// |A[k]|² = |Z[k] + conj Z[n−k]|² / 4 and |B[k]|² = |Z[k] − conj Z[n−k]|² / 4.
 /// `xb` None: a single frame (b = 0). Halves the FFT work of a real-input transform.
 #[allow(clippy::too_many_arguments)]
+#[inline(always)]
 fn frame_pair(xa: &[f32], xb: Option<&[f32]>, plan: &FbankPlan, fft: &dyn rustfft::Fft<f64>, w: &mut Work, oa: &mut [f32], ob: Option<&mut [f32]>) {
     let n = plan.n_fft;
     prepare_frame(xa, plan, &mut w.ra);
@@ -100,9 +101,14 @@ fn frame_pair(xa: &[f32], xb: Option<&[f32]>, plan: &FbankPlan, fft: &dyn rustff
         w.buf[i] = Complex64::new(w.ra[i], w.rb[i]);
     }
     fft.process_with_scratch(&mut w.buf, &mut w.scratch);
-    for k in 0..=n / 2 {
-        let z = w.buf[k];
-        let zc = w.buf[(n - k) % n].conj();
+    // k = 0 pairs with itself; k ≥ 1 with n − k (no modulo in the loop, so it vectorises).
+    let z0 = w.buf[0];
+    w.pa[0] = z0.re * z0.re;
+    w.pb[0] = z0.im * z0.im;
+    let (lo, hi) = w.buf.split_at(n / 2 + 1);
+    for k in 1..=n / 2 {
+        let z = lo[k];
+        let zc = if k == n / 2 { lo[k].conj() } else { hi[n / 2 - k - 1].conj() };
         w.pa[k] = (z + zc).norm_sqr() * 0.25;
         w.pb[k] = (z - zc).norm_sqr() * 0.25;
     }
@@ -121,6 +127,30 @@ struct Work {
     pa: Vec<f64>,
     pb: Vec<f64>,
     e: Vec<f64>,
+}
+
+/// The frames of one task, from frame `f0`, into `chunk` (whole rows).
+#[inline(always)]
+fn task_frames(wave: &[f32], plan: &FbankPlan, fft: &dyn rustfft::Fft<f64>, w: &mut Work, f0: usize, chunk: &mut [f32]) {
+    let nm = plan.opts.num_mel_bins;
+    let frame = |f: usize| &wave[f * plan.shift..f * plan.shift + plan.win];
+    for (j, rows2) in chunk.chunks_mut(2 * nm).enumerate() {
+        let f = f0 + 2 * j;
+        if rows2.len() == 2 * nm {
+            let (ra, rb) = rows2.split_at_mut(nm);
+            frame_pair(frame(f), Some(frame(f + 1)), plan, fft, w, ra, Some(rb));
+        } else {
+            frame_pair(frame(f), None, plan, fft, w, rows2, None);
+        }
+    }
+}
+
+/// [`task_frames`] compiled for AVX2 + FMA (the build targets baseline x86-64): the window, mel and ln
+/// loops vectorise 4-wide in f64. Chosen at run time.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn frames_avx2(wave: &[f32], plan: &FbankPlan, fft: &dyn rustfft::Fft<f64>, w: &mut Work, f0: usize, chunk: &mut [f32]) {
+    task_frames(wave, plan, fft, w, f0, chunk)
 }
 
 pub(super) fn fbank(wave: &[f32], plan: &FbankPlan) -> Result<Tensor> {
@@ -142,17 +172,13 @@ pub(super) fn fbank(wave: &[f32], plan: &FbankPlan) -> Result<Tensor> {
             pb: vec![0.0; n / 2 + 1],
             e: vec![0.0; nm],
         };
-        let frame = |f: usize| &wave[f * plan.shift..f * plan.shift + plan.win];
-        let f0 = c * FRAMES_PER_TASK;
-        for (j, rows2) in chunk.chunks_mut(2 * nm).enumerate() {
-            let f = f0 + 2 * j;
-            if rows2.len() == 2 * nm {
-                let (ra, rb) = rows2.split_at_mut(nm);
-                frame_pair(frame(f), Some(frame(f + 1)), plan, fft.as_ref(), &mut w, ra, Some(rb));
-            } else {
-                frame_pair(frame(f), None, plan, fft.as_ref(), &mut w, rows2, None);
-            }
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+            // SAFETY: the CPU supports AVX2 and FMA (checked just above).
+            unsafe { frames_avx2(wave, plan, fft.as_ref(), &mut w, c * FRAMES_PER_TASK, chunk) };
+            return;
         }
+        task_frames(wave, plan, fft.as_ref(), &mut w, c * FRAMES_PER_TASK, chunk);
     });
     if let Some(a) = plan.opts.ast_norm {
         let pad = a.apply(0.0);
