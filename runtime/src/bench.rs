@@ -239,7 +239,7 @@ pub fn gpu_model() -> Result<Vec<ModelRow>> {
     let flops = 2.0 * mf * nf * kf;
     let tiles = |x: usize| x.div_ceil(64) as f64;
     for (v, elt) in [(1u32, 4.0), (2, 4.0), (3, 2.0)] {
-        let (a, b) = if v == 3 { (matmul::to_f16(&a)?.to_device(dev)?, matmul::to_f16(&b)?.to_device(dev)?) } else { (a.clone(), b.clone()) };
+        let (a, b) = if v == 3 { (crate::ops::unary::to_f16(&a)?, crate::ops::unary::to_f16(&b)?) } else { (a.clone(), b.clone()) };
         matmul::matmul_version(&a, &b, &matmul::MatmulOpts::default(), v)?;
         let kernel = format!("matmul_fwd_{}_v{v}", if v == 3 { "f16" } else { "f32" });
         let (r, w) = bytes(&kernel)?;

@@ -12,7 +12,8 @@
 //! a, b = randn(6, 4), randn(6, 3);          ta      = a.transpose(-1, -2) @ b
 //! ```
 
-use aural_runtime::ops::matmul::{linear, linear_act, matmul, matmul_opts, matmul_version, to_f16, Activation, MatmulOpts};
+use aural_runtime::ops::matmul::{linear, linear_act, matmul, matmul_opts, matmul_version, Activation, MatmulOpts};
+use aural_runtime::ops::unary::to_f16;
 use aural_runtime::testing::{assert_close, fixture, gpu_devices, rand_tensor};
 use aural_runtime::Tensor;
 

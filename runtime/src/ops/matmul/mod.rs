@@ -198,15 +198,9 @@ pub fn bench_cases(device: Device) -> Result<Vec<crate::bench::BenchCase>> {
         let tol = 1e-4 * (k as f32).sqrt();
         out.extend(version_cases(OP, case, device, DType::F32, work, &[1, 2], (tol, tol), vec![a.clone(), b.clone()], run)?);
         if !device.is_cpu() {
-            let half = vec![to_f16(&a)?, to_f16(&b)?];
+            let half = vec![crate::ops::unary::to_f16(&a)?, crate::ops::unary::to_f16(&b)?];
             out.extend(version_cases(OP, case, device, DType::F16, work, &[3], (10.0 * tol, 10.0 * tol), half, run)?);
         }
     }
     Ok(out)
-}
-
-/// An f16 copy of a CPU f32 tensor (round to nearest even).
-pub fn to_f16(t: &Tensor) -> Result<Tensor> {
-    let v: Vec<half::f16> = t.to_vec()?.iter().map(|&x| half::f16::from_f32(x)).collect();
-    Tensor::from_vec_f16(v, t.shape())
 }
