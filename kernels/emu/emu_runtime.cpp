@@ -438,10 +438,12 @@ void aural_emu_run(void (*thunk)(void**), const char* name, const unsigned grid[
     g.name = name;
     g.err = ErrorInfo();
     g.bytes_read = g.bytes_written = 0;
-    {
-        std::lock_guard<std::mutex> l(g_reg_mu);
-        g.regions = g_reg;
-    }
+    // The registry lock is held for the whole launch: a buffer that another thread drops meanwhile
+    // (unregister, then free) would otherwise leave a stale region in the snapshot, and the heap memory
+    // this launch allocates next (fibers, warps, dynamic shared memory) could land inside it, so that
+    // shared-memory traffic was counted as global bytes. Dropping a buffer now waits for the launch.
+    std::unique_lock<std::mutex> reg_lock(g_reg_mu);
+    g.regions = g_reg;
     std::sort(g.regions.begin(), g.regions.end(), [](const Region& a, const Region& b) { return a.lo < b.lo; });
     g_last = &g_none;
     const int nt = (int)(block[0] * block[1] * block[2]);
