@@ -54,6 +54,19 @@ enum Cmd {
     ///   aural embed --model ast/ clip.wav --out l10.safetensors --layer 10   # AST-SED's input
     #[command(verbatim_doc_comment)]
     Embed(cli::embed::Args),
+    /// Sound event detection with an AST-SED or AST-GRU checkpoint (config.json + model.safetensors).
+    ///
+    /// Audio → the model's rate, mono → AST fbank → windows of the model's length (longer clips:
+    /// overlapping windows, stitched) → frame and clip scores → per-class median filter and
+    /// thresholds from config.json → events. Prints the DCASE TSV (filename onset offset
+    /// event_label) unless `--tsv FILE` or `--json`.
+    ///
+    /// Examples:
+    ///   aural detect --model ast-sed/ clip.wav
+    ///   aural detect --model ast-sed/ clips/*.wav --tsv events.tsv --device cuda
+    ///   aural detect --model ast-sed/ clip.wav --json --scores s.safetensors --plot clip.png
+    #[command(verbatim_doc_comment)]
+    Detect(cli::detect::Args),
 }
 
 fn main() -> ExitCode {
@@ -63,6 +76,7 @@ fn main() -> ExitCode {
         Cmd::Bench(a) => cli::bench::run(a),
         Cmd::Features(a) => cli::features::run(a),
         Cmd::Embed(a) => cli::embed::run(a),
+        Cmd::Detect(a) => cli::detect::run(a),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

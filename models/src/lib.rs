@@ -4,4 +4,5 @@
 pub use aural_runtime as runtime;
 pub mod audio;
 pub mod ast;
+pub mod ast_sed;
 pub mod sed;

@@ -222,3 +222,23 @@ fn kernels_match_cpu() {
         }
     }
 }
+
+/// gru_repeat(x, u) = gru(repeat_interleave(x, 1, u)) on every device, 1–2 layers, u = 1, 3, 10.
+#[test]
+fn repeat_equals_upsampled_input() {
+    use aural_runtime::ops::gru::gru_repeat;
+    use aural_runtime::ops::shape::repeat_interleave;
+    let mut devs = vec![aural_runtime::Device::Cpu];
+    devs.extend(gpu_devices());
+    for (ci, &(b, t, i, h, layers, u)) in [(2usize, 5usize, 7usize, 8usize, 1usize, 3usize), (1, 3, 4, 12, 2, 10), (3, 4, 6, 5, 1, 1)].iter().enumerate() {
+        let w = random_weights(i, h, layers, true, 70 + ci as u64).unwrap();
+        let x = rand_tensor(&[b, t, i], 80 + ci as u64);
+        let want = gru(&repeat_interleave(&x, 1, u).unwrap(), &w, None, true).unwrap();
+        for &dev in &devs {
+            let got = gru_repeat(&x.to_device(dev).unwrap(), &w.to_device(dev).unwrap(), None, true, u).unwrap();
+            assert_eq!(got.shape(), &[b, t * u, 2 * h]);
+            assert_close(&format!("{dev} gru_repeat B{b} T{t} u{u} L{layers}"), &got.to_vec().unwrap(), &want.to_vec().unwrap(), 1e-6, 1e-6);
+        }
+    }
+    assert!(gru_repeat(&rand_tensor(&[1, 2, 3], 1), &random_weights(3, 4, 1, true, 1).unwrap(), None, true, 0).is_err());
+}

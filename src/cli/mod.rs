@@ -1,8 +1,10 @@
 //! One module per subcommand.
 pub mod bench;
+pub mod detect;
 pub mod doctor;
 pub mod embed;
 pub mod features;
+pub mod plot;
 
 use anyhow::{anyhow, Result};
 use aural::runtime::Device;

@@ -20,6 +20,7 @@ Run: .venv/bin/python tests/golden/ast_backbone.py   (transformers 5.24, torch 2
 import json
 import math
 import os
+import sys
 import tempfile
 
 import numpy as np

@@ -16,16 +16,17 @@ use super::GruDirWeights;
 use crate::ops::matmul::linear;
 use crate::{Result, Tensor};
 
-/// One layer: x (B, T, I) → (B, T, D·H). `h0`: (D, B, H) of this layer (host data), or none.
-pub(super) fn layer(x: &Tensor, dirs: &[GruDirWeights], h0: Option<&[f32]>) -> Result<Tensor> {
-    let (b, t) = (x.shape()[0], x.shape()[1]);
+/// One layer: x (B, T, I) → (B, T·repeat, D·H), every input frame seen `repeat` times. `h0`:
+/// (D, B, H) of this layer (host data), or none.
+pub(super) fn layer(x: &Tensor, dirs: &[GruDirWeights], h0: Option<&[f32]>, repeat: usize) -> Result<Tensor> {
+    let (b, t) = (x.shape()[0], x.shape()[1] * repeat);
     let h = dirs[0].w_hh.shape()[1];
     let d = dirs.len();
     let mut out = vec![0f32; b * t * d * h];
     if out.is_empty() {
         return Tensor::from_vec(out, &[b, t, d * h]);
     }
-    let xps = dirs.iter().map(|w| linear(x, &w.w_ih, w.b_ih.as_ref())).collect::<Result<Vec<_>>>()?;
+    let xps = dirs.iter().map(|w| repeat_rows(linear(x, &w.w_ih, w.b_ih.as_ref())?, repeat)).collect::<Result<Vec<_>>>()?;
     let out_ptr = SyncPtr(out.as_mut_ptr());
     let run = |di: usize| -> Result<()> {
         let w = &dirs[di];
@@ -45,6 +46,14 @@ pub(super) fn layer(x: &Tensor, dirs: &[GruDirWeights], h0: Option<&[f32]>) -> R
         run(0)?;
     }
     Tensor::from_vec(out, &[b, t, d * h])
+}
+
+/// (B, T, N) → (B, T·repeat, N), each row repeated.
+pub(super) fn repeat_rows(xp: Tensor, repeat: usize) -> Result<Tensor> {
+    if repeat == 1 {
+        return Ok(xp);
+    }
+    crate::ops::shape::repeat_interleave(&xp, 1, repeat)
 }
 
 #[derive(Clone, Copy)]

@@ -51,9 +51,10 @@ fn v3_splits(h: usize, nb: usize) -> (usize, usize) {
     (s, smem(s))
 }
 
-/// One layer on a GPU device: x (B, T, I) → (B, T, D·H). `h0`: (D, B, H) of this layer, or none.
-pub(super) fn layer(x: &Tensor, dirs: &[GruDirWeights], h0: Option<&Tensor>, version: u32) -> Result<Tensor> {
-    let (b, t) = (x.shape()[0], x.shape()[1]);
+/// One layer on a GPU device: x (B, T, I) → (B, T·repeat, D·H), every input frame seen `repeat`
+/// times. `h0`: (D, B, H) of this layer, or none.
+pub(super) fn layer(x: &Tensor, dirs: &[GruDirWeights], h0: Option<&Tensor>, version: u32, repeat: usize) -> Result<Tensor> {
+    let (b, t) = (x.shape()[0], x.shape()[1] * repeat);
     let h = dirs[0].w_hh.shape()[1];
     let d = dirs.len();
     let kernel = format!("gru_fwd_f32_v{version}");
@@ -92,7 +93,7 @@ pub(super) fn layer(x: &Tensor, dirs: &[GruDirWeights], h0: Option<&Tensor>, ver
         true => Some(concat(&dirs.iter().map(|w| w.b_ih.clone().map_or_else(zeros3h, Ok)).collect::<Result<Vec<_>>>()?.iter().collect::<Vec<_>>(), 0)?),
         false => None,
     };
-    let xp = linear(x, &w_ih, b_ih.as_ref())?;
+    let xp = super::cpu::repeat_rows(linear(x, &w_ih, b_ih.as_ref())?, repeat)?;
     let b_hh = concat(&dirs.iter().map(|w| w.b_hh.clone().map_or_else(zeros3h, Ok)).collect::<Result<Vec<_>>>()?.iter().collect::<Vec<_>>(), 0)?;
     // W_hh stacked (D, 3H, H); v2 reads its transpose (D, H, 3H), v3 the k-quad layout (D, H/4, 3H, 4).
     let whh = stack(&|w| w.w_hh.reshape(&[1, 3 * h, h]).expect("reshape of a (3H, H) tensor"))?;

@@ -197,35 +197,50 @@ fn check(x: &Tensor, w: &GruWeights, h0: Option<&Tensor>, bidirectional: bool) -
 /// zeros when `None`. `bidirectional` must match the weights (it is checked, as a guard against
 /// loading the wrong checkpoint).
 pub fn gru(x: &Tensor, weights: &GruWeights, h0: Option<&Tensor>, bidirectional: bool) -> Result<Tensor> {
-    Ok(run(x, weights, h0, bidirectional, None, false)?.0)
+    Ok(run(x, weights, h0, bidirectional, None, false, 1)?.0)
+}
+
+/// `gru(repeat_interleave(x, 1, repeat), …)`: nearest-neighbour upsampling of x along time by
+/// `repeat`, then the GRU — without materialising the upsampled input: the first layer's input
+/// projection runs on the T distinct frames and its rows are repeated (the same numbers, `repeat`×
+/// fewer GEMM flops). Output (B, T·repeat, D·H). The AST-SED local GRU decoder.
+pub fn gru_repeat(x: &Tensor, weights: &GruWeights, h0: Option<&Tensor>, bidirectional: bool, repeat: usize) -> Result<Tensor> {
+    if repeat == 0 {
+        return Err(Error::shape(OP, "repeat must be at least 1"));
+    }
+    Ok(run(x, weights, h0, bidirectional, None, false, repeat)?.0)
 }
 
 /// Like [`gru`], also returning torch's `h_n` (L·D, B, H): the last state of every layer and
 /// direction (the forward one at t = T−1, the reverse one at t = 0).
 pub fn gru_with_state(x: &Tensor, weights: &GruWeights, h0: Option<&Tensor>, bidirectional: bool) -> Result<(Tensor, Tensor)> {
-    let (y, hn) = run(x, weights, h0, bidirectional, None, true)?;
+    let (y, hn) = run(x, weights, h0, bidirectional, None, true, 1)?;
     Ok((y, hn.expect("h_n requested")))
 }
 
 /// Like [`gru`] on a GPU device, forcing recurrence kernel version `v` (1, 2 or 3); benches and tests.
 /// On the CPU `v` is ignored.
 pub fn gru_version(x: &Tensor, weights: &GruWeights, h0: Option<&Tensor>, bidirectional: bool, v: u32) -> Result<Tensor> {
-    Ok(run(x, weights, h0, bidirectional, Some(v), false)?.0)
+    Ok(run(x, weights, h0, bidirectional, Some(v), false, 1)?.0)
 }
 
-fn run(x: &Tensor, w: &GruWeights, h0: Option<&Tensor>, bidirectional: bool, v: Option<u32>, want_hn: bool) -> Result<(Tensor, Option<Tensor>)> {
+/// `repeat`: the first layer sees every input frame `repeat` times ([`gru_repeat`]).
+#[allow(clippy::too_many_arguments)]
+fn run(x: &Tensor, w: &GruWeights, h0: Option<&Tensor>, bidirectional: bool, v: Option<u32>, want_hn: bool, repeat: usize) -> Result<(Tensor, Option<Tensor>)> {
     use crate::ops::shape::{concat, slice};
     let (b, t) = check(x, w, h0, bidirectional)?;
+    let t = t * repeat;
     let (d, h) = (w.num_directions(), w.hidden_size());
     let dev = x.device();
     let version = v.unwrap_or_else(|| cuda::default_version(h));
     let mut cur = x.clone();
     let mut hn_parts: Vec<Tensor> = Vec::new();
     for (l, dirs) in w.layers.iter().enumerate() {
+        let rep = if l == 0 { repeat } else { 1 };
         let h0l = h0.map(|h0| slice(h0, 0, l * d, d)).transpose()?;
         cur = match dev {
-            Device::Cpu => cpu::layer(&cur, dirs, h0l.as_ref().map(|t| t.cpu_f32()).transpose()?)?,
-            Device::Cuda(_) | Device::Emu => cuda::layer(&cur, dirs, h0l.as_ref(), version)?,
+            Device::Cpu => cpu::layer(&cur, dirs, h0l.as_ref().map(|t| t.cpu_f32()).transpose()?, rep)?,
+            Device::Cuda(_) | Device::Emu => cuda::layer(&cur, dirs, h0l.as_ref(), version, rep)?,
         };
         if want_hn {
             for di in 0..d {

@@ -1,0 +1,174 @@
+//! `aural detect`: sound event detection with an AST-SED / AST-GRU checkpoint.
+//!
+//! Per file: audio at the model's rate, mono (models::audio; mixed down unless `--channel`) →
+//! `AstSed::detect` (fbank, windows of max_length frames, stitched for long clips; see
+//! models::ast_sed::detect) → the config's post-processing (per-class median filter and
+//! thresholds, events clipped to the audio's length) → DCASE TSV (`filename onset offset
+//! event_label`) on stdout, or JSON with `--json`, or into `--tsv FILE`. `--scores` keeps the scores
+//! before post-processing, `--plot` draws them.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use aural::models::ast_sed::{AstSed, DetectOpts};
+use aural::models::audio::{self, Channels};
+use aural::models::sed::{events_to_json, write_tsv, Event};
+use aural::runtime::{safetensors_io, Tensor};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// AST-SED or AST-GRU checkpoint directory (config.json + model.safetensors).
+    #[arg(long)]
+    model: PathBuf,
+    /// WAV files (any PCM width or float, any channel count, any rate: resampled to the model's).
+    #[arg(required = true)]
+    inputs: Vec<PathBuf>,
+    /// Write the DCASE TSV here instead of stdout.
+    #[arg(long, value_name = "OUT.tsv")]
+    tsv: Option<PathBuf>,
+    /// Print the events as JSON on stdout (an array of {filename, onset, offset, event_label}).
+    #[arg(long)]
+    json: bool,
+    /// Write the scores before post-processing: `strong` (frames × classes) and `weak` (classes);
+    /// `<file stem>/strong`, `<file stem>/weak` for several inputs.
+    #[arg(long, value_name = "OUT.safetensors")]
+    scores: Option<PathBuf>,
+    /// Draw spectrogram, frame probabilities and events to a PNG (several inputs: OUT.<stem>.png).
+    #[arg(long, value_name = "OUT.png")]
+    plot: Option<PathBuf>,
+    /// Hop between the windows of clips longer than the model's window, in seconds
+    /// (default: half a window).
+    #[arg(long, value_name = "SECONDS")]
+    window_hop: Option<f64>,
+    /// Windows per forward pass.
+    #[arg(long, default_value_t = 4)]
+    batch: usize,
+    /// Use this channel (0-based) instead of mixing down to mono.
+    #[arg(long)]
+    channel: Option<usize>,
+    /// Device: auto, cpu, cuda[:N], emu.
+    #[arg(long, default_value = "auto")]
+    device: String,
+}
+
+/// `dir/name.png` → `dir/name.<stem>.png` (several inputs).
+fn per_file(path: &Path, stem: &str) -> PathBuf {
+    let base = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let ext = path.extension().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "png".into());
+    path.with_file_name(format!("{base}.{stem}.{ext}"))
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let dev = super::resolve_device(&a.device)?;
+    let t0 = Instant::now();
+    let model = AstSed::load(&a.model, dev).with_context(|| format!("loading the AST-SED checkpoint {}", a.model.display()))?;
+    if !model.unexpected.is_empty() {
+        eprintln!(
+            "warning: {} tensor(s) of the checkpoint are not parameters of this model and were ignored: {}",
+            model.unexpected.len(),
+            model.unexpected.join(", ")
+        );
+    }
+    let c = &model.config;
+    eprintln!(
+        "model: {:?}, {} AST blocks of {}, {} classes, {} frames per {:.2} s window ({:.2} s to load)",
+        c.architecture,
+        c.ast_layers,
+        c.ast.hidden_size,
+        c.classes.len(),
+        c.frames(),
+        c.ast.max_length as f64 * 0.01,
+        t0.elapsed().as_secs_f64()
+    );
+    let mut post = model.config.post_process()?;
+    let opts = DetectOpts { hop_frames: a.window_hop.map(|s| ((s / 0.01).round() as usize).max(1)), batch: a.batch.max(1), ..Default::default() };
+    let ch = a.channel.map(Channels::Select).unwrap_or(Channels::MixDown);
+    let several = a.inputs.len() > 1;
+    let bar = if several {
+        let b = indicatif::ProgressBar::new(a.inputs.len() as u64);
+        b.set_style(indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} files, {elapsed} elapsed, ETA {eta} {msg}").expect("valid template"));
+        b
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let mut events: Vec<Event> = Vec::new();
+    let mut tensors: Vec<(String, Tensor)> = Vec::new();
+    let mut stems: Vec<String> = Vec::new();
+    for p in &a.inputs {
+        let t = Instant::now();
+        let stem = p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        if several && stems.contains(&stem) {
+            bail!("two inputs share the file stem of {} (tensor names '{stem}/…')", p.display());
+        }
+        stems.push(stem.clone());
+        bar.set_message(stem.clone());
+        let au = audio::load(p, c.sample_rate, ch)?;
+        let n = au.num_samples();
+        let wave = au.channels.into_iter().next().unwrap_or_default();
+        let sc = model.detect(&wave, &opts).with_context(|| format!("detecting events in {}", p.display()))?;
+        let name = p.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let duration = n as f64 / c.sample_rate as f64;
+        post.clip_duration = Some(duration);
+        let ev = post.events(&name, &sc.strong)?;
+        bar.suspend(|| eprintln!("{}: {:.2} s, {} window(s), {} event(s) ({:.2} s)", p.display(), duration, sc.windows, ev.len(), t.elapsed().as_secs_f64()));
+        if let Some(plot_path) = &a.plot {
+            let path = if several { per_file(plot_path, &stem) } else { plot_path.clone() };
+            super::plot::plot(
+                &path,
+                &super::plot::PlotInput {
+                    title: &name,
+                    fbank: &sc.fbank,
+                    mel: c.ast.num_mel_bins,
+                    strong: &sc.strong,
+                    geometry: post.geometry,
+                    labels: &post.labels,
+                    thresholds: &post.thresholds,
+                    events: &ev,
+                    duration_s: duration.max(sc.strong.frames as f64 * post.geometry.hop_s),
+                },
+            )?;
+        }
+        if a.scores.is_some() {
+            let key = |what: &str| {
+                if several {
+                    format!("{stem}/{what}")
+                } else {
+                    what.to_string()
+                }
+            };
+            let k = sc.weak.len();
+            tensors.push((key("strong"), Tensor::from_vec(sc.strong.data.clone(), &[sc.strong.frames, sc.strong.classes])?));
+            tensors.push((key("weak"), Tensor::from_vec(sc.weak.clone(), &[k])?));
+        }
+        events.extend(ev);
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    if let Some(s) = &a.scores {
+        safetensors_io::save(s, tensors.iter().map(|(k, t)| (k.as_str(), t))).with_context(|| format!("writing {}", s.display()))?;
+    }
+    if let Some(tsv) = &a.tsv {
+        write_tsv_file(tsv, &events)?;
+    }
+    let mut out = std::io::stdout().lock();
+    if a.json {
+        writeln!(out, "{}", events_to_json(&events)?)?;
+    } else if a.tsv.is_none() {
+        write_tsv(&mut out, &events)?;
+    }
+    Ok(())
+}
+
+/// The TSV through a temporary file and a rename (a failed run leaves no half-written file).
+fn write_tsv_file(path: &Path, events: &[Event]) -> Result<()> {
+    let tmp = path.with_extension("tsv.tmp");
+    let f = std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    let mut w = std::io::BufWriter::new(f);
+    write_tsv(&mut w, events)?;
+    w.flush()?;
+    drop(w);
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
+    Ok(())
+}

@@ -1,0 +1,143 @@
+//! `aural detect` end to end: the built binary on the golden AST-SED checkpoint
+//! (tests/golden/fixtures/ast_sed_small) and WAVs: scores vs the PyTorch reference, events vs the
+//! library's post-processing, TSV/JSON/--tsv/--scores/--plot outputs, several and long files, bad input.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use aural::models::ast_sed::{AstSed, DetectOpts};
+use aural::models::audio::{self, Channels};
+use aural::models::sed::{events_to_tsv, Event};
+use aural::runtime::testing::{assert_close, fixture, fixture_path};
+use aural::runtime::{safetensors_io, Device};
+
+fn exe(args: &[String]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_aural")).args(args).output().unwrap()
+}
+
+fn detect(extra: &[&str], inputs: &[&Path]) -> Output {
+    let mut args: Vec<String> = vec!["detect".into(), "--model".into(), fixture_path("ast_sed_small").display().to_string(), "--device".into(), "cpu".into()];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args.extend(inputs.iter().map(|p| p.display().to_string()));
+    exe(&args)
+}
+
+fn ok(o: &Output) -> String {
+    assert!(o.status.success(), "aural detect failed: {}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+/// The library's events for `path` (the CLI must print exactly these).
+fn library_events(path: &Path) -> Vec<Event> {
+    let m = AstSed::load(fixture_path("ast_sed_small"), Device::Cpu).unwrap();
+    let au = audio::load(path, 16000, Channels::MixDown).unwrap();
+    let sc = m.detect(&au.channels[0], &DetectOpts::default()).unwrap();
+    let mut pp = m.config.post_process().unwrap();
+    pp.clip_duration = Some(au.num_samples() as f64 / 16000.0);
+    pp.events(&path.file_name().unwrap().to_string_lossy(), &sc.strong).unwrap()
+}
+
+fn tmpdir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("aural-detect-cli-{}-{tag}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn one_clip_scores_events_plot() {
+    let dir = tmpdir("one");
+    let clip = fixture_path("ast_sed_clip.wav");
+    let (scores, png, tsv) = (dir.join("s.safetensors"), dir.join("clip.png"), dir.join("ev.tsv"));
+    let want = library_events(&clip);
+    assert!(!want.is_empty(), "the fixture clip should produce events with its thresholds");
+
+    // Default: DCASE TSV on stdout.
+    let out = ok(&detect(&[], &[&clip]));
+    assert_eq!(out, events_to_tsv(&want));
+    assert!(out.starts_with("filename\tonset\toffset\tevent_label\n"));
+    assert!(out.lines().skip(1).all(|l| l.starts_with("ast_sed_clip.wav\t")));
+
+    // --json + --scores + --plot + --tsv.
+    let out = ok(&detect(&["--json", "--scores", scores.to_str().unwrap(), "--plot", png.to_str().unwrap(), "--tsv", tsv.to_str().unwrap()], &[&clip]));
+    let got: Vec<Event> = serde_json::from_str(&out).unwrap();
+    assert_eq!(got.len(), want.len());
+    for (g, w) in got.iter().zip(&want) {
+        assert_eq!(g.event_label, w.event_label);
+        assert!((g.onset - w.onset).abs() < 1e-3 && (g.offset - w.offset).abs() < 1e-3);
+        assert!(g.offset <= 1.0 + 1e-9, "offsets are clipped to the 1 s clip: {g:?}");
+    }
+    assert_eq!(std::fs::read_to_string(&tsv).unwrap(), events_to_tsv(&want));
+    let s = safetensors_io::load(&scores).unwrap();
+    let io = fixture("ast_sed_small_io.safetensors");
+    assert_eq!(s["strong"].shape(), &[36, 5]);
+    assert_eq!(s["weak"].shape(), &[5]);
+    assert_close("cli strong vs torch", &s["strong"].to_vec().unwrap(), &io["clip/strong"].to_vec().unwrap(), 2e-4, 2e-4);
+    assert_close("cli weak vs torch", &s["weak"].to_vec().unwrap(), &io["clip/weak"].to_vec().unwrap(), 2e-4, 2e-4);
+    let img = std::fs::read(&png).unwrap();
+    assert_eq!(&img[..8], b"\x89PNG\r\n\x1a\n");
+    assert!(img.len() > 10_000, "plot of {} bytes", img.len());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn write_wav(path: &Path, rate: u32, channels: u16, x: &[f32]) {
+    let spec = hound::WavSpec { channels, sample_rate: rate, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+    let mut w = hound::WavWriter::create(path, spec).unwrap();
+    for &v in x {
+        w.write_sample((v.clamp(-1.0, 1.0) * 32767.0).round() as i16).unwrap();
+    }
+    w.finalize().unwrap();
+}
+
+#[test]
+fn several_and_long_files() {
+    let dir = tmpdir("many");
+    let clip = audio::load(fixture_path("ast_sed_clip.wav"), 16000, Channels::MixDown).unwrap().channels.remove(0);
+    // 3.5 s at 16 kHz (windowed and stitched) and 1 s at 22.05 kHz stereo (resampled, mixed down).
+    let long: Vec<f32> = clip.iter().cycle().take(56000).copied().collect();
+    let (pl, ps) = (dir.join("long.wav"), dir.join("stereo.wav"));
+    write_wav(&pl, 16000, 1, &long);
+    let st: Vec<f32> = (0..22050)
+        .flat_map(|i| {
+            let v = 0.3 * (i as f32 * 0.05).sin();
+            [v, 0.5 * v]
+        })
+        .collect();
+    write_wav(&ps, 22050, 2, &st);
+    let scores = dir.join("s.safetensors");
+    let out = ok(&detect(&["--scores", scores.to_str().unwrap()], &[&pl, &ps]));
+    let mut want = library_events(&pl);
+    want.extend(library_events(&ps));
+    assert_eq!(out, events_to_tsv(&want));
+    let s = safetensors_io::load(&scores).unwrap();
+    // 348 fbank frames: windows at 0, 64, 128, 192, 220 → 62 + 36 frames.
+    assert_eq!(s["long/strong"].shape(), &[98, 5]);
+    assert_eq!(s["stereo/strong"].shape(), &[36, 5]);
+    assert!(want.iter().filter(|e| e.filename == "long.wav").all(|e| e.offset <= 3.5 + 1e-9));
+    // Same stem twice is refused.
+    let o = detect(&[], &[&pl, &pl]);
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("share the file stem"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn bad_input_is_one_clear_error() {
+    let dir = tmpdir("bad");
+    let junk = dir.join("junk.wav");
+    std::fs::write(&junk, b"RIFF\x10\x00\x00\x00WAVEjunk").unwrap();
+    let o = detect(&[], &[&junk]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("junk.wav") && !err.contains("panicked"), "{err}");
+    let empty = dir.join("empty.wav");
+    write_wav(&empty, 16000, 1, &[]);
+    let o = detect(&[], &[&empty]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("empty.wav") && !err.contains("panicked"), "{err}");
+    let o = exe(&["detect".into(), "--model".into(), dir.display().to_string(), fixture_path("ast_sed_clip.wav").display().to_string()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("config.json"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
