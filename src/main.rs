@@ -46,12 +46,14 @@ enum Cmd {
     /// Audio → 16 kHz mono → AST fbank + normalisation → AST backbone. Writes `last_hidden_state`
     /// (tokens × D) per file (`<stem>/last_hidden_state` for several files); `--layer K` writes
     /// `hidden_states.K` (0 = embeddings, K = output of block K) and runs only K blocks; `--pooled`
-    /// writes `pooler_output` = (cls + distillation)/2.
+    /// writes `pooler_output` = (cls + distillation)/2; `--logits` the classifier's logits of an
+    /// ASTForAudioClassification checkpoint.
     ///
     /// Examples:
     ///   aural embed --model ast-finetuned-audioset-10-10-0.4593 clip.wav --out emb.safetensors
     ///   aural embed --model ast/ a.wav b.wav --out ab.safetensors --pooled --device cuda
     ///   aural embed --model ast/ clip.wav --out l10.safetensors --layer 10   # AST-SED's input
+    ///   aural embed --model ast-finetuned-audioset-10-10-0.4593 clip.wav --out l.safetensors --logits
     #[command(verbatim_doc_comment)]
     Embed(cli::embed::Args),
     /// Sound event detection with an AST-SED or AST-GRU checkpoint (config.json + model.safetensors).

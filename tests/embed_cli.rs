@@ -66,9 +66,42 @@ fn embed_cli_matches_library() {
     let want = model.forward_hidden_states(&xb).unwrap()[1].reshape(&[26, 64]).unwrap();
     assert_tensor_close("embed hidden_states.1", &got["hidden_states.1"], &want, 1e-6, 1e-6);
 
+    // --logits without a classifier head: one clear error.
+    let o = Command::new(exe).args(["embed", "--model", ck.to_str().unwrap(), pa.to_str().unwrap(), "--out", "x.safetensors", "--device", "cpu", "--logits"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no classifier head"));
+
     // A missing checkpoint: exit code 2 and a message naming config.json.
     let o = Command::new(exe).args(["embed", "--model", dir.join("nope").to_str().unwrap(), pa.to_str().unwrap(), "--out", "x.safetensors", "--device", "cpu"]).output().unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("config.json"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `--logits` on an ASTForAudioClassification checkpoint = the library's logits.
+#[test]
+fn embed_cli_logits() {
+    let dir = std::env::temp_dir().join(format!("aural-embed-cli-logits-{}", std::process::id()));
+    let ck = dir.join("ast");
+    std::fs::create_dir_all(&ck).unwrap();
+    std::fs::write(ck.join("config.json"), serde_json::to_string(&small_config()).unwrap()).unwrap();
+    let f = fixture("ast_cls_small.safetensors");
+    let w: Vec<(String, Tensor)> = f.iter().filter_map(|(k, v)| k.strip_prefix("weights/").map(|n| (n.to_string(), v.clone()))).collect();
+    safetensors_io::save(ck.join("model.safetensors"), w.iter().map(|(k, v)| (k.as_str(), v))).unwrap();
+    let a: Vec<f32> = rand_vec(16000, 4).iter().map(|v| 0.2 * v).collect();
+    let pa = dir.join("a.wav");
+    wav(&pa, &a);
+    let out = dir.join("l.safetensors");
+    let o = Command::new(env!("CARGO_BIN_EXE_aural"))
+        .args(["embed", "--model", ck.to_str().unwrap(), pa.to_str().unwrap(), "--out", out.to_str().unwrap(), "--device", "cpu", "--logits"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let got = safetensors_io::load(&out).unwrap();
+    let model = AstModel::load(&ck, Device::Cpu, None).unwrap();
+    let opts = FbankOpts { num_mel_bins: 32, ast_norm: Some(AstNorm { max_length: 128, ..AstNorm::AUDIOSET }), ..Default::default() };
+    let x = fbank(&Tensor::from_vec(a.clone(), &[a.len()]).unwrap(), &opts).unwrap().reshape(&[1, 128, 32]).unwrap();
+    let want = model.logits(&model.forward(&x).unwrap()).unwrap().reshape(&[7]).unwrap();
+    assert_tensor_close("embed logits", &got["logits"], &want, 1e-6, 1e-6);
     let _ = std::fs::remove_dir_all(&dir);
 }

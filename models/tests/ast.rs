@@ -181,6 +181,8 @@ fn loads_v5_names_and_classification_checkpoints() {
     assert!(w5.contains_key("audio_spectrogram_transformer.layers.1.mlp.fc2.weight"));
     w5.insert("classifier.layernorm.weight".into(), Tensor::full(&[64], 1.0, Device::Cpu).unwrap());
     w5.insert("classifier.dense.weight".into(), Tensor::full(&[5, 64], 0.1, Device::Cpu).unwrap());
+    w5.insert("classifier.layernorm.bias".into(), Tensor::full(&[64], 0.0, Device::Cpu).unwrap());
+    w5.insert("classifier.dense.bias".into(), Tensor::full(&[5], 0.0, Device::Cpu).unwrap());
     w5.insert("stray.tensor".into(), Tensor::full(&[3], 0.0, Device::Cpu).unwrap());
     let dir = TempDir::new("v5");
     write_checkpoint(&dir, &cfg, &w5);
@@ -239,4 +241,32 @@ fn base_matches_hf() {
     assert_max_abs("base pooler_output", &m.pooled(&y).unwrap(), &f["pooler_output"], 1e-4);
     let h10 = aural_runtime::ops::shape::slice(&m.hidden_state(&x, 10).unwrap(), 1, 0, 64).unwrap();
     assert_max_abs("base hidden_states.10[:64]", &h10, &f["hidden_states.10"], 1e-4);
+}
+
+/// ASTForAudioClassification logits vs HF (tests/golden/ast_backbone.py `classifier`: 7 labels,
+/// weights under the checkpoint's own names), CPU and every GPU device; a checkpoint without the head
+/// says so.
+#[test]
+fn classifier_logits_match_hf() {
+    let f = fixture("ast_cls_small.safetensors");
+    let w: BTreeMap<String, Tensor> = f.iter().filter_map(|(k, v)| k.strip_prefix("weights/").map(|n| (n.to_string(), v.clone()))).collect();
+    let cfg = AstConfig { hidden_size: 64, num_hidden_layers: 2, num_attention_heads: 4, intermediate_size: 128, max_length: 128, num_mel_bins: 32, ..AstConfig::default() };
+    let dir = TempDir::new("cls");
+    write_checkpoint(&dir, &cfg, &w);
+    let mut devs = vec![Device::Cpu];
+    devs.extend(aural_runtime::testing::gpu_devices());
+    for dev in devs {
+        let m = AstModel::load(&dir.0, dev, None).unwrap();
+        assert!(m.unexpected.is_empty(), "{:?}", m.unexpected);
+        let x = f["input_values"].to_device(dev).unwrap();
+        let logits = m.logits(&m.forward(&x).unwrap()).unwrap();
+        assert_eq!(logits.shape(), &[2, 7]);
+        assert_max_abs(&format!("{dev} classifier logits"), &logits.to_device(Device::Cpu).unwrap(), &f["logits"], 1e-4);
+    }
+    let (cfg, w, f) = small_checkpoint();
+    let dir = TempDir::new("nocls");
+    write_checkpoint(&dir, &cfg, &w);
+    let m = AstModel::load(&dir.0, Device::Cpu, None).unwrap();
+    let e = m.logits(&m.forward(&f["input_values"]).unwrap()).unwrap_err().to_string();
+    assert!(e.contains("no classifier head"), "{e}");
 }

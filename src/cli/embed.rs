@@ -6,7 +6,8 @@
 //! (config.json + model.safetensors). Written per file (`<stem>/` prefix when several inputs):
 //! `last_hidden_state` (tokens × D); with `--layer K` `hidden_states.K` instead (HF's
 //! `hidden_states[K]`: 0 = embeddings, K = output of block K, before the final LayerNorm); with
-//! `--pooled` `pooler_output` (D) = (cls + distillation)/2 of those tokens, as HF's ASTModel pooler.
+//! `--pooled` `pooler_output` (D) = (cls + distillation)/2 of those tokens, as HF's ASTModel pooler;
+//! with `--logits` the `logits` (labels) of an ASTForAudioClassification checkpoint's head.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -34,8 +35,12 @@ pub struct Args {
     #[arg(long)]
     layer: Option<usize>,
     /// Write pooler_output = (cls + distillation) / 2 instead of the tokens.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "logits")]
     pooled: bool,
+    /// Write `logits` (labels) of an ASTForAudioClassification checkpoint's classifier head
+    /// (LayerNorm + dense on the pooled token) instead of the tokens.
+    #[arg(long, conflicts_with = "layer")]
+    logits: bool,
     /// Use this channel (0-based) instead of mixing down to mono.
     #[arg(long)]
     channel: Option<usize>,
@@ -63,7 +68,11 @@ pub fn run(a: Args) -> Result<()> {
     eprintln!("model: {} blocks of {}, {} heads, {} tokens ({:.2} s to load)", model.layers.len(), c.hidden_size, c.num_attention_heads, c.seq_len(), t0.elapsed().as_secs_f64());
     let opts = FbankOpts { num_mel_bins: c.num_mel_bins, ast_norm: Some(AstNorm { max_length: c.max_length, ..AstNorm::AUDIOSET }), ..Default::default() };
     let ch = a.channel.map(Channels::Select).unwrap_or(Channels::MixDown);
+    if a.logits && model.classifier.is_none() {
+        bail!("{}: --logits needs an ASTForAudioClassification checkpoint (classifier.dense.*), this one has no classifier head", a.model.display());
+    }
     let what = match (a.pooled, a.layer) {
+        _ if a.logits => "logits".to_string(),
         (true, _) => "pooler_output".to_string(),
         (false, Some(k)) => format!("hidden_states.{k}"),
         (false, None) => "last_hidden_state".to_string(),
@@ -99,7 +108,15 @@ pub fn run(a: Args) -> Result<()> {
             profile(&model, &x, a.layer, reps)?;
         }
         let d = c.hidden_size;
-        let y = if a.pooled { model.pooled(&tokens)?.reshape(&[d])? } else { tokens.reshape(&[c.seq_len(), d])? };
+        let y = if a.logits {
+            let l = model.logits(&tokens)?;
+            let n = l.shape()[1];
+            l.reshape(&[n])?
+        } else if a.pooled {
+            model.pooled(&tokens)?.reshape(&[d])?
+        } else {
+            tokens.reshape(&[c.seq_len(), d])?
+        };
         let y = y.to_device(aural::runtime::Device::Cpu)?;
         eprintln!("{}: {n} samples at 16 kHz → {key} {:?} ({:.2} s)", p.display(), y.shape(), t.elapsed().as_secs_f64());
         out.push((key, y));

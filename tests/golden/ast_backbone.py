@@ -11,11 +11,13 @@ Fixtures (tests/golden/fixtures):
   ast_small.safetensors — hidden 64, 2 layers, 4 heads, MLP 128, 32 mel × 128 frames (2 × 12
       patches), batch 2: the weights too (`weights/<name>`), input_values, last_hidden_state,
       pooler_output, hidden_states.{0,1,2}.
+  ast_cls_small.safetensors — ASTForAudioClassification (7 labels) on the small config: weights/<name>
+      under the checkpoint names, input_values (2 × 128 × 32, rand_vec seed 9), logits (2 × 7).
   ast_base.safetensors  — the AST-base config (768 wide, 12 layers, 1024 × 128): input_values is
       regenerated (rand_vec(1024·128, 7)); last_hidden_state (1214 × 768), pooler_output,
       hidden_states.10 rows 0..64, and splitmix_check = rand_vec(8, 12345).
 
-Run: .venv/bin/python tests/golden/ast_backbone.py   (transformers 5.24, torch 2.9.1, CPU, f32)
+Run: .venv/bin/python tests/golden/ast_backbone.py [--small | --cls]   (transformers 5.24, torch 2.9.1, CPU, f32)
 """
 import json
 import math
@@ -26,7 +28,7 @@ import tempfile
 import numpy as np
 import torch
 from safetensors.numpy import save_file
-from transformers import ASTConfig, ASTModel
+from transformers import ASTConfig, ASTForAudioClassification, ASTModel
 
 G = np.uint64(0x9E3779B97F4A7C15)
 
@@ -113,6 +115,34 @@ def run(c, w, x, layers_out):
     return {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in out.items()}
 
 
+def classifier(here, small):
+    """ast_cls_small.safetensors: ASTForAudioClassification (7 labels) on the small config; weights under
+    the checkpoint's own names (`audio_spectrogram_transformer.` + backbone, `classifier.{layernorm,dense}`)."""
+    w = {"audio_spectrogram_transformer." + n: t for n, t in weights(small).items()}
+    d, labels = small["hidden_size"], 7
+    w["classifier.layernorm.weight"] = (np.float32(1.0) + np.float32(0.1) * rand_vec(d, 2001)).astype(np.float32)
+    w["classifier.layernorm.bias"] = (np.float32(0.05) * rand_vec(d, 2002)).astype(np.float32)
+    w["classifier.dense.weight"] = (np.float32(1.0 / math.sqrt(d)) * rand_vec(labels * d, 2003)).reshape(labels, d).astype(np.float32)
+    w["classifier.dense.bias"] = (np.float32(0.1) * rand_vec(labels, 2004)).astype(np.float32)
+    x = rand_vec(2 * 128 * 32, 9).reshape(2, 128, 32)
+    with tempfile.TemporaryDirectory() as dd:
+        save_file(w, os.path.join(dd, "model.safetensors"), metadata={"format": "pt"})
+        cfg = {"model_type": "audio-spectrogram-transformer", "architectures": ["ASTForAudioClassification"],
+               "id2label": {str(i): f"label_{i}" for i in range(labels)}, "label2id": {f"label_{i}": i for i in range(labels)}, **small}
+        with open(os.path.join(dd, "config.json"), "w") as f:
+            json.dump(cfg, f)
+        model, info = ASTForAudioClassification.from_pretrained(dd, output_loading_info=True)
+    assert not info["missing_keys"] and not info["unexpected_keys"], info
+    model.eval()
+    with torch.no_grad():
+        logits = model(torch.from_numpy(x)).logits.numpy()
+    out = {"input_values": x, "logits": np.ascontiguousarray(logits, dtype=np.float32)}
+    for n, t in w.items():
+        out["weights/" + n] = t
+    save_file(out, os.path.join(here, "ast_cls_small.safetensors"))
+    print("ast_cls_small: logits", logits.shape, float(np.abs(logits).max()))
+
+
 def main():
     torch.set_num_threads(2)
     here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
@@ -121,6 +151,9 @@ def main():
     small = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128, hidden_act="gelu",
                  layer_norm_eps=1e-12, patch_size=16, qkv_bias=True, frequency_stride=10, time_stride=10,
                  max_length=128, num_mel_bins=32)
+    classifier(here, small)
+    if "--cls" in sys.argv:
+        return
     w = weights(small)
     x = rand_vec(2 * 128 * 32, 5).reshape(2, 128, 32)
     out = run(small, w, x, [(0, None), (1, None), (2, None)])

@@ -59,6 +59,14 @@ impl Checkpoint {
         })
     }
 
+    /// A tensor outside the backbone prefix (`classifier.*`), checked against `shape`, as f32.
+    pub fn take_root(&mut self, name: &str, shape: &[usize]) -> Result<Tensor> {
+        let saved = std::mem::take(&mut self.prefix);
+        let r = self.take(name, shape);
+        self.prefix = saved;
+        r
+    }
+
     /// Name of a layer parameter in this checkpoint's scheme. `what`: ln1, q, k, v, o, ln2, fc1, fc2.
     pub fn layer_name(&self, i: usize, what: &str, param: &str) -> String {
         let m = if self.v5 {

@@ -48,6 +48,13 @@ pub struct AstLayer {
     pub fc2: (Tensor, Tensor),
 }
 
+/// HF `ASTMLPHead`: logits = dense(LayerNorm(pooled)), eps = the config's layer_norm_eps.
+#[derive(Debug, Clone)]
+pub struct AstClassifier {
+    pub ln: (Tensor, Tensor),
+    pub dense: (Tensor, Tensor),
+}
+
 /// The AST backbone on one device.
 #[derive(Debug, Clone)]
 pub struct AstModel {
@@ -62,6 +69,9 @@ pub struct AstModel {
     pub pos: Tensor,
     pub layers: Vec<AstLayer>,
     pub final_ln: (Tensor, Tensor),
+    /// `ASTForAudioClassification`'s head, when the checkpoint has one: LayerNorm (weight, bias) and
+    /// dense (weight (labels, D), bias).
+    pub classifier: Option<AstClassifier>,
     /// Checkpoint tensors that matched no AST parameter (a warning, not an error).
     pub unexpected: Vec<String>,
 }
@@ -121,8 +131,20 @@ impl AstModel {
         }
         let fw = dev(ck.take("layernorm.weight", &[d])?)?;
         let fb = dev(ck.take("layernorm.bias", &[d])?)?;
+        let classifier = match ck.tensors.get("classifier.dense.weight").map(|t| t.shape().to_vec()) {
+            Some(s) if s.len() == 2 => {
+                let labels = s[0];
+                let mut root = |n: &str, shape: &[usize]| -> Result<Tensor> { dev(ck.take_root(n, shape)?) };
+                Some(AstClassifier {
+                    ln: (root("classifier.layernorm.weight", &[d])?, root("classifier.layernorm.bias", &[d])?),
+                    dense: (root("classifier.dense.weight", &[labels, d])?, root("classifier.dense.bias", &[labels])?),
+                })
+            }
+            Some(s) => return Err(Error::File { path: source.display().to_string(), msg: format!("tensor 'classifier.dense.weight' has shape {s:?}, expected (labels, {d})") }),
+            None => None,
+        };
         let (unexpected, _known) = ck.leftovers(&config);
-        Ok(AstModel { config, device, patch_w, patch_b, prefix, pos, layers, final_ln: (fw, fb), unexpected })
+        Ok(AstModel { config, device, patch_w, patch_b, prefix, pos, layers, final_ln: (fw, fb), classifier, unexpected })
     }
 
     /// Checks `input_values` against the config: (B, max_length, num_mel_bins).
@@ -258,6 +280,14 @@ impl AstModel {
         let s = add(&cls, &dist)?;
         let (b, d) = (tokens.shape()[0], tokens.shape()[2]);
         unary::affine(&s, 0.5, 0.0)?.reshape(&[b, d])
+    }
+
+    /// `ASTForAudioClassification` logits (B, labels) from `tokens` (B, S, D): the classifier head on
+    /// the pooled (cls + distillation)/2 token. An error when the checkpoint has no classifier.
+    pub fn logits(&self, tokens: &Tensor) -> Result<Tensor> {
+        let c = self.classifier.as_ref().ok_or_else(|| Error::Msg("AST: this checkpoint has no classifier head (classifier.dense.*): it is an ASTModel, not ASTForAudioClassification".into()))?;
+        let p = layernorm(&self.pooled(tokens)?, Some(&c.ln.0), Some(&c.ln.1), self.config.layer_norm_eps as f32)?;
+        linear(&p, &c.dense.0, Some(&c.dense.1))
     }
 
     /// The patch tokens as a grid: (B, 2 + F′T′, D) → (B, F′, T′, D) (drops cls and distillation).
