@@ -208,6 +208,12 @@ impl Var {
     }
 }
 
+/// Whether [`record`] with these inputs will append an entry (some input needs a gradient and their
+/// tape is recording) — for ops whose forward keeps extra tensors only for the backward.
+pub(crate) fn will_record(inputs: &[&Var]) -> bool {
+    inputs.iter().any(|v| v.requires_grad) && inputs.iter().find_map(|v| v.tape.as_ref()).is_some_and(|t| t.is_recording())
+}
+
 /// Records the op that produced `value` from `inputs`: appends a tape entry when some input needs a
 /// gradient and the inputs' tape is recording, else returns a Var that needs none.
 pub(crate) fn record(op: &'static str, inputs: &[&Var], value: Tensor, back: impl FnOnce(&Tensor, &[bool]) -> Result<Vec<Option<Tensor>>> + 'static) -> Result<Var> {

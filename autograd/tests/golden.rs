@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 
 use aural_autograd::optim::{clip_grad_norm, AdamW, ParamGroup};
 use aural_autograd::testing::{block_forward, mlp_loss, BLOCK_PARAMS};
-use aural_autograd::{ops, Grads, ParamStore, Tape};
+use aural_autograd::{ops, Grads, ParamStore, Tape, Var};
 use aural_runtime::testing::{assert_close, fixture};
 use aural_runtime::{Device, Tensor};
 
@@ -133,4 +133,81 @@ fn adamw_steps_match_torch() {
 #[test]
 fn fused_adamw_kernel_on_the_emulator_matches_torch() {
     adamw_case(Device::Emu);
+}
+
+// ---- Sequence ops (fixture `autograd_seq.safetensors`, written by `tests/golden/autograd_seq.py`:
+// every loss is sum(out·R), so the output gradient is the stored R):
+// ```python
+// g = torch.nn.GRU(6, 5, bidirectional=True, batch_first=True); y, _ = g(x); (y * R).sum().backward()
+// o = F.scaled_dot_product_attention(q, k, v, scale=0.4)  # q, k, v: qkv.split(12, -1), 3 heads of 4
+// out = torch.cat([cls, dist, conv(x.unsqueeze(1).transpose(2, 3)).flatten(2).transpose(1, 2)], 1) + pos
+// ```
+// Gradients must match torch within 1e-4 relative to each tensor's largest gradient.
+
+const SEQ_TOL: f64 = 1e-4;
+
+fn seq_check(what: &str, got: &Tensor, want: &Tensor) {
+    let e = rel_err(got, want, 0.0);
+    eprintln!("{what:<40} max rel err {e:.2e}");
+    assert!(e <= SEQ_TOL, "{what}: gradient differs from torch: {e:.3e} > {SEQ_TOL:.0e}");
+}
+
+/// Runs an L-layer BiGRU from the fixture's torch parameters as L one-layer calls; checks y and
+/// every gradient.
+fn gru_golden(name: &str, layers: usize, device: Device) {
+    let f = fixture("autograd_seq.safetensors");
+    let s = store(&f, &format!("{name}.param."), device);
+    let tape = Tape::new();
+    let x = tape.var(f[&format!("{name}.x")].to_device(device).unwrap());
+    let mut h = x.clone();
+    for l in 0..layers {
+        let p = ops::GruParams::from_store(&s, "", l, true).unwrap();
+        h = ops::gru(&h, &p, true).unwrap();
+    }
+    assert_close(&format!("{name} y"), &h.value().to_vec().unwrap(), &f[&format!("{name}.y")].to_vec().unwrap(), 1e-5, 1e-4);
+    let r = tape.constant(f[&format!("{name}.dy")].to_device(device).unwrap());
+    let loss = ops::sum_all(&ops::mul(&h, &r).unwrap()).unwrap();
+    let grads = tape.backward(&loss).unwrap();
+    seq_check(&format!("{name} {device} x"), grads.get(&x).unwrap(), &f[&format!("{name}.grad.x")]);
+    for (n, v) in s.iter() {
+        seq_check(&format!("{name} {device} {n}"), grads.get(v).unwrap_or_else(|| panic!("no gradient for {n}")), &f[&format!("{name}.grad.{n}")]);
+    }
+}
+
+#[test]
+fn gru_gradients_match_torch() {
+    gru_golden("gru", 1, Device::Cpu);
+    gru_golden("gru2", 2, Device::Cpu);
+    // The training forward (GEMM for gh) and gru_bwd_f32_v1 under the emulator.
+    gru_golden("gru", 1, Device::Emu);
+}
+
+#[test]
+fn attention_qkv_gradients_match_torch() {
+    // CPU, and the emulator (attention_fwd_f32_v3 + attention_bwd_f32_v1).
+    let f = fixture("autograd_seq.safetensors");
+    for device in [Device::Cpu, Device::Emu] {
+        let tape = Tape::new();
+        let qkv = tape.var(f["attn.qkv"].to_device(device).unwrap());
+        let o = ops::attention_qkv(&qkv, 3, 0.4).unwrap();
+        assert_close("attention out", &o.value().to_vec().unwrap(), &f["attn.out"].to_vec().unwrap(), 1e-5, 1e-4);
+        let loss = ops::sum_all(&ops::mul(&o, &tape.constant(f["attn.dout"].to_device(device).unwrap())).unwrap()).unwrap();
+        let grads = tape.backward(&loss).unwrap();
+        seq_check(&format!("attention {device} qkv"), grads.get(&qkv).unwrap(), &f["attn.grad.qkv"]);
+    }
+}
+
+#[test]
+fn patch_embed_gradients_match_torch() {
+    let f = fixture("autograd_seq.safetensors");
+    let tape = Tape::new();
+    let x = tape.constant(f["pe.x"].clone());
+    let (w, b, pre, pos) = (Var::leaf(f["pe.weight"].clone()), Var::leaf(f["pe.bias"].clone()), Var::leaf(f["pe.prefix"].clone()), Var::leaf(f["pe.pos"].clone()));
+    let out = ops::patch_embed(&x, &w, &b, (3, 2), Some(&pre), Some(&pos)).unwrap();
+    assert_close("patch_embed out", &out.value().to_vec().unwrap(), &f["pe.out"].to_vec().unwrap(), 1e-5, 1e-4);
+    let loss = ops::sum_all(&ops::mul(&out, &tape.constant(f["pe.dout"].clone())).unwrap()).unwrap();
+    let grads = tape.backward(&loss).unwrap();
+    for (n, v) in [("weight", &w), ("bias", &b), ("prefix", &pre), ("pos", &pos)] {
+        seq_check(&format!("patch_embed {n}"), grads.get(v).unwrap(), &f[&format!("pe.grad.{n}")]);
+    }
 }

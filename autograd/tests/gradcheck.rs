@@ -7,6 +7,7 @@
 use aural_autograd::ops::*;
 use aural_autograd::testing::gradcheck;
 use aural_autograd::Var;
+use aural_autograd::ops::{GruDirParams, GruParams};
 use aural_runtime::testing::rand_vec;
 use aural_runtime::{Result, Tensor};
 
@@ -155,4 +156,60 @@ fn attention_pooling() {
 fn reused_vars_accumulate() {
     // x used three times: d/dx of x·x + x = 2x + 1.
     check("x*x + x", &[t(&[3, 4], 110)], |v| add(&mul(&v[0], &v[0])?, &v[0]));
+}
+
+/// One (bi)GRU layer (B = 2, I = 5, H = 3): T = 1 and T = 7, one and two directions, with and without
+/// biases; every weight, bias and x. Inputs: x, then per direction w_ih, w_hh[, b_ih, b_hh].
+#[test]
+fn gru_backprop_through_time() {
+    let (b, i, h) = (2usize, 5usize, 3usize);
+    for steps in [1usize, 7] {
+        for bi in [false, true] {
+            for bias in [true, false] {
+                let d = if bi { 2 } else { 1 };
+                let mut inputs = vec![t(&[b, steps, i], 120)];
+                for di in 0..d as u64 {
+                    inputs.push(tmap(&[3 * h, i], 121 + 10 * di, |v| 0.8 * v));
+                    inputs.push(tmap(&[3 * h, h], 122 + 10 * di, |v| 0.8 * v));
+                    if bias {
+                        inputs.push(tmap(&[3 * h], 123 + 10 * di, |v| 0.5 * v));
+                        inputs.push(tmap(&[3 * h], 124 + 10 * di, |v| 0.5 * v));
+                    }
+                }
+                let per = if bias { 4 } else { 2 };
+                check(&format!("gru T={steps} bidirectional={bi} bias={bias}"), &inputs, |v| {
+                    let dirs = (0..d)
+                        .map(|di| {
+                            let w = &v[1 + di * per..1 + (di + 1) * per];
+                            GruDirParams { weight_ih: w[0].clone(), weight_hh: w[1].clone(), bias_ih: bias.then(|| w[2].clone()), bias_hh: bias.then(|| w[3].clone()) }
+                        })
+                        .collect();
+                    gru(&v[0], &GruParams { dirs }, bi)
+                });
+            }
+        }
+    }
+}
+
+/// Packed-QKV attention at AST-SED's frequency-wise shape scaled down (S = 13 tokens, 3 heads of 4),
+/// B = 2; a single token; and the separate-heads layout.
+#[test]
+fn attention_recompute_backward() {
+    check("attention_qkv S=13 heads=3 dh=4", &[tmap(&[2, 13, 36], 130, |v| 1.5 * v)], |v| attention_qkv(&v[0], 3, 0.5));
+    check("attention_qkv S=1", &[t(&[2, 1, 6], 131)], |v| attention_qkv(&v[0], 2, 0.7));
+    check("attention_qkv S=40 (long path)", &[tmap(&[1, 40, 12], 132, |v| 1.5 * v)], |v| attention_qkv(&v[0], 2, 0.5));
+    check("attention_heads", &[t(&[2, 5, 6], 133), t(&[2, 5, 6], 134), t(&[2, 5, 6], 135)], |v| attention_heads(&v[0], &v[1], &v[2], 3, 0.6));
+}
+
+/// Patch embedding: weight (4, 1, 3, 2) over an 11-frame × 9-mel input with strides (2, 3) (4 × 4
+/// overlapping patches), prefix tokens and position embedding; and without them, with a 3-D weight.
+/// x is a constant (the frozen fbank: no gradient flows to it).
+#[test]
+fn patch_embed_parameters() {
+    let x = t(&[2, 11, 9], 140);
+    let xc = x.clone();
+    check("patch_embed prefix pos", &[t(&[4, 1, 3, 2], 141), t(&[4], 142), t(&[2, 4], 143), t(&[18, 4], 144)], move |v| {
+        patch_embed(&Var::constant(xc.clone()), &v[0], &v[1], (2, 3), Some(&v[2]), Some(&v[3]))
+    });
+    check("patch_embed plain", &[t(&[3, 2, 2], 145), t(&[3], 146), t(&[1, 16, 3], 147)], move |v| patch_embed(&Var::constant(x.clone()), &v[0], &v[1], (2, 3), None, Some(&v[2])));
 }

@@ -34,6 +34,8 @@
 // AST-SED 101 frames × 4 heads × 13 × 192 — v1 0.428 ms, v3 0.030 ms (launch-bound). The whole AST-base
 // forward (f32, v2 + matmul v2) takes 18.4 ms on that GPU, attention 33% of it: tensor cores are next.
 //
+// Backward: attention_bwd_f32_v1 (bottom of this file), short sequences; its header states the math.
+//
 // Flops per launch: 4·S²·Dh per unit. Bytes (minimum): 4·3·S·Dh read + 4·S·Dh written per unit.
 
 struct AttnParams {
@@ -227,5 +229,101 @@ extern "C" __global__ void __launch_bounds__(128) attention_fwd_f32_v3(const flo
         float acc = 0.0f;
         for (int j = 0; j < S; ++j) acc = fmaf(pi[j], Vs[j * pitch + d], acc);
         o[(long long)b * p.out_batch + (long long)i * p.out_row + (long long)h * p.out_head + d] = acc;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Backward (autograd), recompute-based as flash-attention: only O is kept from the forward.
+// Per unit, with P = softmax(scale·Q·Kᵀ) recomputed:
+//   dV = Pᵀ·dO;  dP = dO·Vᵀ;  D_i = Σ_d dO[i,d]·O[i,d];  dS = P ⊙ (dP − D);  dQ = scale·dS·K;
+//   dK = scale·dSᵀ·Q.   dQ, dK, dV are written in the inputs' layout (AttnParams: q_off, k_off, v_off
+//   and the in_* strides — one packed [dQ | dK | dV] buffer passed three times, or three buffers).
+// Versions:
+//   v1 — short sequences (S ≤ 32, AST-SED's 13-token frequency-wise attention), the backward of
+//        fwd v3: one 128-thread block per unit; Q, K, V, dO (pitch Dh+1) and P, dS (pitch S+1) in
+//        dynamic shared memory. Threads over (i, j) for the scores and dP; a warp per row for D_i
+//        (shuffle sum over d, O read from global) and the softmax (lane = key); threads over (i, d)
+//        for dQ, dK, dV (coalesced stores). One global read of Q, K, V, O, dO; one write of dQ, dK, dV.
+//        Needs 4·(4·S·(Dh+1) + 2·S·(S+1) + S) bytes ≤ 48 KiB (the launcher checks).
+//   Long sequences are composed on the host side from the matmul and softmax_bwd kernels (P and dP
+//   materialised); a flash-style backward (key tiles, dK/dV accumulated per key block) is next.
+// Flops per launch: 10·S²·Dh per unit. Bytes (minimum): 4·5·S·Dh read + 4·3·S·Dh written per unit.
+//
+// Launch: grid (units) × 128 threads, dynamic shared memory as above. q, k, v: strided as
+// AttnParams (inputs); o, dout: output layout (out_*); dq, dk, dv: input layout (outputs).
+extern "C" __global__ void __launch_bounds__(128) attention_bwd_f32_v1(const float* __restrict__ q, const float* __restrict__ k,
+                                                                       const float* __restrict__ v, const float* __restrict__ o,
+                                                                       const float* __restrict__ dout, float* dq, float* dk,
+                                                                       float* dv, const AttnParams p) {
+    extern __shared__ float attn_bwd_smem[];
+    const int S = p.seq, D = p.dh, pitch = D + 1, sp = S + 1;
+    float* Qs = attn_bwd_smem;
+    float* Ks = Qs + S * pitch;
+    float* Vs = Ks + S * pitch;
+    float* dOs = Vs + S * pitch;
+    float* Ps = dOs + S * pitch;
+    float* dSs = Ps + S * sp;
+    float* Ds = dSs + S * sp;
+    const int tid = threadIdx.x, nt = blockDim.x;
+    const int u = blockIdx.x;
+    const int b = u / p.heads, h = u % p.heads;
+    const long long base = (long long)b * p.in_batch + (long long)h * p.in_head;
+    const long long obase = (long long)b * p.out_batch + (long long)h * p.out_head;
+    for (int e = tid; e < S * D; e += nt) {
+        const int r = e / D, c = e % D;
+        const long long g = base + (long long)r * p.in_row + c;
+        Qs[r * pitch + c] = q[p.q_off + g];
+        Ks[r * pitch + c] = k[p.k_off + g];
+        Vs[r * pitch + c] = v[p.v_off + g];
+        dOs[r * pitch + c] = dout[obase + (long long)r * p.out_row + c];
+    }
+    __syncthreads();
+    for (int e = tid; e < S * S; e += nt) {
+        const int i = e / S, j = e % S;
+        const float* qi = Qs + i * pitch;
+        const float* kj = Ks + j * pitch;
+        const float* di = dOs + i * pitch;
+        const float* vj = Vs + j * pitch;
+        float s = 0.0f, dp = 0.0f;
+        for (int d = 0; d < D; ++d) {
+            s = fmaf(qi[d], kj[d], s);
+            dp = fmaf(di[d], vj[d], dp);
+        }
+        Ps[i * sp + j] = s * p.scale;
+        dSs[i * sp + j] = dp;
+    }
+    const int lane = tid & 31, warp = tid >> 5, nw = nt >> 5;
+    for (int i = warp; i < S; i += nw) {
+        const float* oi = o + obase + (long long)i * p.out_row;
+        float acc = 0.0f;
+        for (int d = lane; d < D; d += 32) acc = fmaf(dOs[i * pitch + d], oi[d], acc);
+        acc = attn_warp_sum(acc);
+        if (lane == 0) Ds[i] = acc;
+    }
+    __syncthreads();
+    for (int i = warp; i < S; i += nw) {
+        const float x = lane < S ? Ps[i * sp + lane] : ATTN_NEG_INF;
+        const float m = attn_warp_max(x);
+        const float e = lane < S ? expf(x - m) : 0.0f;
+        const float sum = attn_warp_sum(e);
+        if (lane < S) {
+            const float pij = e / sum;
+            Ps[i * sp + lane] = pij;
+            dSs[i * sp + lane] = pij * (dSs[i * sp + lane] - Ds[i]);
+        }
+    }
+    __syncthreads();
+    for (int e = tid; e < S * D; e += nt) {
+        const int i = e / D, d = e % D;
+        float aq = 0.0f, ak = 0.0f, av = 0.0f;
+        for (int j = 0; j < S; ++j) {
+            aq = fmaf(dSs[i * sp + j], Ks[j * pitch + d], aq);  // row i of dS
+            ak = fmaf(dSs[j * sp + i], Qs[j * pitch + d], ak);  // column i of dS
+            av = fmaf(Ps[j * sp + i], dOs[j * pitch + d], av);  // column i of P
+        }
+        const long long g = base + (long long)i * p.in_row + d;
+        dq[p.q_off + g] = aq * p.scale;
+        dk[p.k_off + g] = ak * p.scale;
+        dv[p.v_off + g] = av;
     }
 }

@@ -41,6 +41,9 @@
 //   W_hh across 8 SMs, synced with cluster barriers) — needs cluster sync, which the emulator lacks;
 //   keeping a slice of whhT in shared memory (≤ 13 % of it at H = 384).
 //
+// Backward: gru_bwd_f32_v1 (bottom of this file) runs the sequential part of backpropagation
+// through time; its header states the math.
+//
 // Measured (aural bench, H100 80GB HBM3, case bi_T1010_I768_H384_B1 = BiGRU 768 → 384, 1010 steps,
 // batch 1, input-projection GEMM included): v1 91.8 ms, v2 36.3 ms, v3 11.9 ms; torch.nn.GRU on the
 // same GPU (cuDNN, torch 2.11) 28.6 ms. ptxas (sm_90): v1 40, v2 56, v3 64 registers, no spills
@@ -346,5 +349,108 @@ extern "C" __global__ void __launch_bounds__(1024) gru_fwd_f32_v3(const float* _
     switch (min(GRU_BPB, p.batch - b0)) {  // uniform across the block
         case 1: gru_v3_run<1>(xp, w4, bhh, h0, out, p, gru_h3, b0); break;
         default: gru_v3_run<2>(xp, w4, bhh, h0, out, p, gru_h3, b0); break;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Backward (autograd): backpropagation through time of one layer, the sequential part only.
+// runtime/src/ops/gru/backward.rs runs the rest as GEMMs over all steps. Per direction d, batch b,
+// step t in reverse processing order (t = T−1 … 0 for d = 0, 0 … T−1 for d = 1), with dh carried
+// from the step after:
+//   dh += dy[b, t, d·H + j];  gates r, z, n recomputed from xp and gh (saved by the forward);
+//   da_n = dh·(1 − z)·(1 − n²);  da_z = dh·(h_prev − n)·z·(1 − z);  da_r = da_n·gh_n·r·(1 − r);
+//   dxp = [da_r, da_z, da_n];  dgh = [da_r, da_z, da_n·r];  dh ← dh·z + W_hhᵀ·dgh.
+// h_prev = y at the previous step of the direction (0 at its first step: h0 = 0 in training).
+//
+// Versions:
+//   v1 — persistent like gru_fwd_f32_v2: grid (D, ⌈B/GRU_BPB⌉), one thread per hidden unit j, one
+//        launch for all T steps, no grid sync. Thread j keeps dh[j] of its batch elements in
+//        registers; dgh of the step goes to shared memory (GRU_BPB·3H floats); then thread j sums
+//        Σ_r W_hh[r, j]·dgh[r] over the 3H rows of the natural layout whh [D, 3H, H] — adjacent
+//        threads read adjacent addresses (coalesced, no transposed copy), dgh[r] is a broadcast.
+//        Bytes per step per block: 12·H² (W_hh, L2-resident) + 4·H·NB·(2 + 6 + 1 + 6) (dy, y, xp,
+//        gh read; dxp, dgh written). Same latency-bound structure as the forward v2 (12 scalar loads
+//        in flight per thread); split-k with float4 loads (as forward v3) is the next version.
+//
+// Launch: grid (D, ⌈B/GRU_BPB⌉) × round_up(H, 32) threads (H ≤ 1024), dynamic shared memory
+// GRU_BPB·3H floats. xp, gh: [B, T, D·3H] (saved pre-activations); whh: [D, 3H, H]; y, dy:
+// [B, T, D·H]; dxp, dgh: [B, T, D·3H] (outputs, every element written).
+template <int NB>
+__device__ __forceinline__ void gru_bwd_v1_run(const float* __restrict__ xp, const float* __restrict__ gh,
+                                               const float* __restrict__ whh, const float* __restrict__ y,
+                                               const float* __restrict__ dy, float* __restrict__ dxp,
+                                               float* __restrict__ dgh, const GruParams& p, float* sg, int b0) {
+    const int H = p.hidden, T = p.steps, D = p.dirs;
+    const int H3 = 3 * H;
+    const int d = blockIdx.x;
+    const int j = threadIdx.x;
+    const bool own = j < H;
+    const float* w = whh + (size_t)d * H3 * H;
+    float dh[NB];
+#pragma unroll
+    for (int bb = 0; bb < NB; ++bb) dh[bb] = 0.0f;
+
+    for (int s = 0; s < T; ++s) {
+        const int t = d == 0 ? T - 1 - s : s;
+        const int tp = d == 0 ? t - 1 : t + 1;
+        const bool has_prev = d == 0 ? t > 0 : t < T - 1;
+        if (own) {
+#pragma unroll
+            for (int bb = 0; bb < NB; ++bb) {
+                const size_t row = (size_t)(b0 + bb) * T + t;
+                const size_t g = row * D * H3 + (size_t)d * H3;
+                const float dhj = dh[bb] + dy[row * D * H + (size_t)d * H + j];
+                const float r = gru_sigmoid(xp[g + j] + gh[g + j]);
+                const float z = gru_sigmoid(xp[g + H + j] + gh[g + H + j]);
+                const float ghn = gh[g + 2 * H + j];
+                const float n = tanhf(xp[g + 2 * H + j] + r * ghn);
+                const float hp = has_prev ? y[((size_t)(b0 + bb) * T + tp) * D * H + (size_t)d * H + j] : 0.0f;
+                const float da_n = dhj * (1.0f - z) * (1.0f - n * n);
+                const float da_z = dhj * (hp - n) * z * (1.0f - z);
+                const float da_r = da_n * ghn * r * (1.0f - r);
+                dxp[g + j] = da_r;
+                dxp[g + H + j] = da_z;
+                dxp[g + 2 * H + j] = da_n;
+                dgh[g + j] = da_r;
+                dgh[g + H + j] = da_z;
+                dgh[g + 2 * H + j] = da_n * r;
+                sg[bb * H3 + j] = da_r;
+                sg[bb * H3 + H + j] = da_z;
+                sg[bb * H3 + 2 * H + j] = da_n * r;
+                dh[bb] = dhj * z;
+            }
+        }
+        __syncthreads();  // dgh of the step is in shared memory
+        if (own && s + 1 < T) {
+            // Four rows per iteration: four independent loads in flight before their FMAs.
+            int r = 0;
+            for (; r + 4 <= H3; r += 4) {
+                const float w0 = __ldg(w + (size_t)r * H + j), w1 = __ldg(w + (size_t)(r + 1) * H + j);
+                const float w2 = __ldg(w + (size_t)(r + 2) * H + j), w3 = __ldg(w + (size_t)(r + 3) * H + j);
+#pragma unroll
+                for (int bb = 0; bb < NB; ++bb) {
+                    const float* v = sg + bb * H3 + r;
+                    dh[bb] = fmaf(w0, v[0], fmaf(w1, v[1], fmaf(w2, v[2], fmaf(w3, v[3], dh[bb]))));
+                }
+            }
+            for (; r < H3; ++r) {
+                const float wv = __ldg(w + (size_t)r * H + j);
+#pragma unroll
+                for (int bb = 0; bb < NB; ++bb) dh[bb] = fmaf(wv, sg[bb * H3 + r], dh[bb]);
+            }
+        }
+        __syncthreads();  // sg is overwritten at the next step
+    }
+}
+
+extern "C" __global__ void __launch_bounds__(1024) gru_bwd_f32_v1(const float* __restrict__ xp, const float* __restrict__ gh,
+                                                                  const float* __restrict__ whh, const float* __restrict__ y,
+                                                                  const float* __restrict__ dy, float* __restrict__ dxp,
+                                                                  float* __restrict__ dgh, const GruParams p) {
+    extern __shared__ float gru_bwd_s[];  // [GRU_BPB][3H]
+    const int b0 = blockIdx.y * GRU_BPB;
+    switch (min(GRU_BPB, p.batch - b0)) {  // uniform across the block
+        case 1: gru_bwd_v1_run<1>(xp, gh, whh, y, dy, dxp, dgh, p, gru_bwd_s, b0); break;
+        default: gru_bwd_v1_run<2>(xp, gh, whh, y, dy, dxp, dgh, p, gru_bwd_s, b0); break;
     }
 }

@@ -1,7 +1,11 @@
 //! Attention: CPU vs a naive f64 loop (long and short paths, every layout, odd sizes), properties,
-//! and every kernel version under the emulator (and a real GPU when present) vs the CPU.
+//! and every kernel version under the emulator (and a real GPU when present) vs the CPU. Backward: the
+//! packed-QKV gradient vs a naive f64 backward (short path, and long path over several 128-row query
+//! blocks), the heads layout vs the packed one, and `attention_bwd_f32_v1` / the composed GPU path
+//! under the emulator (and a GPU) vs the CPU.
 
 use aural_runtime::ops::attention::{
+    attention_heads_bwd, attention_qkv_bwd, attention_qkv_bwd_version,
     attention, attention_heads, attention_heads_version, attention_qkv, attention_qkv_version, attention_version, default_version,
 };
 use aural_runtime::testing::{assert_close, gpu_devices, rand_vec};
@@ -155,5 +159,106 @@ fn kernels_match_cpu() {
             .unwrap_err()
             .to_string();
         assert!(e.contains("attention_fwd_f32_v2") && e.contains("head dim 80"), "{e}");
+    }
+}
+
+/// Naive f64 backward of packed-QKV attention: qkv (B, S, 3W), dout (B, S, W) → dqkv (B, S, 3W).
+fn naive_bwd(qkv: &[f32], dout: &[f32], b: usize, s: usize, h: usize, dh: usize, scale: f32) -> Vec<f32> {
+    let w = h * dh;
+    let mut g = vec![0f64; qkv.len()];
+    let sc = scale as f64;
+    for bi in 0..b {
+        for hi in 0..h {
+            let at = |part: usize, i: usize, d: usize| qkv[(bi * s + i) * 3 * w + part * w + hi * dh + d] as f64;
+            let dat = |i: usize, d: usize| dout[(bi * s + i) * w + hi * dh + d] as f64;
+            let gi = |part: usize, i: usize, d: usize| (bi * s + i) * 3 * w + part * w + hi * dh + d;
+            for i in 0..s {
+                let sv: Vec<f64> = (0..s).map(|j| sc * (0..dh).map(|d| at(0, i, d) * at(1, j, d)).sum::<f64>()).collect();
+                let m = sv.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+                let e: Vec<f64> = sv.iter().map(|x| (x - m).exp()).collect();
+                let l: f64 = e.iter().sum();
+                let p: Vec<f64> = e.iter().map(|x| x / l).collect();
+                let dp: Vec<f64> = (0..s).map(|j| (0..dh).map(|d| dat(i, d) * at(2, j, d)).sum::<f64>()).collect();
+                let dsum: f64 = (0..s).map(|j| p[j] * dp[j]).sum();
+                for j in 0..s {
+                    let ds = p[j] * (dp[j] - dsum);
+                    for d in 0..dh {
+                        g[gi(0, i, d)] += sc * ds * at(1, j, d);
+                        g[gi(1, j, d)] += sc * ds * at(0, i, d);
+                        g[gi(2, j, d)] += p[j] * dat(i, d);
+                    }
+                }
+            }
+        }
+    }
+    g.iter().map(|&x| x as f32).collect()
+}
+
+/// (B, S, heads, Dh): the AST-SED frequency-wise shape (scaled down), size 1, odd sizes, and long
+/// sequences over two and three query blocks of the CPU's long path.
+const BWD_CASES: &[(usize, usize, usize, usize)] = &[(2, 13, 3, 4), (1, 1, 1, 3), (3, 7, 2, 5), (2, 32, 2, 8), (1, 33, 2, 3), (1, 150, 2, 5), (1, 300, 1, 7)];
+
+#[test]
+fn backward_cpu_matches_naive() {
+    for (ci, &(b, s, h, dh)) in BWD_CASES.iter().enumerate() {
+        let w = h * dh;
+        let qkv = t(&[b, s, 3 * w], 300 + ci as u64, 1.5);
+        let dout = t(&[b, s, w], 310 + ci as u64, 1.0);
+        let scale = 1.0 / (dh as f32).sqrt();
+        let o = attention_qkv(&qkv, h, scale).unwrap();
+        let g = attention_qkv_bwd(&qkv, &o, &dout, h, scale).unwrap();
+        assert_eq!(g.shape(), qkv.shape());
+        let want = naive_bwd(&qkv.to_vec().unwrap(), &dout.to_vec().unwrap(), b, s, h, dh, scale);
+        assert_close(&format!("attention bwd B{b} S{s} H{h} Dh{dh}"), &g.to_vec().unwrap(), &want, 1e-5, 1e-4);
+        // The heads layout gives the same gradients, split.
+        let (q, k, v) = (slice(&qkv, 0, w), slice(&qkv, w, w), slice(&qkv, 2 * w, w));
+        let (dq, dk, dv) = attention_heads_bwd(&q, &k, &v, &o, &dout, h, scale).unwrap();
+        let (wq, wk, wv) = (slice(&g, 0, w), slice(&g, w, w), slice(&g, 2 * w, w));
+        assert_eq!(dq.to_vec().unwrap(), wq.to_vec().unwrap(), "heads dq");
+        assert_eq!(dk.to_vec().unwrap(), wk.to_vec().unwrap(), "heads dk");
+        assert_eq!(dv.to_vec().unwrap(), wv.to_vec().unwrap(), "heads dv");
+    }
+}
+
+fn slice(x: &Tensor, start: usize, len: usize) -> Tensor {
+    aural_runtime::ops::shape::slice(x, 2, start, len).unwrap()
+}
+
+#[test]
+fn backward_kernels_match_cpu() {
+    // Short cases take the kernel (and the composed path); long ones the composed path. The
+    // AST-SED shape itself (13 tokens, 4 heads × 192) fits v1's shared memory.
+    let cases: &[(usize, usize, usize, usize)] = &[(2, 13, 3, 4), (1, 1, 1, 3), (3, 7, 2, 5), (2, 32, 2, 8), (1, 13, 1, 192), (1, 40, 2, 5)];
+    for dev in gpu_devices() {
+        for (ci, &(b, s, h, dh)) in cases.iter().enumerate() {
+            let w = h * dh;
+            let qkv = t(&[b, s, 3 * w], 400 + ci as u64, 1.5);
+            let dout = t(&[b, s, w], 410 + ci as u64, 1.0);
+            let scale = 1.0 / (dh as f32).sqrt();
+            let o = attention_qkv(&qkv, h, scale).unwrap();
+            let want = attention_qkv_bwd(&qkv, &o, &dout, h, scale).unwrap().to_vec().unwrap();
+            let (gq, go, gd) = (qkv.to_device(dev).unwrap(), o.to_device(dev).unwrap(), dout.to_device(dev).unwrap());
+            let versions: &[u32] = if s <= 32 { &[0, 1] } else { &[0] };
+            for &v in versions {
+                let what = format!("{dev} attention bwd v{v} B{b} S{s} H{h} Dh{dh}");
+                let got = attention_qkv_bwd_version(&gq, &go, &gd, h, scale, Some(v)).unwrap_or_else(|e| panic!("{what}: {e}"));
+                assert_close(&what, &got.to_vec().unwrap(), &want, 1e-5, 1e-4);
+            }
+            let what = format!("{dev} attention bwd default B{b} S{s} H{h} Dh{dh}");
+            assert_close(&what, &attention_qkv_bwd(&gq, &go, &gd, h, scale).unwrap().to_vec().unwrap(), &want, 1e-5, 1e-4);
+            // The heads layout on the device.
+            let (q, k, v) = (slice(&gq, 0, w), slice(&gq, w, w), slice(&gq, 2 * w, w));
+            let (dq, _dk, dv) = attention_heads_bwd(&q, &k, &v, &go, &gd, h, scale).unwrap();
+            let wq: Vec<f32> = (0..b * s).flat_map(|r| want[r * 3 * w..r * 3 * w + w].to_vec()).collect();
+            let wv: Vec<f32> = (0..b * s).flat_map(|r| want[r * 3 * w + 2 * w..r * 3 * w + 3 * w].to_vec()).collect();
+            assert_close(&format!("{what} heads dq"), &dq.to_vec().unwrap(), &wq, 1e-5, 1e-4);
+            assert_close(&format!("{what} heads dv"), &dv.to_vec().unwrap(), &wv, 1e-5, 1e-4);
+        }
+        if dev == aural_runtime::Device::Emu {
+            let qkv = t(&[1, 40, 6], 1, 1.0).to_device(dev).unwrap();
+            let o = attention_qkv(&qkv, 1, 0.5).unwrap();
+            let e = attention_qkv_bwd_version(&qkv, &o, &o, 1, 0.5, Some(1)).unwrap_err().to_string();
+            assert!(e.contains("attention_bwd_f32_v1") && e.contains("40"), "{e}");
+        }
     }
 }

@@ -1,11 +1,13 @@
 //! GRU: CPU vs a naive f64 loop (odd sizes, 1–2 layers, 1–2 directions, with/without biases and h0),
 //! CPU vs torch.nn.GRU golden values (2-layer BiGRU over 1010 steps, length 1, h0, bias=False, and the
 //! AST-SED size 768 → 384), h_n, shape errors, and every kernel version under the emulator (and a real
-//! GPU when present) vs the CPU.
+//! GPU when present) vs the CPU. Backward (training): the saved pre-activations and the gradients of
+//! one layer vs a naive f64 backpropagation through time, and `gru_bwd_f32_v1` under the emulator (and
+//! a GPU) vs the CPU.
 
 use std::collections::BTreeMap;
 
-use aural_runtime::ops::gru::{gru, gru_version, gru_with_state, random_weights, GruDirWeights, GruWeights};
+use aural_runtime::ops::gru::{gru, gru_bwd, gru_train_forward, gru_version, gru_with_state, random_weights, GruDirWeights, GruWeights};
 use aural_runtime::testing::{assert_close, fixture, gpu_devices, rand_tensor};
 use aural_runtime::Tensor;
 
@@ -241,4 +243,166 @@ fn repeat_equals_upsampled_input() {
         }
     }
     assert!(gru_repeat(&rand_tensor(&[1, 2, 3], 1), &random_weights(3, 4, 1, true, 1).unwrap(), None, true, 0).is_err());
+}
+
+fn f64s(t: &Tensor) -> Vec<f64> {
+    t.to_vec().unwrap().iter().map(|&v| v as f64).collect()
+}
+
+/// Naive f64 backpropagation through time of one layer (h0 = 0): returns (dx, per direction
+/// [dW_ih, dW_hh, db_ih, db_hh]) for the output gradient `dy`, and the forward's xp, gh, y.
+#[allow(clippy::type_complexity)]
+fn naive_bwd(x: &Tensor, w: &GruWeights, dy: &Tensor) -> (Vec<f64>, Vec<[Vec<f64>; 4]>, Vec<f64>, Vec<f64>, Vec<f64>) {
+    let (b, t, i) = (x.shape()[0], x.shape()[1], x.shape()[2]);
+    let (d, h) = (w.num_directions(), w.hidden_size());
+    let (xv, dyv) = (f64s(x), f64s(dy));
+    let g3 = 3 * h;
+    let mut dx = vec![0f64; b * t * i];
+    let mut grads = Vec::new();
+    let (mut xps, mut ghs, mut ys) = (vec![0f64; b * t * d * g3], vec![0f64; b * t * d * g3], vec![0f64; b * t * d * h]);
+    for (di, dw) in w.layers[0].iter().enumerate() {
+        let (wih, whh) = (f64s(&dw.w_ih), f64s(&dw.w_hh));
+        let bih = dw.b_ih.as_ref().map(f64s).unwrap_or(vec![0.0; g3]);
+        let bhh = dw.b_hh.as_ref().map(f64s).unwrap_or(vec![0.0; g3]);
+        let (mut gwih, mut gwhh, mut gbih, mut gbhh) = (vec![0f64; g3 * i], vec![0f64; g3 * h], vec![0f64; g3], vec![0f64; g3]);
+        for bi in 0..b {
+            let order: Vec<usize> = if di == 1 { (0..t).rev().collect() } else { (0..t).collect() };
+            // Forward, keeping every step's h_prev, xp, gh.
+            let mut hs = vec![0f64; h];
+            let mut tape = Vec::new();
+            for &tt in &order {
+                let xin = &xv[(bi * t + tt) * i..][..i];
+                let xp: Vec<f64> = (0..g3).map(|r| bih[r] + (0..i).map(|k| wih[r * i + k] * xin[k]).sum::<f64>()).collect();
+                let gh: Vec<f64> = (0..g3).map(|r| bhh[r] + (0..h).map(|k| whh[r * h + k] * hs[k]).sum::<f64>()).collect();
+                let new: Vec<f64> = (0..h)
+                    .map(|j| {
+                        let r = sig(xp[j] + gh[j]);
+                        let z = sig(xp[h + j] + gh[h + j]);
+                        let n = (xp[2 * h + j] + r * gh[2 * h + j]).tanh();
+                        (1.0 - z) * n + z * hs[j]
+                    })
+                    .collect();
+                xps[(bi * t + tt) * d * g3 + di * g3..][..g3].copy_from_slice(&xp);
+                ghs[(bi * t + tt) * d * g3 + di * g3..][..g3].copy_from_slice(&gh);
+                ys[(bi * t + tt) * d * h + di * h..][..h].copy_from_slice(&new);
+                tape.push((tt, hs.clone(), xp, gh));
+                hs = new;
+            }
+            // Backward.
+            let mut dh = vec![0f64; h];
+            for (tt, hp, xp, gh) in tape.into_iter().rev() {
+                for j in 0..h {
+                    dh[j] += dyv[(bi * t + tt) * d * h + di * h + j];
+                }
+                let mut dxp = vec![0f64; g3];
+                let mut dgh = vec![0f64; g3];
+                let mut dhp = vec![0f64; h];
+                for j in 0..h {
+                    let r = sig(xp[j] + gh[j]);
+                    let z = sig(xp[h + j] + gh[h + j]);
+                    let n = (xp[2 * h + j] + r * gh[2 * h + j]).tanh();
+                    let dn = dh[j] * (1.0 - z);
+                    let dz = dh[j] * (hp[j] - n);
+                    dhp[j] = dh[j] * z;
+                    let da_n = dn * (1.0 - n * n);
+                    let da_r = da_n * gh[2 * h + j] * r * (1.0 - r);
+                    let da_z = dz * z * (1.0 - z);
+                    dxp[j] = da_r;
+                    dxp[h + j] = da_z;
+                    dxp[2 * h + j] = da_n;
+                    dgh[j] = da_r;
+                    dgh[h + j] = da_z;
+                    dgh[2 * h + j] = da_n * r;
+                }
+                let xin = &xv[(bi * t + tt) * i..][..i];
+                for r in 0..g3 {
+                    gbih[r] += dxp[r];
+                    gbhh[r] += dgh[r];
+                    for k in 0..i {
+                        gwih[r * i + k] += dxp[r] * xin[k];
+                        dx[(bi * t + tt) * i + k] += dxp[r] * wih[r * i + k];
+                    }
+                    for k in 0..h {
+                        gwhh[r * h + k] += dgh[r] * hp[k];
+                        dhp[k] += dgh[r] * whh[r * h + k];
+                    }
+                }
+                dh = dhp;
+            }
+        }
+        grads.push([gwih, gwhh, gbih, gbhh]);
+    }
+    (dx, grads, xps, ghs, ys)
+}
+
+fn to32(v: &[f64]) -> Vec<f32> {
+    v.iter().map(|&x| x as f32).collect()
+}
+
+/// (B, T, I, H, bidirectional): T = 1, odd sizes, B = 5 (v1's batch pairs plus a tail).
+const BWD_CASES: &[(usize, usize, usize, usize, bool)] = &[(1, 1, 3, 2, false), (2, 7, 5, 3, true), (1, 13, 4, 9, false), (5, 6, 7, 12, true), (3, 4, 2, 33, true)];
+
+#[test]
+fn backward_cpu_matches_naive_bptt() {
+    for (ci, &(b, t, i, h, bi)) in BWD_CASES.iter().enumerate() {
+        let w = random_weights(i, h, 1, bi, 70 + ci as u64).unwrap();
+        let d = if bi { 2 } else { 1 };
+        let x = rand_tensor(&[b, t, i], 80 + ci as u64);
+        let dy = rand_tensor(&[b, t, d * h], 90 + ci as u64);
+        for (wname, w) in [("bias", w.clone()), ("nobias", without_biases(&w))] {
+            let what = format!("gru bwd B{b} T{t} I{i} H{h} bi{bi} {wname}");
+            let (y, saved) = gru_train_forward(&x, &w, bi).unwrap();
+            let (dx, grads, xp, gh, yn) = naive_bwd(&x, &w, &dy);
+            assert_close(&format!("{what} y"), &y.to_vec().unwrap(), &to32(&yn), 1e-5, 1e-5);
+            assert_eq!(y.to_vec().unwrap(), gru(&x, &w, None, bi).unwrap().to_vec().unwrap(), "{what}: train forward vs gru");
+            assert_close(&format!("{what} xp"), &saved.xp.to_vec().unwrap(), &to32(&xp), 1e-5, 1e-5);
+            assert_close(&format!("{what} gh"), &saved.gh.to_vec().unwrap(), &to32(&gh), 1e-5, 1e-5);
+            let g = gru_bwd(&x, &w, &y, &saved, &dy).unwrap();
+            assert_close(&format!("{what} dx"), &g.dx.to_vec().unwrap(), &to32(&dx), 1e-5, 1e-4);
+            for (di, (got, want)) in g.dirs.iter().zip(&grads).enumerate() {
+                for (n, gt, wt) in [("dw_ih", &got.dw_ih, &want[0]), ("dw_hh", &got.dw_hh, &want[1]), ("db_ih", &got.db_ih, &want[2]), ("db_hh", &got.db_hh, &want[3])] {
+                    assert_close(&format!("{what} dir {di} {n}"), &gt.to_vec().unwrap(), &to32(wt), 1e-5, 1e-4);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn backward_kernel_matches_cpu() {
+    for dev in gpu_devices() {
+        for (ci, &(b, t, i, h, bi)) in BWD_CASES.iter().enumerate() {
+            let w = random_weights(i, h, 1, bi, 170 + ci as u64).unwrap();
+            let d = if bi { 2 } else { 1 };
+            let x = rand_tensor(&[b, t, i], 180 + ci as u64);
+            let dy = rand_tensor(&[b, t, d * h], 190 + ci as u64);
+            let what = format!("{dev} gru bwd B{b} T{t} I{i} H{h} bi{bi}");
+            let (y, saved) = gru_train_forward(&x, &w, bi).unwrap();
+            let want = gru_bwd(&x, &w, &y, &saved, &dy).unwrap();
+            let (gw, gx, gdy) = (w.to_device(dev).unwrap(), x.to_device(dev).unwrap(), dy.to_device(dev).unwrap());
+            let (gy, gsaved) = gru_train_forward(&gx, &gw, bi).unwrap_or_else(|e| panic!("{what}: {e}"));
+            assert_close(&format!("{what} y"), &gy.to_vec().unwrap(), &y.to_vec().unwrap(), 1e-5, 1e-5);
+            assert_close(&format!("{what} xp"), &gsaved.xp.to_vec().unwrap(), &saved.xp.to_vec().unwrap(), 1e-5, 1e-5);
+            assert_close(&format!("{what} gh"), &gsaved.gh.to_vec().unwrap(), &saved.gh.to_vec().unwrap(), 1e-5, 1e-5);
+            let got = gru_bwd(&gx, &gw, &gy, &gsaved, &gdy).unwrap_or_else(|e| panic!("{what}: {e}"));
+            assert_close(&format!("{what} dx"), &got.dx.to_vec().unwrap(), &want.dx.to_vec().unwrap(), 1e-5, 1e-4);
+            for (di, (g, c)) in got.dirs.iter().zip(&want.dirs).enumerate() {
+                for (n, gt, wt) in [("dw_ih", &g.dw_ih, &c.dw_ih), ("dw_hh", &g.dw_hh, &c.dw_hh), ("db_ih", &g.db_ih, &c.db_ih), ("db_hh", &g.db_hh, &c.db_hh)] {
+                    assert_close(&format!("{what} dir {di} {n}"), &gt.to_vec().unwrap(), &wt.to_vec().unwrap(), 1e-5, 1e-4);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn backward_shape_errors() {
+    let w = random_weights(4, 3, 1, true, 1).unwrap();
+    let x = rand_tensor(&[2, 5, 4], 1);
+    let (y, saved) = gru_train_forward(&x, &w, true).unwrap();
+    let e = gru_bwd(&x, &w, &y, &saved, &rand_tensor(&[2, 5, 3], 2)).unwrap_err().to_string();
+    assert!(e.contains("dy") && e.contains("[2, 5, 3]"), "{e}");
+    let w2 = random_weights(4, 3, 2, true, 1).unwrap();
+    let e = gru_train_forward(&x, &w2, true).unwrap_err().to_string();
+    assert!(e.contains("one layer"), "{e}");
 }

@@ -4,21 +4,30 @@
 //! run on every device) except where noted: layer norm, softmax and GELU call their backward kernels
 //! (`runtime::ops::{layernorm,softmax,unary}::*_bwd`); a few masks (relu, abs, clamp, max/min) are
 //! computed on the host (a round trip on GPU devices — a kernel would be better; not written yet).
+//! Sequence ops: `gru` (one (bi)GRU layer, backpropagation through time: `gru_bwd_f32_v1`),
+//! `attention_qkv` / `attention_heads` (recompute-based backward, `attention_bwd_f32_v1` for short
+//! sequences) and `patch_embed` (parameter gradients via im2col + GEMM).
 
+pub mod attention;
 pub mod binary;
+pub mod gru;
 pub mod layernorm;
 pub mod loss;
 pub mod matmul;
+pub mod patch_embed;
 pub mod pool;
 pub mod reduce;
 pub mod shape;
 pub mod softmax;
 pub mod unary;
 
+pub use attention::{attention_heads, attention_qkv};
 pub use binary::{add, add_scalar, div, maximum, minimum, mul, scale, sub};
+pub use gru::{gru, GruDirParams, GruParams};
 pub use layernorm::layernorm;
 pub use loss::{bce, mse};
 pub use matmul::{linear, matmul, matmul_opts};
+pub use patch_embed::patch_embed;
 pub use pool::attention_pool;
 pub use reduce::{mean, mean_all, sum, sum_all};
 pub use shape::{concat, permute, repeat_interleave, reshape, slice, transpose};

@@ -29,6 +29,7 @@
 
 pub mod config;
 pub mod detect;
+pub mod train;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

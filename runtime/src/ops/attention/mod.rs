@@ -24,8 +24,11 @@
 //! `_v3` short sequences (S ≤ 32: one block per (sequence, head), everything in shared memory).
 //! The dispatcher ([`default_version`]) picks v3 for S ≤ 32 when it fits, v2 for Dh ≤ 64, else v1.
 
+mod backward;
 mod cpu;
 mod cuda;
+
+pub use backward::*;
 
 pub(crate) use cpu::exp_poly;
 
@@ -239,5 +242,6 @@ pub fn bench_cases(device: Device) -> Result<Vec<crate::bench::BenchCase>> {
             });
         }
     }
+    out.extend(bwd_bench_cases(device)?);
     Ok(out)
 }

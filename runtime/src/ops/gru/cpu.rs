@@ -19,23 +19,59 @@ use crate::{Result, Tensor};
 /// One layer: x (B, T, I) → (B, T·repeat, D·H), every input frame seen `repeat` times. `h0`:
 /// (D, B, H) of this layer (host data), or none.
 pub(super) fn layer(x: &Tensor, dirs: &[GruDirWeights], h0: Option<&[f32]>, repeat: usize) -> Result<Tensor> {
+    Ok(layer_impl(x, dirs, h0, false, repeat)?.0)
+}
+
+/// [`layer`] that also returns what the backward needs (`super::GruSaved`): the input projections
+/// xp = x·W_ihᵀ + b_ih of both directions as one GEMM with the stacked W_ih, and every step's
+/// gh = W_hh·h_{t−1} + b_hh, both (B, T, D·3H) (direction d at columns d·3H..).
+pub(super) fn layer_train(x: &Tensor, dirs: &[GruDirWeights]) -> Result<(Tensor, Tensor, Tensor)> {
+    let (y, saved) = layer_impl(x, dirs, None, true, 1)?;
+    let (xp, gh) = saved.expect("saved tensors requested");
+    Ok((y, xp, gh))
+}
+
+type Saved = Option<(Tensor, Tensor)>;
+
+fn layer_impl(x: &Tensor, dirs: &[GruDirWeights], h0: Option<&[f32]>, save: bool, repeat: usize) -> Result<(Tensor, Saved)> {
     let (b, t) = (x.shape()[0], x.shape()[1] * repeat);
     let h = dirs[0].w_hh.shape()[1];
     let d = dirs.len();
+    let g3 = 3 * h;
     let mut out = vec![0f32; b * t * d * h];
     if out.is_empty() {
-        return Tensor::from_vec(out, &[b, t, d * h]);
+        let saved = if save { Some((Tensor::from_vec(vec![], &[b, t, d * g3])?, Tensor::from_vec(vec![], &[b, t, d * g3])?)) } else { None };
+        return Ok((Tensor::from_vec(out, &[b, t, d * h])?, saved));
     }
-    let xps = dirs.iter().map(|w| repeat_rows(linear(x, &w.w_ih, w.b_ih.as_ref())?, repeat)).collect::<Result<Vec<_>>>()?;
+    // Input projections: per direction (inference), or one GEMM with the stacked weights (training,
+    // so that xp is already the saved (B, T, D·3H) tensor). `xp_row` is the row stride of xps[di].
+    let (xps, xp_row, xp_off): (Vec<Tensor>, usize, usize) = if save && d > 1 {
+        let w_ih = crate::ops::shape::concat(&dirs.iter().map(|w| &w.w_ih).collect::<Vec<_>>(), 0)?;
+        let b_ih = if dirs.iter().any(|w| w.b_ih.is_some()) {
+            let parts = dirs.iter().map(|w| w.b_ih.clone().map_or_else(|| Tensor::zeros(&[g3], crate::DType::F32, crate::Device::Cpu), Ok)).collect::<Result<Vec<_>>>()?;
+            Some(crate::ops::shape::concat(&parts.iter().collect::<Vec<_>>(), 0)?)
+        } else {
+            None
+        };
+        (vec![repeat_rows(linear(x, &w_ih, b_ih.as_ref())?, repeat)?], d * g3, g3)
+    } else {
+        (dirs.iter().map(|w| repeat_rows(linear(x, &w.w_ih, w.b_ih.as_ref())?, repeat)).collect::<Result<Vec<_>>>()?, g3, 0)
+    };
+    let mut gh_all = if save { vec![0f32; b * t * d * g3] } else { Vec::new() };
     let out_ptr = SyncPtr(out.as_mut_ptr());
+    let gh_ptr = SyncPtr(gh_all.as_mut_ptr());
     let run = |di: usize| -> Result<()> {
         let w = &dirs[di];
         let bhh = w.b_hh.as_ref().map(|t| t.cpu_f32()).transpose()?;
         let h0d = h0.map(|v| &v[di * b * h..(di + 1) * b * h]);
-        // SAFETY: direction di writes only columns di·H .. (di+1)·H of every row of `out`; the
-        // two directions' column ranges are disjoint and `out` outlives both closures.
+        // SAFETY: direction di writes only columns di·H .. (di+1)·H of every row of `out` (and
+        // di·3H .. (di+1)·3H of `gh_all`); the two directions' column ranges are disjoint and both
+        // buffers outlive both closures.
         let dst = Strided { ptr: out_ptr, row: d * h, offset: di * h };
-        recur(xps[di].cpu_f32()?, w.w_hh.cpu_f32()?, bhh, h0d, di == 1, b, t, h, &dst);
+        let ghd = save.then_some(Strided { ptr: gh_ptr, row: d * g3, offset: di * g3 });
+        let (xp, off) = if xps.len() == 1 { (xps[0].cpu_f32()?, di * xp_off) } else { (xps[di].cpu_f32()?, 0) };
+        let xv = XpView { data: xp, row: xp_row, offset: off };
+        recur(&xv, w.w_hh.cpu_f32()?, bhh, h0d, di == 1, b, t, h, &dst, ghd.as_ref());
         Ok(())
     };
     if d == 2 {
@@ -45,7 +81,20 @@ pub(super) fn layer(x: &Tensor, dirs: &[GruDirWeights], h0: Option<&[f32]>, repe
     } else {
         run(0)?;
     }
-    Tensor::from_vec(out, &[b, t, d * h])
+    let saved = if save {
+        let xp = if xps.len() == 1 { xps[0].clone() } else { unreachable!("training stacks W_ih") };
+        Some((xp, Tensor::from_vec(gh_all, &[b, t, d * g3])?))
+    } else {
+        None
+    };
+    Ok((Tensor::from_vec(out, &[b, t, d * h])?, saved))
+}
+
+/// The input projections of one direction: row r (= b·T + t) at data[r·row + offset ..][..3H].
+struct XpView<'a> {
+    data: &'a [f32],
+    row: usize,
+    offset: usize,
 }
 
 /// (B, T, N) → (B, T·repeat, N), each row repeated.
@@ -69,9 +118,10 @@ struct Strided {
     offset: usize,
 }
 
-/// The recurrence of one direction. xp: (B, T, 3H); whh: (3H, H); out rows are (b·T + t).
+/// The recurrence of one direction. xp: (B, T, 3H) strided; whh: (3H, H); out rows are (b·T + t);
+/// `gh_out`, when given, receives every step's W_hh·h + b_hh (3H per row).
 #[allow(clippy::too_many_arguments)]
-fn recur(xp: &[f32], whh: &[f32], bhh: Option<&[f32]>, h0: Option<&[f32]>, reverse: bool, b: usize, t: usize, h: usize, dst: &Strided) {
+fn recur(xp: &XpView, whh: &[f32], bhh: Option<&[f32]>, h0: Option<&[f32]>, reverse: bool, b: usize, t: usize, h: usize, dst: &Strided, gh_out: Option<&Strided>) {
     let g3 = 3 * h;
     let mut hs = match h0 {
         Some(v) => v.to_vec(),
@@ -82,8 +132,12 @@ fn recur(xp: &[f32], whh: &[f32], bhh: Option<&[f32]>, h0: Option<&[f32]>, rever
         let tt = if reverse { t - 1 - s } else { s };
         matvec(whh, &hs, bhh, &mut gh, b, h, s % 2 == 1);
         for bi in 0..b {
-            let x = &xp[(bi * t + tt) * g3..(bi * t + tt + 1) * g3];
+            let x = &xp.data[(bi * t + tt) * xp.row + xp.offset..][..g3];
             let g = &gh[bi * g3..(bi + 1) * g3];
+            if let Some(o) = gh_out {
+                // SAFETY: as for `dst` below (row (bi·T + tt), columns offset..offset + 3H).
+                unsafe { std::ptr::copy_nonoverlapping(g.as_ptr(), o.ptr.0.add((bi * t + tt) * o.row + o.offset), g3) };
+            }
             let hb = &mut hs[bi * h..(bi + 1) * h];
             for j in 0..h {
                 let r = sigmoid(x[j] + g[j]);
@@ -101,7 +155,7 @@ fn recur(xp: &[f32], whh: &[f32], bhh: Option<&[f32]>, h0: Option<&[f32]>, rever
 }
 
 #[inline]
-fn sigmoid(v: f32) -> f32 {
+pub(super) fn sigmoid(v: f32) -> f32 {
     1.0 / (1.0 + (-v).exp())
 }
 
@@ -132,7 +186,7 @@ fn matvec(whh: &[f32], hs: &[f32], bhh: Option<&[f32]>, gh: &mut [f32], b: usize
     }
 }
 
-fn dot_tail(w: &[f32], h: &[f32], n: usize, nr: usize) -> [f32; 4] {
+pub(super) fn dot_tail(w: &[f32], h: &[f32], n: usize, nr: usize) -> [f32; 4] {
     let mut s = [0f32; 4];
     for (i, si) in s.iter_mut().enumerate().take(nr) {
         *si = dot_portable(&w[i * n..(i + 1) * n], h);
@@ -142,7 +196,7 @@ fn dot_tail(w: &[f32], h: &[f32], n: usize, nr: usize) -> [f32; 4] {
 
 /// Four dot products of consecutive rows of `w` (4 × n, row-major) with `h` (n).
 #[inline]
-fn dot4(w: &[f32], h: &[f32], n: usize) -> [f32; 4] {
+pub(super) fn dot4(w: &[f32], h: &[f32], n: usize) -> [f32; 4] {
     debug_assert!(w.len() >= 4 * n && h.len() >= n);
     #[cfg(target_arch = "x86_64")]
     {

@@ -54,6 +54,11 @@ fn v3_splits(h: usize, nb: usize) -> (usize, usize) {
 /// One layer on a GPU device: x (B, T, I) → (B, T·repeat, D·H), every input frame seen `repeat`
 /// times. `h0`: (D, B, H) of this layer, or none.
 pub(super) fn layer(x: &Tensor, dirs: &[GruDirWeights], h0: Option<&Tensor>, version: u32, repeat: usize) -> Result<Tensor> {
+    Ok(layer_xp(x, dirs, h0, version, repeat)?.0)
+}
+
+/// [`layer`], also returning the input projections xp (B, T·repeat, D·3H) it computed.
+pub(super) fn layer_xp(x: &Tensor, dirs: &[GruDirWeights], h0: Option<&Tensor>, version: u32, repeat: usize) -> Result<(Tensor, Tensor)> {
     let (b, t) = (x.shape()[0], x.shape()[1] * repeat);
     let h = dirs[0].w_hh.shape()[1];
     let d = dirs.len();
@@ -76,7 +81,7 @@ pub(super) fn layer(x: &Tensor, dirs: &[GruDirWeights], h0: Option<&Tensor>, ver
     let out = be.alloc(n_out * 4)?;
     let out_shape = [b, t, d * h];
     if n_out == 0 {
-        return Ok(Tensor::from_gpu(out, &out_shape, DType::F32, dev));
+        return Ok((Tensor::from_gpu(out, &out_shape, DType::F32, dev), Tensor::zeros(&[b, t, d * 3 * h], DType::F32, dev)?));
     }
     // Input projections of every step, both directions in one GEMM: xp (B, T, D·3H).
     let stack = |f: &dyn Fn(&GruDirWeights) -> Tensor| -> Result<Tensor> {
@@ -162,5 +167,5 @@ pub(super) fn layer(x: &Tensor, dirs: &[GruDirWeights], h0: Option<&Tensor>, ver
                 .run(&be)?;
         }
     }
-    Ok(Tensor::from_gpu(out, &out_shape, DType::F32, dev))
+    Ok((Tensor::from_gpu(out, &out_shape, DType::F32, dev), xp))
 }

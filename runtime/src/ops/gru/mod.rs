@@ -26,8 +26,11 @@
 //! | H100 host CPU (16 cores) | CPU 85 ms | 126 ms (2 threads), 91 ms (16 threads) |
 //! | H100 GPU | v1 91.8 ms, v2 36.3 ms, v3 11.9 ms | 28.6 ms (cuDNN, torch 2.11) |
 
+mod backward;
 mod cpu;
 mod cuda;
+
+pub use backward::*;
 
 use std::collections::BTreeMap;
 
@@ -218,6 +221,36 @@ pub fn gru_with_state(x: &Tensor, weights: &GruWeights, h0: Option<&Tensor>, bid
     Ok((y, hn.expect("h_n requested")))
 }
 
+/// The forward of training for one layer (h0 = 0): `y` as [`gru`] (B, T, D·H), and what
+/// [`gru_bwd`] needs ([`GruSaved`]: every step's pre-activations xp and gh, (B, T, D·3H) each).
+/// CPU: the recurrence writes gh as it goes and xp is one GEMM with the stacked W_ih. GPU devices:
+/// the default recurrence kernel, then gh = H_prev·W_hhᵀ + b_hh as one GEMM per direction over every
+/// step (H_prev = y shifted by one step), which runs at GEMM speed instead of inside the recurrence.
+pub fn gru_train_forward(x: &Tensor, weights: &GruWeights, bidirectional: bool) -> Result<(Tensor, GruSaved)> {
+    check(x, weights, None, bidirectional)?;
+    if weights.num_layers() != 1 {
+        return Err(Error::shape(OP, format!("gru_train_forward runs one layer; the weights have {} (call it per layer)", weights.num_layers())));
+    }
+    let dirs = &weights.layers[0];
+    match x.device() {
+        Device::Cpu => {
+            let (y, xp, gh) = cpu::layer_train(x, dirs)?;
+            Ok((y, GruSaved { xp, gh }))
+        }
+        Device::Cuda(_) | Device::Emu => {
+            let h = weights.hidden_size();
+            let (y, xp) = cuda::layer_xp(x, dirs, None, cuda::default_version(h), 1)?;
+            let ghs = dirs
+                .iter()
+                .enumerate()
+                .map(|(di, w)| crate::ops::matmul::linear(&backward::hprev(&y, di, h)?, &w.w_hh, w.b_hh.as_ref()))
+                .collect::<Result<Vec<_>>>()?;
+            let gh = if ghs.len() == 1 { ghs[0].clone() } else { crate::ops::shape::concat(&ghs.iter().collect::<Vec<_>>(), 2)? };
+            Ok((y, GruSaved { xp, gh }))
+        }
+    }
+}
+
 /// Like [`gru`] on a GPU device, forcing recurrence kernel version `v` (1, 2 or 3); benches and tests.
 /// On the CPU `v` is ignored.
 pub fn gru_version(x: &Tensor, weights: &GruWeights, h0: Option<&Tensor>, bidirectional: bool, v: u32) -> Result<Tensor> {
@@ -344,5 +377,43 @@ pub fn bench_cases(device: Device) -> Result<Vec<crate::bench::BenchCase>> {
             check,
         });
     }
+    // The backward of the same layer (training: gru_bwd from the saved pre-activations, recurrence
+    // kernel + GEMMs). Work: twice the forward's (dx and dW_ih; W_hhᵀ·dgh and dW_hh).
+    let (y_cpu, saved_cpu) = gru_train_forward(&x_cpu, &w_cpu, true)?;
+    let dy_cpu = rand_tensor(&[b, t, 2 * h], 8);
+    let (y, dy) = (y_cpu.to_device(device)?, dy_cpu.to_device(device)?);
+    let saved = GruSaved { xp: saved_cpu.xp.to_device(device)?, gh: saved_cpu.gh.to_device(device)? };
+    let be = if device.is_cpu() { None } else { Some(crate::gpu::backend(device)?) };
+    if let Some(be) = &be {
+        be.prepare("gru", "gru_bwd_f32_v1")?;
+    }
+    let check: Option<Box<dyn FnMut() -> Result<()>>> = if device.is_cpu() {
+        None
+    } else {
+        let (xc, wc, yc, sc, dyc) = (x_cpu.clone(), w_cpu.clone(), y_cpu.clone(), saved_cpu.clone(), dy_cpu.clone());
+        let (xg, wg, yg, sg, dyg) = (x.clone(), w.clone(), y.clone(), saved.clone(), dy.clone());
+        Some(Box::new(move || {
+            let want = gru_bwd(&xc, &wc, &yc, &sc, &dyc)?;
+            let got = gru_bwd(&xg, &wg, &yg, &sg, &dyg)?;
+            crate::bench::check_close("gru_bwd v1 dx", &got.dx.to_vec()?, &want.dx.to_vec()?, 1e-4, 1e-3)?;
+            crate::bench::check_close("gru_bwd v1 dw_hh", &got.dirs[1].dw_hh.to_vec()?, &want.dirs[1].dw_hh.to_vec()?, 1e-4, 1e-3)
+        }))
+    };
+    out.push(BenchCase {
+        op: OP,
+        case: format!("bwd_bi_T{t}_I{i}_H{h}_B{b}"),
+        device,
+        version: if device.is_cpu() { "cpu".into() } else { "v1".into() },
+        dtype: DType::F32,
+        work: Work::Flops(2.0 * flops),
+        run: Box::new(move || {
+            let _g = gru_bwd(&x, &w, &y, &saved, &dy)?;
+            if let Some(be) = &be {
+                be.synchronize()?;
+            }
+            Ok(())
+        }),
+        check,
+    });
     Ok(out)
 }

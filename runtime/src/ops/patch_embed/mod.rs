@@ -14,8 +14,11 @@
 //! epilogue). CUDA: `cuda.rs` launching `kernels/cuda/patch_embed.cu` (`patch_embed_fwd_f32_v1`
 //! naive fused, `_v2` tiled fused GEMM — the default).
 
+mod backward;
 mod cpu;
 mod cuda;
+
+pub use backward::*;
 
 use crate::tensor::{expect_dtype, same_device};
 use crate::{DType, Device, Error, Result, Tensor};

@@ -1,0 +1,147 @@
+//! `trainer grad` vs PyTorch autograd on the whole AST-SED and AST-GRU models
+//! (tests/golden/ast_sed.py: HF ASTModel + nn.MultiheadAttention + nn.GRU in eval() with gradients,
+//! loss = BCE(strong) + 0.5·BCE(weak)): the loss and the gradient of every parameter, by name.
+//!
+//! Error measure per parameter: max |g − g_torch| / max |g_torch| ≤ 1e-3. A few gradients are zero in
+//! exact arithmetic and hold only rounding noise in torch (the AST key biases and the key rows of the
+//! FTE in_proj bias: softmax is invariant to a constant shift of a row of scores; head.attn.bias:
+//! the softmax over time ignores a per-class constant); for those (max |g_torch| < 1e-6) the check
+//! is absolute, |g| ≤ 1e-5.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use aural_autograd::Tape;
+use aural_models::ast_sed::train::TrainableAstSed;
+use aural_runtime::testing::{fixture, fixture_path, gpu_devices};
+use aural_runtime::{safetensors_io, Device, Tensor};
+
+fn max_abs(v: &[f32]) -> f32 {
+    v.iter().fold(0f32, |m, x| m.max(x.abs()))
+}
+
+/// Checks `got` (name → grad) against the fixture's `grad/<name>`; every fixture gradient must be there.
+fn compare(what: &str, got: &BTreeMap<String, Tensor>, want: &BTreeMap<String, Tensor>, rel: f32) {
+    let mut n = 0;
+    let mut bad = Vec::new();
+    let mut worst = (0f32, String::new());
+    for (k, w) in want {
+        let Some(name) = k.strip_prefix("grad/") else { continue };
+        let Some(g) = got.get(name) else {
+            bad.push(format!("{name}: no gradient"));
+            continue;
+        };
+        assert_eq!(g.shape(), w.shape(), "{what}: {name}");
+        let (gv, wv) = (g.to_vec().unwrap(), w.to_vec().unwrap());
+        let scale = max_abs(&wv);
+        let err = gv.iter().zip(&wv).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+        if scale < 1e-6 {
+            if max_abs(&gv) > 1e-5 {
+                bad.push(format!("{name} should be ~0, max |g| = {:e}", max_abs(&gv)));
+            }
+        } else if err / scale > worst.0 {
+            worst = (err / scale, name.to_string());
+        }
+        if scale >= 1e-6 && err / scale > rel {
+            bad.push(format!("{name}: max error {err:e} over max |g| {scale:e} = {:e}", err / scale));
+        }
+        n += 1;
+    }
+    eprintln!("{what}: {n} gradients, worst relative error {:.2e} ({})", worst.0, worst.1);
+    assert!(bad.is_empty(), "{what}: {} of {n} gradients differ from torch by more than {rel:e}:\n{}", bad.len(), bad.join("\n"));
+    assert!(n > 40, "{what}: only {n} gradients compared");
+    let extra: Vec<&String> = got.keys().filter(|k| *k != "loss" && !want.contains_key(&format!("grad/{k}"))).collect();
+    assert!(extra.is_empty(), "{what}: gradients of parameters torch does not have: {extra:?}");
+}
+
+fn tmp(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("aural-trainer-grad-{}-{tag}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn run_cli(model: &str, fix: &BTreeMap<String, Tensor>, dir: &Path) -> BTreeMap<String, Tensor> {
+    let (input, targets, out) = (dir.join("x.safetensors"), dir.join("t.safetensors"), dir.join("g.safetensors"));
+    safetensors_io::save(&input, [("input_values", &fix["input_values"])]).unwrap();
+    safetensors_io::save(&targets, [("strong", &fix["targets/strong"]), ("weak", &fix["targets/weak"])]).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_trainer"))
+        .args(["grad", "--model", fixture_path(model).to_str().unwrap(), "--input", input.to_str().unwrap(), "--targets", targets.to_str().unwrap()])
+        .args(["--out", out.to_str().unwrap(), "--device", "cpu"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "trainer grad: {}", String::from_utf8_lossy(&o.stderr));
+    safetensors_io::load(&out).unwrap()
+}
+
+#[test]
+fn ast_sed_gradients_match_pytorch() {
+    let fix = fixture("ast_sed_grads.safetensors");
+    let dir = tmp("sed");
+    let got = run_cli("ast_sed_small", &fix, &dir);
+    let (l, wl) = (got["loss"].to_vec().unwrap()[0], fix["loss"].to_vec().unwrap()[0]);
+    assert!((l - wl).abs() <= 1e-5 * wl.abs().max(1.0), "loss {l} vs torch {wl}");
+    compare("ast-sed", &got, &fix, 1e-3);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn ast_gru_gradients_match_pytorch() {
+    let fix = fixture("ast_gru_grads.safetensors");
+    let dir = tmp("gru");
+    let got = run_cli("ast_gru_small", &fix, &dir);
+    let (l, wl) = (got["loss"].to_vec().unwrap()[0], fix["loss"].to_vec().unwrap()[0]);
+    assert!((l - wl).abs() <= 1e-5 * wl.abs().max(1.0), "loss {l} vs torch {wl}");
+    compare("ast-gru", &got, &fix, 1e-3);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The backward kernels (emulator, and a GPU when present) give the CPU's gradients.
+#[test]
+fn device_gradients_match_pytorch() {
+    let fix = fixture("ast_sed_grads.safetensors");
+    for dev in gpu_devices() {
+        let m = TrainableAstSed::load(fixture_path("ast_sed_small"), dev).unwrap();
+        let tape = Tape::new();
+        let out = m.forward(&tape, fix["input_values"].to_device(dev).unwrap()).unwrap();
+        let loss = m.supervised_loss(&tape, &out, fix["targets/strong"].to_device(dev).unwrap(), fix["targets/weak"].to_device(dev).unwrap()).unwrap();
+        let grads = tape.backward(&loss).unwrap();
+        let got: BTreeMap<String, Tensor> = m.store.grads(&grads).map(|(k, g)| (k.clone(), g.to_device(Device::Cpu).unwrap())).collect();
+        compare(&format!("{dev} ast-sed"), &got, &fix, 1e-3);
+    }
+}
+
+#[test]
+fn bad_inputs_are_named() {
+    let fix = fixture("ast_sed_grads.safetensors");
+    let dir = tmp("bad");
+    let (input, targets, out) = (dir.join("x.safetensors"), dir.join("t.safetensors"), dir.join("g.safetensors"));
+    safetensors_io::save(&input, [("input_values", &fix["input_values"])]).unwrap();
+    // Targets with the wrong number of frames.
+    let short = aural_runtime::ops::shape::slice(&fix["targets/strong"], 1, 0, 35).unwrap();
+    safetensors_io::save(&targets, [("strong", &short), ("weak", &fix["targets/weak"])]).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_trainer"))
+        .args(["grad", "--model", fixture_path("ast_sed_small").to_str().unwrap(), "--input", input.to_str().unwrap(), "--targets", targets.to_str().unwrap()])
+        .args(["--out", out.to_str().unwrap(), "--device", "cpu"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("t.safetensors") && err.contains("[2, 35, 5]") && !err.contains("panicked"), "{err}");
+    assert!(!out.exists());
+    // NaN in the input.
+    let mut x = fix["input_values"].to_vec().unwrap();
+    x[17] = f32::NAN;
+    safetensors_io::save(&input, [("input_values", &Tensor::from_vec(x, fix["input_values"].shape()).unwrap())]).unwrap();
+    safetensors_io::save(&targets, [("strong", &fix["targets/strong"]), ("weak", &fix["targets/weak"])]).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_trainer"))
+        .args(["grad", "--model", fixture_path("ast_sed_small").to_str().unwrap(), "--input", input.to_str().unwrap(), "--targets", targets.to_str().unwrap()])
+        .args(["--out", out.to_str().unwrap(), "--device", "cpu"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("x.safetensors") && err.contains("NaN"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
