@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 
 use aural_autograd::Tape;
 use aural_models::ast_sed::train::TrainableAstSed;
@@ -62,15 +62,20 @@ fn tmp(tag: &str) -> PathBuf {
     d
 }
 
+/// `trainer grad --model <fixture model> --input … --targets … --out … --device cpu`.
+fn trainer_grad(model: &str, input: &Path, targets: &Path, out: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_trainer"))
+        .args(["grad", "--model", fixture_path(model).to_str().unwrap(), "--input", input.to_str().unwrap(), "--targets", targets.to_str().unwrap()])
+        .args(["--out", out.to_str().unwrap(), "--device", "cpu"])
+        .output()
+        .unwrap()
+}
+
 fn run_cli(model: &str, fix: &BTreeMap<String, Tensor>, dir: &Path) -> BTreeMap<String, Tensor> {
     let (input, targets, out) = (dir.join("x.safetensors"), dir.join("t.safetensors"), dir.join("g.safetensors"));
     safetensors_io::save(&input, [("input_values", &fix["input_values"])]).unwrap();
     safetensors_io::save(&targets, [("strong", &fix["targets/strong"]), ("weak", &fix["targets/weak"])]).unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_trainer"))
-        .args(["grad", "--model", fixture_path(model).to_str().unwrap(), "--input", input.to_str().unwrap(), "--targets", targets.to_str().unwrap()])
-        .args(["--out", out.to_str().unwrap(), "--device", "cpu"])
-        .output()
-        .unwrap();
+    let o = trainer_grad(model, &input, &targets, &out);
     assert!(o.status.success(), "trainer grad: {}", String::from_utf8_lossy(&o.stderr));
     safetensors_io::load(&out).unwrap()
 }
@@ -121,11 +126,7 @@ fn bad_inputs_are_named() {
     // Targets with the wrong number of frames.
     let short = aural_runtime::ops::shape::slice(&fix["targets/strong"], 1, 0, 35).unwrap();
     safetensors_io::save(&targets, [("strong", &short), ("weak", &fix["targets/weak"])]).unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_trainer"))
-        .args(["grad", "--model", fixture_path("ast_sed_small").to_str().unwrap(), "--input", input.to_str().unwrap(), "--targets", targets.to_str().unwrap()])
-        .args(["--out", out.to_str().unwrap(), "--device", "cpu"])
-        .output()
-        .unwrap();
+    let o = trainer_grad("ast_sed_small", &input, &targets, &out);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("t.safetensors") && err.contains("[2, 35, 5]") && !err.contains("panicked"), "{err}");
@@ -135,11 +136,7 @@ fn bad_inputs_are_named() {
     x[17] = f32::NAN;
     safetensors_io::save(&input, [("input_values", &Tensor::from_vec(x, fix["input_values"].shape()).unwrap())]).unwrap();
     safetensors_io::save(&targets, [("strong", &fix["targets/strong"]), ("weak", &fix["targets/weak"])]).unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_trainer"))
-        .args(["grad", "--model", fixture_path("ast_sed_small").to_str().unwrap(), "--input", input.to_str().unwrap(), "--targets", targets.to_str().unwrap()])
-        .args(["--out", out.to_str().unwrap(), "--device", "cpu"])
-        .output()
-        .unwrap();
+    let o = trainer_grad("ast_sed_small", &input, &targets, &out);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("x.safetensors") && err.contains("NaN"), "{err}");

@@ -128,13 +128,7 @@ impl Params<'_> {
 impl AstSed {
     /// Loads `dir/config.json` + `dir/model.safetensors` onto `device`.
     pub fn load(dir: impl AsRef<Path>, device: Device) -> Result<AstSed> {
-        let dir = dir.as_ref();
-        let config = SedConfig::from_file(dir.join("config.json"))?;
-        let st = dir.join("model.safetensors");
-        if !st.exists() {
-            return Err(Error::File { path: st.display().to_string(), msg: "no such file".into() });
-        }
-        let tensors = aural_runtime::safetensors_io::load(&st)?;
+        let (config, tensors, st) = read_dir(dir.as_ref())?;
         AstSed::from_tensors(config, tensors, &st, device)
     }
 
@@ -251,6 +245,17 @@ impl AstSed {
         let y = self.decoder(&e)?;
         self.heads(&y)
     }
+}
+
+/// Reads `dir/config.json` (validated) and `dir/model.safetensors`; also returns the latter's path.
+pub(crate) fn read_dir(dir: &Path) -> Result<(SedConfig, BTreeMap<String, Tensor>, std::path::PathBuf)> {
+    let config = SedConfig::from_file(dir.join("config.json"))?;
+    let st = dir.join("model.safetensors");
+    if !st.exists() {
+        return Err(Error::File { path: st.display().to_string(), msg: "no such file".into() });
+    }
+    let tensors = aural_runtime::safetensors_io::load(&st)?;
+    Ok((config, tensors, st))
 }
 
 /// weak = Σ_t strong·a / Σ_t a, a = clamp(softmax_t(att), 1e-7, 1): (B, T, K) ×2 → (B, K), on

@@ -52,13 +52,7 @@ impl TrainableAstSed {
     /// Loads a checkpoint directory (validated exactly as [`AstSed::load`]) into a parameter store on
     /// `device`.
     pub fn load(dir: impl AsRef<Path>, device: Device) -> Result<TrainableAstSed> {
-        let dir = dir.as_ref();
-        let config = SedConfig::from_file(dir.join("config.json"))?;
-        let st = dir.join("model.safetensors");
-        if !st.exists() {
-            return Err(Error::File { path: st.display().to_string(), msg: "no such file".into() });
-        }
-        let tensors = aural_runtime::safetensors_io::load(&st)?;
+        let (config, tensors, st) = super::read_dir(dir.as_ref())?;
         // Shape and name checks (errors name the tensor and both shapes).
         let checked = AstSed::from_tensors(config.clone(), tensors.clone(), &st, Device::Cpu)?;
         let ast_tensors = tensors.iter().filter_map(|(k, v)| k.strip_prefix("ast.").map(|s| (s.to_string(), v.clone()))).collect();
