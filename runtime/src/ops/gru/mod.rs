@@ -25,6 +25,16 @@
 //! | 2-core AMD EPYC dev box, 2 threads | CPU 68–81 ms | 139–162 ms (torch 2.9.1) |
 //! | H100 host CPU (16 cores) | CPU 85 ms | 126 ms (2 threads), 91 ms (16 threads) |
 //! | H100 GPU | v1 91.8 ms, v2 36.3 ms, v3 11.9 ms | 28.6 ms (cuDNN, torch 2.11) |
+//!
+//! Training ([`gru_train_forward`] + [`gru_bwd`], case bwd_bi_T1010_I768_H384_B1;
+//! `scripts/bench_torch_gru.py --backward`), the 2-core dev box shared with another build (load ≈ 3,
+//! so both columns are ~2× their idle times):
+//!
+//! | where | aural forward / backward | torch.nn.GRU training forward / backward |
+//! |---|---|---|
+//! | 2-core AMD EPYC, 2 threads | 155 ms / 231 ms (bench medians) | 252 ms / 808 ms (torch 2.9.1) |
+//!
+//! The backward kernels (`gru_bwd_f32_v1`, `_v2`) are verified under the emulator only so far.
 
 mod backward;
 mod cpu;
