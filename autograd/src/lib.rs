@@ -14,7 +14,9 @@
 //!   `aural_runtime::safetensors_io` (atomic write). [`optim`] holds AdamW (torch semantics, parameter
 //!   groups, layer-wise LR decay) and global-norm gradient clipping.
 //! - Backward rules use runtime ops wherever possible, so they run on every device; layer norm,
-//!   softmax and GELU have dedicated backward kernels (`*_bwd_f32_v1`), AdamW a fused kernel.
+//!   softmax and GELU have dedicated backward kernels (`*_bwd_f32_v1`), AdamW a fused kernel, the GRU
+//!   recurrence (`gru_bwd_f32_v{1,2}`) and attention (`attention_bwd_f32_v1` for short sequences,
+//!   `attention_{dq,dkv}_bwd_f32_v2` for long ones) their own.
 //!
 //! A training step:
 //! ```no_run

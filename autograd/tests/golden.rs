@@ -199,15 +199,19 @@ fn attention_qkv_gradients_match_torch() {
 
 #[test]
 fn patch_embed_gradients_match_torch() {
+    // CPU, and the emulator (patch_embed_fwd kernel; im2col by index_select and the GEMMs as kernels).
     let f = fixture("autograd_seq.safetensors");
-    let tape = Tape::new();
-    let x = tape.constant(f["pe.x"].clone());
-    let (w, b, pre, pos) = (Var::leaf(f["pe.weight"].clone()), Var::leaf(f["pe.bias"].clone()), Var::leaf(f["pe.prefix"].clone()), Var::leaf(f["pe.pos"].clone()));
-    let out = ops::patch_embed(&x, &w, &b, (3, 2), Some(&pre), Some(&pos)).unwrap();
-    assert_close("patch_embed out", &out.value().to_vec().unwrap(), &f["pe.out"].to_vec().unwrap(), 1e-5, 1e-4);
-    let loss = ops::sum_all(&ops::mul(&out, &tape.constant(f["pe.dout"].clone())).unwrap()).unwrap();
-    let grads = tape.backward(&loss).unwrap();
-    for (n, v) in [("weight", &w), ("bias", &b), ("prefix", &pre), ("pos", &pos)] {
-        seq_check(&format!("patch_embed {n}"), grads.get(v).unwrap(), &f[&format!("pe.grad.{n}")]);
+    for device in [Device::Cpu, Device::Emu] {
+        let tape = Tape::new();
+        let dv = |k: &str| f[k].to_device(device).unwrap();
+        let x = tape.constant(dv("pe.x"));
+        let (w, b, pre, pos) = (Var::leaf(dv("pe.weight")), Var::leaf(dv("pe.bias")), Var::leaf(dv("pe.prefix")), Var::leaf(dv("pe.pos")));
+        let out = ops::patch_embed(&x, &w, &b, (3, 2), Some(&pre), Some(&pos)).unwrap();
+        assert_close("patch_embed out", &out.value().to_vec().unwrap(), &f["pe.out"].to_vec().unwrap(), 1e-5, 1e-4);
+        let loss = ops::sum_all(&ops::mul(&out, &tape.constant(dv("pe.dout"))).unwrap()).unwrap();
+        let grads = tape.backward(&loss).unwrap();
+        for (n, v) in [("weight", &w), ("bias", &b), ("prefix", &pre), ("pos", &pos)] {
+            seq_check(&format!("patch_embed {device} {n}"), grads.get(v).unwrap(), &f[&format!("pe.grad.{n}")]);
+        }
     }
 }

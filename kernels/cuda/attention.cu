@@ -34,7 +34,8 @@
 // AST-SED 101 frames × 4 heads × 13 × 192 — v1 0.428 ms, v3 0.030 ms (launch-bound). The whole AST-base
 // forward (f32, v2 + matmul v2) takes 18.4 ms on that GPU, attention 33% of it: tensor cores are next.
 //
-// Backward: attention_bwd_f32_v1 (bottom of this file), short sequences; its header states the math.
+// Backward: attention_bwd_f32_v1 (short sequences) and attention_{dq,dkv}_bwd_f32_v2 (long, flash
+// style), bottom of this file; their header states the math.
 //
 // Flops per launch: 4·S²·Dh per unit. Bytes (minimum): 4·3·S·Dh read + 4·S·Dh written per unit.
 
@@ -245,8 +246,9 @@ extern "C" __global__ void __launch_bounds__(128) attention_fwd_f32_v3(const flo
 //        (shuffle sum over d, O read from global) and the softmax (lane = key); threads over (i, d)
 //        for dQ, dK, dV (coalesced stores). One global read of Q, K, V, O, dO; one write of dQ, dK, dV.
 //        Needs 4·(4·S·(Dh+1) + 2·S·(S+1) + S) bytes ≤ 48 KiB (the launcher checks).
-//   Long sequences are composed on the host side from the matmul and softmax_bwd kernels (P and dP
-//   materialised); a flash-style backward (key tiles, dK/dV accumulated per key block) is next.
+//   v2 — long sequences, Dh ≤ 64: flash-attention style in two kernels (attention_dq_bwd_f32_v2,
+//        attention_dkv_bwd_f32_v2; see below). Larger head dims are composed on the host side from
+//        the matmul and softmax_bwd kernels (P and dP materialised).
 // Flops per launch: 10·S²·Dh per unit. Bytes (minimum): 4·5·S·Dh read + 4·3·S·Dh written per unit.
 //
 // Launch: grid (units) × 128 threads, dynamic shared memory as above. q, k, v: strided as
@@ -325,5 +327,198 @@ extern "C" __global__ void __launch_bounds__(128) attention_bwd_f32_v1(const flo
         dq[p.q_off + g] = aq * p.scale;
         dk[p.k_off + g] = ak * p.scale;
         dv[p.v_off + g] = av;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// v2 of the backward: long sequences, flash-attention style (no S×S matrix in global memory), f32
+// CUDA cores, Dh ≤ 64 (rows padded to 64 with zeros), deterministic (no atomics). Two kernels:
+//   attention_dq_bwd_f32_v2 — thread per query row i (64 rows per block, like fwd v2): D_i = dO_i·O_i;
+//     pass 1 over key tiles gives the row's log-sum-exp lse_i (online max/sum), stored with D_i in a
+//     scratch `stats` [units, S, 2]; pass 2 over key tiles (K, V tiles in shared memory) accumulates
+//     dQ_i = scale·Σ_j P_ij·(dO_i·V_j − D_i)·K_j in registers, P_ij = exp(scale·q_i·k_j − lse_i).
+//     The Q row and the dQ accumulator live in registers (64 + 64 floats), the dO row in a per-thread
+//     column of shared memory.
+//   attention_dkv_bwd_f32_v2 — thread per key row j (64 rows per block): its K and V rows in
+//     per-thread columns of shared memory, dK and dV accumulators in registers; loops over tiles of
+//     16 query rows (Q, dO, lse, D staged in shared memory): P_ij from lse_i, dV_j += P_ij·dO_i,
+//     dK_j += scale·P_ij·(dO_i·V_j − D_i)·Q_i.
+//   Each pair (i, j) costs 3 (dq kernel, plus 1 in pass 1) and 4 (dkv kernel) dot products of Dh:
+//   S and dP are recomputed in both kernels (2× the minimal flops, no atomics, no S² memory).
+//   ptxas (sm_90): dq 247 registers, dkv 201, no spills — only because the dot products over the
+//   loop-invariant shared columns are unrolled by 8, not fully (fully: 255 + spills). Not yet timed
+//   on a GPU; register tiling of 2 rows per thread and tensor cores are the obvious next steps.
+// Launch (both): grid (⌈S/64⌉, units) × 64 threads, static shared memory (dq: 32.3 KiB; dkv: 40.6
+// KiB). q, k, v: inputs (AttnParams in_* layout); o, dout: output layout; dq, dk, dv: input layout;
+// stats: [units, S, 2] floats (written by the dq kernel, read by the dkv kernel).
+#define B2_R 64
+#define B2_KT 32
+#define B2_QT 16
+#define B2_D 64
+#define ATTN_POS_INF __int_as_float(0x7f800000)
+
+extern "C" __global__ void __launch_bounds__(B2_R) attention_dq_bwd_f32_v2(const float* __restrict__ q, const float* __restrict__ k,
+                                                                           const float* __restrict__ v, const float* __restrict__ o,
+                                                                           const float* __restrict__ dout, float* dq,
+                                                                           float* __restrict__ stats, const AttnParams p) {
+    __shared__ float Ks[B2_KT][B2_D];
+    __shared__ float Vs[B2_KT][B2_D];
+    __shared__ float dOs[B2_D][B2_R + 1];
+    const int tid = threadIdx.x;
+    const int u = blockIdx.y;
+    const int b = u / p.heads, h = u % p.heads;
+    const int i = blockIdx.x * B2_R + tid;
+    const bool valid = i < p.seq;
+    const long long base = (long long)b * p.in_batch + (long long)h * p.in_head;
+    const long long obase = (long long)b * p.out_batch + (long long)h * p.out_head;
+    const float* kb = k + p.k_off + base;
+    const float* vb = v + p.v_off + base;
+
+    float qr[B2_D], acc[B2_D];
+    float Di = 0.0f;
+    {
+        const float* qi = q + p.q_off + base + (long long)i * p.in_row;
+        const float* oi = o + obase + (long long)i * p.out_row;
+        const float* di = dout + obase + (long long)i * p.out_row;
+#pragma unroll
+        for (int d = 0; d < B2_D; ++d) {
+            const bool in = valid && d < p.dh;
+            qr[d] = in ? qi[d] : 0.0f;
+            const float dod = in ? di[d] : 0.0f;
+            dOs[d][tid] = dod;
+            Di = fmaf(dod, in ? oi[d] : 0.0f, Di);
+            acc[d] = 0.0f;
+        }
+    }
+    // Pass 1: the row's log-sum-exp.
+    float m = ATTN_NEG_INF, l = 0.0f;
+    for (int j0 = 0; j0 < p.seq; j0 += B2_KT) {
+        for (int e = tid; e < B2_KT * B2_D; e += B2_R) {
+            const int jj = e / B2_D, d = e % B2_D, j = j0 + jj;
+            Ks[jj][d] = (j < p.seq && d < p.dh) ? kb[(long long)j * p.in_row + d] : 0.0f;
+        }
+        __syncthreads();
+        const int nk = min(B2_KT, p.seq - j0);
+        for (int jj = 0; jj < nk; ++jj) {
+            float s = 0.0f;
+#pragma unroll
+            for (int d = 0; d < B2_D; ++d) s = fmaf(qr[d], Ks[jj][d], s);
+            s *= p.scale;
+            const float mn = fmaxf(m, s);
+            l = l * expf(m - mn) + expf(s - mn);
+            m = mn;
+        }
+        __syncthreads();  // Ks is overwritten by the next tile
+    }
+    const float lse = m + logf(l);
+    if (valid) {
+        stats[((long long)u * p.seq + i) * 2] = lse;
+        stats[((long long)u * p.seq + i) * 2 + 1] = Di;
+    }
+    // Pass 2: dQ.
+    for (int j0 = 0; j0 < p.seq; j0 += B2_KT) {
+        for (int e = tid; e < B2_KT * B2_D; e += B2_R) {
+            const int jj = e / B2_D, d = e % B2_D, j = j0 + jj;
+            const bool in = j < p.seq && d < p.dh;
+            Ks[jj][d] = in ? kb[(long long)j * p.in_row + d] : 0.0f;
+            Vs[jj][d] = in ? vb[(long long)j * p.in_row + d] : 0.0f;
+        }
+        __syncthreads();
+        const int nk = min(B2_KT, p.seq - j0);
+        for (int jj = 0; jj < nk; ++jj) {
+            float s = 0.0f, dp = 0.0f;
+#pragma unroll
+            for (int d = 0; d < B2_D; ++d) s = fmaf(qr[d], Ks[jj][d], s);
+            // Partly unrolled on purpose: fully unrolled, the compiler keeps the loop-invariant dOs
+            // column in 64 more registers and spills.
+#pragma unroll 8
+            for (int d = 0; d < B2_D; ++d) dp = fmaf(dOs[d][tid], Vs[jj][d], dp);
+            const float pij = expf(s * p.scale - lse);
+            const float ds = pij * (dp - Di);
+#pragma unroll
+            for (int d = 0; d < B2_D; ++d) acc[d] = fmaf(ds, Ks[jj][d], acc[d]);
+        }
+        __syncthreads();
+    }
+    if (valid) {
+        float* qo = dq + p.q_off + base + (long long)i * p.in_row;
+#pragma unroll
+        for (int d = 0; d < B2_D; ++d)
+            if (d < p.dh) qo[d] = acc[d] * p.scale;
+    }
+}
+
+extern "C" __global__ void __launch_bounds__(B2_R) attention_dkv_bwd_f32_v2(const float* __restrict__ q, const float* __restrict__ k,
+                                                                            const float* __restrict__ v, const float* __restrict__ dout,
+                                                                            const float* __restrict__ stats, float* dk, float* dv,
+                                                                            const AttnParams p) {
+    __shared__ float Kc[B2_D][B2_R + 1];
+    __shared__ float Vc[B2_D][B2_R + 1];
+    __shared__ float Qs[B2_QT][B2_D];
+    __shared__ float dOt[B2_QT][B2_D];
+    __shared__ float St[B2_QT][2];
+    const int tid = threadIdx.x;
+    const int u = blockIdx.y;
+    const int b = u / p.heads, h = u % p.heads;
+    const int j = blockIdx.x * B2_R + tid;
+    const bool valid = j < p.seq;
+    const long long base = (long long)b * p.in_batch + (long long)h * p.in_head;
+    const long long obase = (long long)b * p.out_batch + (long long)h * p.out_head;
+    const float* qb = q + p.q_off + base;
+    {
+        const float* kj = k + p.k_off + base + (long long)j * p.in_row;
+        const float* vj = v + p.v_off + base + (long long)j * p.in_row;
+        for (int d = 0; d < B2_D; ++d) {
+            const bool in = valid && d < p.dh;
+            Kc[d][tid] = in ? kj[d] : 0.0f;
+            Vc[d][tid] = in ? vj[d] : 0.0f;
+        }
+    }
+    float dkr[B2_D], dvr[B2_D];
+#pragma unroll
+    for (int d = 0; d < B2_D; ++d) dkr[d] = dvr[d] = 0.0f;
+    for (int i0 = 0; i0 < p.seq; i0 += B2_QT) {
+        for (int e = tid; e < B2_QT * B2_D; e += B2_R) {
+            const int ii = e / B2_D, d = e % B2_D, i = i0 + ii;
+            const bool in = i < p.seq && d < p.dh;
+            Qs[ii][d] = in ? qb[(long long)i * p.in_row + d] : 0.0f;
+            dOt[ii][d] = in ? dout[obase + (long long)i * p.out_row + d] : 0.0f;
+        }
+        if (tid < B2_QT) {
+            const int i = i0 + tid;
+            // Rows past S: lse = +inf makes P = 0 (and D = 0), so they add nothing.
+            St[tid][0] = i < p.seq ? stats[((long long)u * p.seq + i) * 2] : ATTN_POS_INF;
+            St[tid][1] = i < p.seq ? stats[((long long)u * p.seq + i) * 2 + 1] : 0.0f;
+        }
+        __syncthreads();
+        const int nq = min(B2_QT, p.seq - i0);
+        for (int ii = 0; ii < nq; ++ii) {
+            float s = 0.0f, dp = 0.0f;
+            // Partly unrolled on purpose (the K and V columns are loop-invariant: fully unrolled, the
+            // compiler keeps them in 128 more registers and spills).
+#pragma unroll 8
+            for (int d = 0; d < B2_D; ++d) {
+                s = fmaf(Qs[ii][d], Kc[d][tid], s);
+                dp = fmaf(dOt[ii][d], Vc[d][tid], dp);
+            }
+            const float pij = expf(s * p.scale - St[ii][0]);
+            const float ds = pij * (dp - St[ii][1]);
+#pragma unroll
+            for (int d = 0; d < B2_D; ++d) {
+                dvr[d] = fmaf(pij, dOt[ii][d], dvr[d]);
+                dkr[d] = fmaf(ds, Qs[ii][d], dkr[d]);
+            }
+        }
+        __syncthreads();  // the tiles are overwritten next
+    }
+    if (valid) {
+        float* ko = dk + p.k_off + base + (long long)j * p.in_row;
+        float* vo = dv + p.v_off + base + (long long)j * p.in_row;
+#pragma unroll
+        for (int d = 0; d < B2_D; ++d)
+            if (d < p.dh) {
+                ko[d] = dkr[d] * p.scale;
+                vo[d] = dvr[d];
+            }
     }
 }

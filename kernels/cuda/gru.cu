@@ -41,8 +41,8 @@
 //   W_hh across 8 SMs, synced with cluster barriers) — needs cluster sync, which the emulator lacks;
 //   keeping a slice of whhT in shared memory (≤ 13 % of it at H = 384).
 //
-// Backward: gru_bwd_f32_v1 (bottom of this file) runs the sequential part of backpropagation
-// through time; its header states the math.
+// Backward: gru_bwd_f32_v1 and _v2 (bottom of this file) run the sequential part of
+// backpropagation through time; their header states the math.
 //
 // Measured (aural bench, H100 80GB HBM3, case bi_T1010_I768_H384_B1 = BiGRU 768 → 384, 1010 steps,
 // batch 1, input-projection GEMM included): v1 91.8 ms, v2 36.3 ms, v3 11.9 ms; torch.nn.GRU on the
@@ -369,8 +369,12 @@ extern "C" __global__ void __launch_bounds__(1024) gru_fwd_f32_v3(const float* _
 //        Σ_r W_hh[r, j]·dgh[r] over the 3H rows of the natural layout whh [D, 3H, H] — adjacent
 //        threads read adjacent addresses (coalesced, no transposed copy), dgh[r] is a broadcast.
 //        Bytes per step per block: 12·H² (W_hh, L2-resident) + 4·H·NB·(2 + 6 + 1 + 6) (dy, y, xp,
-//        gh read; dxp, dgh written). Same latency-bound structure as the forward v2 (12 scalar loads
-//        in flight per thread); split-k with float4 loads (as forward v3) is the next version.
+//        gh read; dxp, dgh written). Same latency-bound structure as the forward v2 (one scalar load
+//        per FMA chain step); kept as the reference and for H % 4 ≠ 0.
+//   v2 — v1 with float4 weight loads and the 3H rows split over S ≤ 8 thread groups (forward v3's
+//        fix of the same latency limit): see its comment below. The dispatcher's choice when
+//        H % 4 == 0 and the partial sums fit in 48 KiB. Not yet timed on a GPU (no GPU reachable from
+//        this branch's sessions); ptxas (sm_90): v1 57 registers, v2 64, no spills.
 //
 // Launch: grid (D, ⌈B/GRU_BPB⌉) × round_up(H, 32) threads (H ≤ 1024), dynamic shared memory
 // GRU_BPB·3H floats. xp, gh: [B, T, D·3H] (saved pre-activations); whh: [D, 3H, H]; y, dy:
@@ -452,5 +456,113 @@ extern "C" __global__ void __launch_bounds__(1024) gru_bwd_f32_v1(const float* _
     switch (min(GRU_BPB, p.batch - b0)) {  // uniform across the block
         case 1: gru_bwd_v1_run<1>(xp, gh, whh, y, dy, dxp, dgh, p, gru_bwd_s, b0); break;
         default: gru_bwd_v1_run<2>(xp, gh, whh, y, dy, dxp, dgh, p, gru_bwd_s, b0); break;
+    }
+}
+
+// v2 of the backward: v1 with float4 weight loads and the 3H rows of W_hhᵀ·dgh split over S thread
+// groups (the latency fix of gru_fwd_f32_v3, applied to the transposed product). Thread (g, q) =
+// (tid / HQ, tid % HQ), HQ = round_up(H/4, 32), owns hidden units 4q … 4q+3 and rows
+// g·rk … min(3H, (g+1)·rk) − 1 (rk = ⌈3H/S⌉): it reads W_hh[r, 4q..4q+3] as one float4 (adjacent q
+// adjacent 16 B: coalesced) and leaves 4 partial sums per batch element in shared memory; threads
+// tid < H then add the S partials of unit tid. The gate part is v1's, by threads tid < H (the launcher
+// guarantees S·HQ ≥ H). Needs H % 4 == 0. Same bytes per step as v1, S·4× the bytes in flight.
+//
+// Launch: grid (D, ⌈B/GRU_BPB⌉) × S·HQ threads (≤ 1024; S = GruParams.splits), dynamic shared memory
+// (NB·3H + S·NB·H) floats, NB = min(B, GRU_BPB). Pointers as v1 (whh [D, 3H, H] read as float4).
+template <int NB>
+__device__ __forceinline__ void gru_bwd_v2_run(const float* __restrict__ xp, const float* __restrict__ gh,
+                                               const float4* __restrict__ whh4, const float* __restrict__ y,
+                                               const float* __restrict__ dy, float* __restrict__ dxp,
+                                               float* __restrict__ dgh, const GruParams& p, float* sg, int b0) {
+    const int H = p.hidden, T = p.steps, D = p.dirs, S = p.splits;
+    const int H3 = 3 * H, H4 = H / 4;
+    const int HQ = (H4 + 31) / 32 * 32;
+    const int d = blockIdx.x;
+    const int tid = threadIdx.x;
+    const int grp = tid / HQ, q = tid % HQ;
+    const bool ownq = q < H4;
+    const int rk = (H3 + S - 1) / S;
+    const int r0 = grp * rk, r1 = min(H3, r0 + rk);
+    const bool own = tid < H;  // gate part: hidden unit j = tid
+    const int j = tid;
+    const float4* w = whh4 + (size_t)d * H3 * H4;
+    float* part = sg + NB * H3;  // [S][NB][H]
+    float dh[NB];
+#pragma unroll
+    for (int bb = 0; bb < NB; ++bb) dh[bb] = 0.0f;
+
+    for (int s = 0; s < T; ++s) {
+        const int t = d == 0 ? T - 1 - s : s;
+        const int tp = d == 0 ? t - 1 : t + 1;
+        const bool has_prev = d == 0 ? t > 0 : t < T - 1;
+        if (own) {
+#pragma unroll
+            for (int bb = 0; bb < NB; ++bb) {
+                const size_t row = (size_t)(b0 + bb) * T + t;
+                const size_t g = row * D * H3 + (size_t)d * H3;
+                const float dhj = dh[bb] + dy[row * D * H + (size_t)d * H + j];
+                const float r = gru_sigmoid(xp[g + j] + gh[g + j]);
+                const float z = gru_sigmoid(xp[g + H + j] + gh[g + H + j]);
+                const float ghn = gh[g + 2 * H + j];
+                const float n = tanhf(xp[g + 2 * H + j] + r * ghn);
+                const float hp = has_prev ? y[((size_t)(b0 + bb) * T + tp) * D * H + (size_t)d * H + j] : 0.0f;
+                const float da_n = dhj * (1.0f - z) * (1.0f - n * n);
+                const float da_z = dhj * (hp - n) * z * (1.0f - z);
+                const float da_r = da_n * ghn * r * (1.0f - r);
+                dxp[g + j] = da_r;
+                dxp[g + H + j] = da_z;
+                dxp[g + 2 * H + j] = da_n;
+                dgh[g + j] = da_r;
+                dgh[g + H + j] = da_z;
+                dgh[g + 2 * H + j] = da_n * r;
+                sg[bb * H3 + j] = da_r;
+                sg[bb * H3 + H + j] = da_z;
+                sg[bb * H3 + 2 * H + j] = da_n * r;
+                dh[bb] = dhj * z;
+            }
+        }
+        __syncthreads();  // dgh of the step is in shared memory
+        if (s + 1 < T) {
+            if (ownq) {
+                float4 acc[NB];
+#pragma unroll
+                for (int bb = 0; bb < NB; ++bb) acc[bb] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+#pragma unroll 2
+                for (int r = r0; r < r1; ++r) {
+                    const float4 wv = __ldg(w + (size_t)r * H4 + q);
+#pragma unroll
+                    for (int bb = 0; bb < NB; ++bb) {
+                        const float gv = sg[bb * H3 + r];  // broadcast
+                        acc[bb].x = fmaf(wv.x, gv, acc[bb].x);
+                        acc[bb].y = fmaf(wv.y, gv, acc[bb].y);
+                        acc[bb].z = fmaf(wv.z, gv, acc[bb].z);
+                        acc[bb].w = fmaf(wv.w, gv, acc[bb].w);
+                    }
+                }
+#pragma unroll
+                for (int bb = 0; bb < NB; ++bb) *reinterpret_cast<float4*>(part + ((size_t)grp * NB + bb) * H + 4 * q) = acc[bb];
+            }
+            __syncthreads();  // partial sums complete
+            if (own) {
+#pragma unroll
+                for (int bb = 0; bb < NB; ++bb)
+                    for (int g = 0; g < S; ++g) dh[bb] += part[((size_t)g * NB + bb) * H + j];
+            }
+        }
+        // No barrier needed here: the next step writes sg (read above before the last barrier) and
+        // part only after its own first barrier, by which time every thread has read its partials.
+    }
+}
+
+extern "C" __global__ void __launch_bounds__(1024) gru_bwd_f32_v2(const float* __restrict__ xp, const float* __restrict__ gh,
+                                                                  const float* __restrict__ whh, const float* __restrict__ y,
+                                                                  const float* __restrict__ dy, float* __restrict__ dxp,
+                                                                  float* __restrict__ dgh, const GruParams p) {
+    extern __shared__ float gru_bwd_s2[];  // [NB][3H] then [S][NB][H]
+    const int b0 = blockIdx.y * GRU_BPB;
+    const float4* w4 = reinterpret_cast<const float4*>(whh);
+    switch (min(GRU_BPB, p.batch - b0)) {  // uniform across the block
+        case 1: gru_bwd_v2_run<1>(xp, gh, w4, y, dy, dxp, dgh, p, gru_bwd_s2, b0); break;
+        default: gru_bwd_v2_run<2>(xp, gh, w4, y, dy, dxp, dgh, p, gru_bwd_s2, b0); break;
     }
 }

@@ -5,7 +5,7 @@
 //! under the emulator (and a GPU) vs the CPU.
 
 use aural_runtime::ops::attention::{
-    attention_heads_bwd, attention_qkv_bwd, attention_qkv_bwd_version,
+    bwd_default_version, attention_heads_bwd, attention_qkv_bwd, attention_qkv_bwd_version,
     attention, attention_heads, attention_heads_version, attention_qkv, attention_qkv_version, attention_version, default_version,
 };
 use aural_runtime::testing::{assert_close, gpu_devices, rand_vec};
@@ -228,7 +228,10 @@ fn slice(x: &Tensor, start: usize, len: usize) -> Tensor {
 fn backward_kernels_match_cpu() {
     // Short cases take the kernel (and the composed path); long ones the composed path. The
     // AST-SED shape itself (13 tokens, 4 heads × 192) fits v1's shared memory.
-    let cases: &[(usize, usize, usize, usize)] = &[(2, 13, 3, 4), (1, 1, 1, 3), (3, 7, 2, 5), (2, 32, 2, 8), (1, 13, 1, 192), (1, 40, 2, 5)];
+    // v2 (flash): sequences over one 64-row block and several key tiles (S = 150: 3 blocks, 5 key
+    // tiles, 10 query tiles with a tail), Dh = 64 exactly and odd.
+    let cases: &[(usize, usize, usize, usize)] =
+        &[(2, 13, 3, 4), (1, 1, 1, 3), (3, 7, 2, 5), (2, 32, 2, 8), (1, 13, 1, 192), (1, 40, 2, 5), (1, 150, 2, 7), (2, 70, 1, 64), (1, 33, 2, 65)];
     for dev in gpu_devices() {
         for (ci, &(b, s, h, dh)) in cases.iter().enumerate() {
             let w = h * dh;
@@ -238,8 +241,8 @@ fn backward_kernels_match_cpu() {
             let o = attention_qkv(&qkv, h, scale).unwrap();
             let want = attention_qkv_bwd(&qkv, &o, &dout, h, scale).unwrap().to_vec().unwrap();
             let (gq, go, gd) = (qkv.to_device(dev).unwrap(), o.to_device(dev).unwrap(), dout.to_device(dev).unwrap());
-            let versions: &[u32] = if s <= 32 { &[0, 1] } else { &[0] };
-            for &v in versions {
+            let versions: Vec<u32> = [0u32, 1, 2].into_iter().filter(|&v| (v != 1 || s <= 32) && (v != 2 || dh <= 64)).collect();
+            for v in versions {
                 let what = format!("{dev} attention bwd v{v} B{b} S{s} H{h} Dh{dh}");
                 let got = attention_qkv_bwd_version(&gq, &go, &gd, h, scale, Some(v)).unwrap_or_else(|e| panic!("{what}: {e}"));
                 assert_close(&what, &got.to_vec().unwrap(), &want, 1e-5, 1e-4);
@@ -259,6 +262,18 @@ fn backward_kernels_match_cpu() {
             let o = attention_qkv(&qkv, 1, 0.5).unwrap();
             let e = attention_qkv_bwd_version(&qkv, &o, &o, 1, 0.5, Some(1)).unwrap_err().to_string();
             assert!(e.contains("attention_bwd_f32_v1") && e.contains("40"), "{e}");
+            let qkv = t(&[1, 40, 3 * 65], 1, 1.0).to_device(dev).unwrap();
+            let o = attention_qkv(&qkv, 1, 0.5).unwrap();
+            let e = attention_qkv_bwd_version(&qkv, &o, &o, 1, 0.5, Some(2)).unwrap_err().to_string();
+            assert!(e.contains("attention_bwd_f32_v2") && e.contains("65"), "{e}");
         }
     }
+}
+
+#[test]
+fn backward_dispatcher() {
+    assert_eq!(bwd_default_version(13, 192), 1, "AST-SED frequency-wise attention: the short kernel");
+    assert_eq!(bwd_default_version(1214, 64), 2, "AST: flash style");
+    assert_eq!(bwd_default_version(40, 65), 0, "composed");
+    assert_eq!(bwd_default_version(32, 192), 0, "32 × 192 tiles exceed v1's 48 KiB, Dh > 64");
 }

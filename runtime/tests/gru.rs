@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use aural_runtime::ops::gru::{gru, gru_bwd, gru_train_forward, gru_version, gru_with_state, random_weights, GruDirWeights, GruWeights};
+use aural_runtime::ops::gru::{bwd_default_version, bwd_v2_config, gru, gru_bwd, gru_bwd_version, gru_train_forward, gru_version, gru_with_state, random_weights, GruDirWeights, GruWeights};
 use aural_runtime::testing::{assert_close, fixture, gpu_devices, rand_tensor};
 use aural_runtime::Tensor;
 
@@ -340,7 +340,20 @@ fn to32(v: &[f64]) -> Vec<f32> {
 }
 
 /// (B, T, I, H, bidirectional): T = 1, odd sizes, B = 5 (v1's batch pairs plus a tail).
-const BWD_CASES: &[(usize, usize, usize, usize, bool)] = &[(1, 1, 3, 2, false), (2, 7, 5, 3, true), (1, 13, 4, 9, false), (5, 6, 7, 12, true), (3, 4, 2, 33, true)];
+/// H = 12, 8 and 64 take v2 too (8 thread groups; H = 64: 2 · 32 threads per group).
+const BWD_CASES: &[(usize, usize, usize, usize, bool)] = &[(1, 1, 3, 2, false), (2, 7, 5, 3, true), (1, 13, 4, 9, false), (5, 6, 7, 12, true), (3, 4, 2, 33, true), (1, 5, 3, 8, true), (2, 9, 6, 64, true)];
+
+#[test]
+fn backward_dispatcher() {
+    assert_eq!(bwd_default_version(1, 384), 2);
+    assert_eq!(bwd_default_version(1, 33), 1);
+    assert_eq!(bwd_v2_config(384, 1), Some((8, (3 * 384 + 8 * 384) * 4)));
+    assert_eq!(bwd_v2_config(384, 2).map(|c| c.0), Some(8));
+    // H = 1024 needs 4 groups of 256 threads (so that 1024 threads run the gates), whose partial
+    // sums overflow 48 KiB for a batch pair: v1.
+    assert_eq!(bwd_v2_config(1024, 2), None);
+    assert_eq!(bwd_default_version(2, 1024), 1);
+}
 
 #[test]
 fn backward_cpu_matches_naive_bptt() {
@@ -384,12 +397,20 @@ fn backward_kernel_matches_cpu() {
             assert_close(&format!("{what} y"), &gy.to_vec().unwrap(), &y.to_vec().unwrap(), 1e-5, 1e-5);
             assert_close(&format!("{what} xp"), &gsaved.xp.to_vec().unwrap(), &saved.xp.to_vec().unwrap(), 1e-5, 1e-5);
             assert_close(&format!("{what} gh"), &gsaved.gh.to_vec().unwrap(), &saved.gh.to_vec().unwrap(), 1e-5, 1e-5);
-            let got = gru_bwd(&gx, &gw, &gy, &gsaved, &gdy).unwrap_or_else(|e| panic!("{what}: {e}"));
-            assert_close(&format!("{what} dx"), &got.dx.to_vec().unwrap(), &want.dx.to_vec().unwrap(), 1e-5, 1e-4);
-            for (di, (g, c)) in got.dirs.iter().zip(&want.dirs).enumerate() {
-                for (n, gt, wt) in [("dw_ih", &g.dw_ih, &c.dw_ih), ("dw_hh", &g.dw_hh, &c.dw_hh), ("db_ih", &g.db_ih, &c.db_ih), ("db_hh", &g.db_hh, &c.db_hh)] {
-                    assert_close(&format!("{what} dir {di} {n}"), &gt.to_vec().unwrap(), &wt.to_vec().unwrap(), 1e-5, 1e-4);
+            let versions: Vec<Option<u32>> = [None, Some(1), Some(2)].into_iter().filter(|v| *v != Some(2) || bwd_v2_config(h, b.min(2)).is_some()).collect();
+            for v in versions {
+                let what = format!("{what} v{v:?}");
+                let got = gru_bwd_version(&gx, &gw, &gy, &gsaved, &gdy, v).unwrap_or_else(|e| panic!("{what}: {e}"));
+                assert_close(&format!("{what} dx"), &got.dx.to_vec().unwrap(), &want.dx.to_vec().unwrap(), 1e-5, 1e-4);
+                for (di, (g, c)) in got.dirs.iter().zip(&want.dirs).enumerate() {
+                    for (n, gt, wt) in [("dw_ih", &g.dw_ih, &c.dw_ih), ("dw_hh", &g.dw_hh, &c.dw_hh), ("db_ih", &g.db_ih, &c.db_ih), ("db_hh", &g.db_hh, &c.db_hh)] {
+                        assert_close(&format!("{what} dir {di} {n}"), &gt.to_vec().unwrap(), &wt.to_vec().unwrap(), 1e-5, 1e-4);
+                    }
                 }
+            }
+            if h % 4 != 0 {
+                let e = gru_bwd_version(&gx, &gw, &gy, &gsaved, &gdy, Some(2)).unwrap_err().to_string();
+                assert!(e.contains("gru_bwd_f32_v2") && e.contains("H % 4"), "{e}");
             }
         }
     }

@@ -13,10 +13,12 @@
 //! query rows with `gemm` on strided views (scores, dP, dQ per block; dK and dV accumulated over the
 //! blocks), 2·128·S floats of scratch per task.
 //!
-//! GPU devices: `attention_bwd_f32_v1` (`kernels/cuda/attention.cu`) for short sequences (one block
-//! per (sequence, head), everything in shared memory); longer sequences (or tiles over 48 KiB) are
-//! composed from the runtime's matmul and softmax-backward kernels on (B·H, S, Dh) copies, which
-//! materialises P and dP (B·H·S² floats each) — a flash-style backward kernel is not written yet.
+//! GPU devices (`kernels/cuda/attention.cu`): `attention_bwd_f32_v1` for short sequences (one block
+//! per (sequence, head), everything in shared memory); v2 for longer ones with Dh ≤ 64, flash style
+//! in two deterministic kernels (`attention_dq_bwd_f32_v2`: each query row's log-sum-exp and D, then
+//! dQ; `attention_dkv_bwd_f32_v2`: dK, dV per key row), no S² memory; larger head dims are composed
+//! from the runtime's matmul and softmax-backward kernels on (B·H, S, Dh) copies, which materialises
+//! P and dP (B·H·S² floats each). The kernels are verified under the emulator; not yet timed on a GPU.
 
 use gemm::Parallelism;
 use rayon::prelude::*;
@@ -50,7 +52,8 @@ pub fn attention_qkv_bwd(qkv: &Tensor, out: &Tensor, dout: &Tensor, heads: usize
 }
 
 /// [`attention_qkv_bwd`] choosing the GPU path: `Some(1)` the kernel `attention_bwd_f32_v1` (short
-/// sequences only), `Some(0)` the composed matmul/softmax path, `None` the dispatcher. Tests, benches.
+/// sequences only), `Some(2)` the flash-style kernels (Dh ≤ 64), `Some(0)` the composed
+/// matmul/softmax path, `None` the dispatcher ([`bwd_default_version`]). Tests, benches.
 pub fn attention_qkv_bwd_version(qkv: &Tensor, out: &Tensor, dout: &Tensor, heads: usize, scale: f32, version: Option<u32>) -> Result<Tensor> {
     check_f32(&[qkv, out, dout])?;
     let l = layout_qkv(qkv, heads)?;
@@ -63,10 +66,11 @@ pub fn attention_qkv_bwd_version(qkv: &Tensor, out: &Tensor, dout: &Tensor, head
             Tensor::from_vec(g, qkv.shape())
         }
         Device::Cuda(_) | Device::Emu => {
-            if use_kernel(&l, version)? {
+            let ver = choose(&l, version)?;
+            if ver > 0 {
                 let be = backend(qkv.device())?;
                 let g = be.alloc(qkv.numel() * 4)?;
-                launch_v1(qkv, qkv, qkv, out, dout, [&g, &g, &g], &l, scale)?;
+                launch(ver, qkv, qkv, qkv, out, dout, [&g, &g, &g], &l, scale)?;
                 Ok(Tensor::from_gpu(g, qkv.shape(), DType::F32, qkv.device()))
             } else {
                 let w = l.heads * l.dh;
@@ -91,10 +95,11 @@ pub fn attention_heads_bwd(q: &Tensor, k: &Tensor, v: &Tensor, out: &Tensor, dou
             Ok((Tensor::from_vec(dq, q.shape())?, Tensor::from_vec(dk, q.shape())?, Tensor::from_vec(dv, q.shape())?))
         }
         Device::Cuda(_) | Device::Emu => {
-            if use_kernel(&l, None)? {
+            let ver = choose(&l, None)?;
+            if ver > 0 {
                 let be = backend(q.device())?;
                 let (dq, dk, dv) = (be.alloc(q.numel() * 4)?, be.alloc(q.numel() * 4)?, be.alloc(q.numel() * 4)?);
-                launch_v1(q, k, v, out, dout, [&dq, &dk, &dv], &l, scale)?;
+                launch(ver, q, k, v, out, dout, [&dq, &dk, &dv], &l, scale)?;
                 let t = |b| Tensor::from_gpu(b, q.shape(), DType::F32, q.device());
                 Ok((t(dq), t(dk), t(dv)))
             } else {
@@ -112,18 +117,32 @@ fn check_out(l: &Layout, out: &Tensor, dout: &Tensor) -> Result<()> {
     Ok(())
 }
 
-fn use_kernel(l: &Layout, version: Option<u32>) -> Result<bool> {
-    let fits = bwd_v1_fits(l.seq, l.dh);
+/// Largest head dim of the flash-style backward kernels (v2).
+pub const BWD_V2_MAX_DH: usize = 64;
+
+/// The GPU path the dispatcher picks: 1 (`attention_bwd_f32_v1`) for short sequences that fit its
+/// shared memory, else 2 (the flash-style `attention_{dq,dkv}_bwd_f32_v2`) for head dims ≤ 64, else
+/// 0 (composed from matmul and softmax_bwd).
+pub fn bwd_default_version(seq: usize, dh: usize) -> u32 {
+    if bwd_v1_fits(seq, dh) {
+        1
+    } else if dh <= BWD_V2_MAX_DH {
+        2
+    } else {
+        0
+    }
+}
+
+fn choose(l: &Layout, version: Option<u32>) -> Result<u32> {
+    let err = |v: u32, msg: String| Err(Error::Launch { op: OP, kernel: format!("attention_bwd_f32_v{v}"), msg });
     match version {
-        None => Ok(fits),
-        Some(0) => Ok(false),
-        Some(1) if fits => Ok(true),
-        Some(1) => Err(Error::Launch {
-            op: OP,
-            kernel: "attention_bwd_f32_v1".into(),
-            msg: format!("sequence {} × head dim {} needs S ≤ {SHORT} and {} ≤ 49152 bytes of shared memory", l.seq, l.dh, bwd_v1_smem_bytes(l.seq, l.dh)),
-        }),
-        Some(v) => Err(Error::Launch { op: OP, kernel: format!("attention_bwd_f32_v{v}"), msg: "no such version (0 = composed, 1)".into() }),
+        None => Ok(bwd_default_version(l.seq, l.dh)),
+        Some(0) => Ok(0),
+        Some(1) if bwd_v1_fits(l.seq, l.dh) => Ok(1),
+        Some(1) => err(1, format!("sequence {} × head dim {} needs S ≤ {SHORT} and {} ≤ 49152 bytes of shared memory", l.seq, l.dh, bwd_v1_smem_bytes(l.seq, l.dh))),
+        Some(2) if l.dh <= BWD_V2_MAX_DH => Ok(2),
+        Some(2) => err(2, format!("head dim {} > {BWD_V2_MAX_DH}", l.dh)),
+        Some(v) => err(v, "no such version (0 = composed, 1, 2)".into()),
     }
 }
 
@@ -275,12 +294,17 @@ fn long_unit(q: &[f32], k: &[f32], v: &[f32], o: &[f32], dout: &[f32], l: &Layou
 // ------------------------------------------------------------------------------------------------
 // GPU devices
 
+/// Runs backward kernel version `ver` (1 or 2); the gradients [dq, dk, dv] are written in the
+/// inputs' layout (for the packed layout, one buffer passed three times).
 #[allow(clippy::too_many_arguments)]
-fn launch_v1(q: &Tensor, k: &Tensor, v: &Tensor, o: &Tensor, dout: &Tensor, g: [&crate::gpu::GpuBuffer; 3], l: &Layout, scale: f32) -> Result<()> {
-    let kernel = "attention_bwd_f32_v1";
-    let big = [q.numel(), k.numel(), v.numel(), l.out_len()].into_iter().max().unwrap_or(0);
+fn launch(ver: u32, q: &Tensor, k: &Tensor, v: &Tensor, o: &Tensor, dout: &Tensor, g: [&crate::gpu::GpuBuffer; 3], l: &Layout, scale: f32) -> Result<()> {
+    let kernel = format!("attention_bwd_f32_v{ver}");
+    let big = [q.numel(), k.numel(), v.numel(), l.out_len(), 2 * l.units() * l.seq].into_iter().max().unwrap_or(0);
     if big > i32::MAX as usize || l.units() > i32::MAX as usize {
-        return Err(Error::Launch { op: OP, kernel: kernel.into(), msg: format!("{big} elements exceed the kernel's i32 indexing") });
+        return Err(Error::Launch { op: OP, kernel, msg: format!("{big} elements exceed the kernel's i32 indexing") });
+    }
+    if ver == 2 && l.units() > 65535 {
+        return Err(Error::Launch { op: OP, kernel, msg: format!("{} sequence·heads exceed grid.y 65535", l.units()) });
     }
     if l.out_len() == 0 {
         return Ok(());
@@ -304,16 +328,45 @@ fn launch_v1(q: &Tensor, k: &Tensor, v: &Tensor, o: &Tensor, dout: &Tensor, g: [
         _pad0: 0,
         _pad1: 0,
     };
-    Launch::new(OP, "attention", kernel)
-        .grid(l.units() as u32, 1, 1)
-        .block(128, 1, 1)
-        .smem(bwd_v1_smem_bytes(l.seq, l.dh) as u32)
+    if ver == 1 {
+        return Launch::new(OP, "attention", kernel)
+            .grid(l.units() as u32, 1, 1)
+            .block(128, 1, 1)
+            .smem(bwd_v1_smem_bytes(l.seq, l.dh) as u32)
+            .buf(q.gpu_buf()?)
+            .buf(k.gpu_buf()?)
+            .buf(v.gpu_buf()?)
+            .buf(o.gpu_buf()?)
+            .buf(dout.gpu_buf()?)
+            .buf(g[0])
+            .buf(g[1])
+            .buf(g[2])
+            .param(&p)
+            .run(&be);
+    }
+    // v2: the dQ kernel (which also leaves each query row's lse and D in `stats`), then dK, dV.
+    let stats = be.alloc(2 * l.units() * l.seq * 4)?;
+    let grid = (l.seq.div_ceil(64) as u32, l.units() as u32);
+    Launch::new(OP, "attention", "attention_dq_bwd_f32_v2")
+        .grid(grid.0, grid.1, 1)
+        .block(64, 1, 1)
         .buf(q.gpu_buf()?)
         .buf(k.gpu_buf()?)
         .buf(v.gpu_buf()?)
         .buf(o.gpu_buf()?)
         .buf(dout.gpu_buf()?)
         .buf(g[0])
+        .buf(&stats)
+        .param(&p)
+        .run(&be)?;
+    Launch::new(OP, "attention", "attention_dkv_bwd_f32_v2")
+        .grid(grid.0, grid.1, 1)
+        .block(64, 1, 1)
+        .buf(q.gpu_buf()?)
+        .buf(k.gpu_buf()?)
+        .buf(v.gpu_buf()?)
+        .buf(dout.gpu_buf()?)
+        .buf(&stats)
         .buf(g[1])
         .buf(g[2])
         .param(&p)
@@ -340,20 +393,20 @@ fn composed(q: &Tensor, k: &Tensor, v: &Tensor, dout: &Tensor, l: &Layout, scale
 }
 
 /// Benchmark cases of the backward: AST-SED's frequency-wise attention (101 frames × 4 heads × 13
-/// tokens × 192) and AST's (12 heads × 1214 × 64), packed QKV; CPU, and on a GPU the kernel (short)
-/// or the composed path (long). Work: 2.5× the forward's 4·S²·Dh per unit (QKᵀ again, dP, dQ, dK, dV).
+/// tokens × 192) and AST's (12 heads × 1214 × 64), packed QKV; CPU, and on a GPU the composed path
+/// (v0) beside the kernel (v1 short, v2 long). Work: 2.5× the forward's 4·S²·Dh per unit (QKᵀ again, dP, dQ, dK, dV).
 pub fn bwd_bench_cases(device: Device) -> Result<Vec<crate::bench::BenchCase>> {
     use crate::bench::{version_cases, Work};
     use crate::testing::rand_tensor;
     let mut out = Vec::new();
-    for (case, b, s, h, dh, v) in [("bwd_freq_101x4x13x192", 101usize, 13usize, 4usize, 192usize, 1u32), ("bwd_ast_12x1214x64", 1, 1214, 12, 64, 0)] {
+    for (case, b, s, h, dh, v) in [("bwd_freq_101x4x13x192", 101usize, 13usize, 4usize, 192usize, 1u32), ("bwd_ast_12x1214x64", 1, 1214, 12, 64, 2)] {
         let w = h * dh;
         let qkv = rand_tensor(&[b, s, 3 * w], 43);
         let scale = 1.0 / (dh as f32).sqrt();
         let o = super::attention_qkv(&qkv, h, scale)?;
         let dout = rand_tensor(&[b, s, w], 44);
         let flops = 2.5 * 4.0 * (b * h * s * s * dh) as f64;
-        out.extend(version_cases("attention", case, device, DType::F32, Work::Flops(flops), &[v], (1e-4, 1e-3), vec![qkv, o, dout], move |t, ver| {
+        out.extend(version_cases("attention", case, device, DType::F32, Work::Flops(flops), &[0, v], (1e-4, 1e-3), vec![qkv, o, dout], move |t, ver| {
             attention_qkv_bwd_version(&t[0], &t[1], &t[2], h, scale, ver)
         })?);
     }

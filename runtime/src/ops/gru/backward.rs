@@ -17,8 +17,10 @@
 //! 1. The recurrence (sequential over steps; [`gru_bwd_recurrence`]) produces dxp and dgh for every
 //!    step. CPU: both directions concurrently (`rayon::join`), W_hhᵀ·dgh as a matrix-vector product
 //!    with the transposed W_hh (H × 3H, transposed once per call) by blocks of 4 rows (the forward's
-//!    `dot4`), serpentine row order for L2 reuse as in the forward. CUDA: `gru_bwd_f32_v1`
-//!    (`kernels/cuda/gru.cu`, persistent, one block per direction and pair of batch elements).
+//!    `dot4`), serpentine row order for L2 reuse as in the forward. CUDA (`kernels/cuda/gru.cu`,
+//!    persistent, one block per direction and pair of batch elements): `gru_bwd_f32_v1` one thread
+//!    per hidden unit, `gru_bwd_f32_v2` float4 weights and the 3H rows split over up to 8 thread
+//!    groups (the dispatcher's choice when H % 4 == 0).
 //! 2. Everything else is one GEMM over all steps (runtime matmul ops, any device):
 //!    dx = dxp·W_ih (both directions stacked: (B·T × D·3H)·(D·3H × I)), dW_ih = dxpᵀ·x,
 //!    dW_hh[d] = dgh[d]ᵀ·H_prev[d] (H_prev = y shifted by one step), db_ih / db_hh = column sums.
@@ -95,6 +97,12 @@ fn dims(x: &Tensor, w: &GruWeights, y: &Tensor, saved: &GruSaved, dy: &Tensor) -
 /// Gradients of one (bi)GRU layer with zero h0: `x` (B, T, I) its input, `y` (B, T, D·H) and
 /// `saved` from [`super::gru_train_forward`], `dy` = ∂L/∂y.
 pub fn gru_bwd(x: &Tensor, weights: &GruWeights, y: &Tensor, saved: &GruSaved, dy: &Tensor) -> Result<GruGrads> {
+    gru_bwd_version(x, weights, y, saved, dy, None)
+}
+
+/// [`gru_bwd`] forcing recurrence kernel version `v` (1 or 2) on a GPU device (`None`: the
+/// dispatcher, [`bwd_default_version`]); ignored on the CPU. Tests and benches.
+pub fn gru_bwd_version(x: &Tensor, weights: &GruWeights, y: &Tensor, saved: &GruSaved, dy: &Tensor, version: Option<u32>) -> Result<GruGrads> {
     let (b, t, i, h, d) = dims(x, weights, y, saved, dy)?;
     let dirs = &weights.layers[0];
     let g3 = 3 * h;
@@ -104,7 +112,7 @@ pub fn gru_bwd(x: &Tensor, weights: &GruWeights, y: &Tensor, saved: &GruSaved, d
         let grads = (0..d).map(|_| Ok(GruDirGrads { dw_ih: z(&[g3, i])?, dw_hh: z(&[g3, h])?, db_ih: z(&[g3])?, db_hh: z(&[g3])? })).collect::<Result<Vec<_>>>()?;
         return Ok(GruGrads { dx: z(&[b, t, i])?, dirs: grads });
     }
-    let (dxp, dgh) = gru_bwd_recurrence(weights, y, saved, dy)?;
+    let (dxp, dgh) = gru_bwd_recurrence_version(weights, y, saved, dy, version)?;
     let dxp2 = dxp.reshape(&[b * t, d * g3])?;
     let dgh2 = dgh.reshape(&[b * t, d * g3])?;
     let x2 = x.reshape(&[b * t, i])?;
@@ -143,6 +151,11 @@ pub(super) fn hprev(y: &Tensor, di: usize, h: usize) -> Result<Tensor> {
 /// The sequential part of [`gru_bwd`]: (dxp, dgh), both (B, T, D·3H) — the gradients of the
 /// pre-activations xp and gh of every step (see the module doc).
 pub fn gru_bwd_recurrence(weights: &GruWeights, y: &Tensor, saved: &GruSaved, dy: &Tensor) -> Result<(Tensor, Tensor)> {
+    gru_bwd_recurrence_version(weights, y, saved, dy, None)
+}
+
+/// [`gru_bwd_recurrence`] forcing kernel version `v` on a GPU device (ignored on the CPU).
+pub fn gru_bwd_recurrence_version(weights: &GruWeights, y: &Tensor, saved: &GruSaved, dy: &Tensor, version: Option<u32>) -> Result<(Tensor, Tensor)> {
     let (d, h) = (weights.num_directions(), weights.hidden_size());
     if y.rank() != 3 || y.shape()[2] != d * h {
         return Err(Error::shape(OP, format!("y has shape {:?}, expected (B, T, {})", y.shape(), d * h)));
@@ -163,7 +176,7 @@ pub fn gru_bwd_recurrence(weights: &GruWeights, y: &Tensor, saved: &GruSaved, dy
             let s = [b, t, d * 3 * h];
             Ok((Tensor::from_vec(dxp, &s)?, Tensor::from_vec(dgh, &s)?))
         }
-        Device::Cuda(_) | Device::Emu => cuda_recurrence(dirs, y, saved, dy, b, t, h),
+        Device::Cuda(_) | Device::Emu => cuda_recurrence(dirs, y, saved, dy, b, t, h, version.unwrap_or_else(|| bwd_default_version(b, h))),
     }
 }
 
@@ -258,31 +271,67 @@ fn matvec_rows(w: &[f32], xs: &[f32], out: &mut [f32], b: usize, rows: usize, k:
     }
 }
 
-/// Batch elements per block of `gru_bwd_f32_v1` (`GRU_BPB` in gru.cu).
+/// Batch elements per block of the backward kernels (`GRU_BPB` in gru.cu).
 const BWD_BPB: usize = 2;
 
-fn cuda_recurrence(dirs: &[GruDirWeights], y: &Tensor, saved: &GruSaved, dy: &Tensor, b: usize, t: usize, h: usize) -> Result<(Tensor, Tensor)> {
-    let kernel = "gru_bwd_f32_v1";
+/// `gru_bwd_f32_v2`'s split count S and dynamic shared memory bytes for H and nb = min(B, 2): the
+/// largest S ≤ 8 with S·HQ ≤ 1024 threads (HQ = round_up(H/4, 32)), S·HQ ≥ H (threads tid < H run the
+/// gates) and (nb·3H + S·nb·H)·4 ≤ 48 KiB. None when H % 4 ≠ 0 or nothing fits.
+pub fn bwd_v2_config(h: usize, nb: usize) -> Option<(usize, usize)> {
+    if h % 4 != 0 || h == 0 {
+        return None;
+    }
+    let hq = (h / 4).div_ceil(32) * 32;
+    let smem = |s: usize| (nb * 3 * h + s * nb * h) * 4;
+    (1..=8usize).rev().find(|&s| s * hq <= 1024 && s * hq >= h && smem(s) <= 48 * 1024).map(|s| (s, smem(s)))
+}
+
+/// The backward recurrence kernel the dispatcher picks: v2 (split rows, float4 weights) when it has
+/// a configuration for H, else v1. v2's choice is by analogy with the forward (v3 over v2: 3× on an
+/// H100); the backward kernels have not been timed on a GPU yet.
+pub fn bwd_default_version(b: usize, h: usize) -> u32 {
+    if bwd_v2_config(h, b.clamp(1, BWD_BPB)).is_some() {
+        2
+    } else {
+        1
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn cuda_recurrence(dirs: &[GruDirWeights], y: &Tensor, saved: &GruSaved, dy: &Tensor, b: usize, t: usize, h: usize, version: u32) -> Result<(Tensor, Tensor)> {
+    let kernel = format!("gru_bwd_f32_v{version}");
     let d = dirs.len();
     let dev = y.device();
     let n = b * t * d * 3 * h;
+    let err = |msg: String| Error::Launch { op: OP, kernel: kernel.clone(), msg };
     if n > i32::MAX as usize || d * 3 * h * h > i32::MAX as usize {
-        return Err(Error::Launch { op: OP, kernel: kernel.into(), msg: format!("sizes B={b} T={t} H={h} exceed the kernel's i32 indexing") });
+        return Err(err(format!("sizes B={b} T={t} H={h} exceed the kernel's i32 indexing")));
     }
-    if h > super::cuda::V2_MAX_HIDDEN {
-        return Err(Error::Launch { op: OP, kernel: kernel.into(), msg: format!("one thread per hidden unit: H = {h} > {}", super::cuda::V2_MAX_HIDDEN) });
-    }
+    let nb = b.clamp(1, BWD_BPB);
+    let (threads, splits, smem) = match version {
+        1 => {
+            if h > super::cuda::V2_MAX_HIDDEN {
+                return Err(err(format!("one thread per hidden unit: H = {h} > {}", super::cuda::V2_MAX_HIDDEN)));
+            }
+            (h.div_ceil(32) * 32, 1, BWD_BPB * 3 * h * 4)
+        }
+        2 => {
+            let (s, smem) = bwd_v2_config(h, nb).ok_or_else(|| err(format!("no configuration for H = {h} (needs H % 4 == 0, ≤ 1024 threads and ≤ 48 KiB of shared memory)")))?;
+            (s * (h / 4).div_ceil(32) * 32, s, smem)
+        }
+        _ => return Err(err("no such version (1 or 2)".into())),
+    };
     let be = backend(dev)?;
     let dxp = be.alloc(n * 4)?;
     let dgh = be.alloc(n * 4)?;
     let shape = [b, t, d * 3 * h];
     if n > 0 {
         let whh = if d == 1 { dirs[0].w_hh.clone() } else { concat(&dirs.iter().map(|w| &w.w_hh).collect::<Vec<_>>(), 0)? };
-        let p = super::cuda::GruParams { batch: b as i32, steps: t as i32, hidden: h as i32, dirs: d as i32, has_h0: 0, step: 0, splits: 1, pad1: 0 };
+        let p = super::cuda::GruParams { batch: b as i32, steps: t as i32, hidden: h as i32, dirs: d as i32, has_h0: 0, step: 0, splits: splits as i32, pad1: 0 };
         Launch::new(OP, "gru", kernel)
             .grid(d as u32, b.div_ceil(BWD_BPB) as u32, 1)
-            .block(h.div_ceil(32) as u32 * 32, 1, 1)
-            .smem((BWD_BPB * 3 * h * 4) as u32)
+            .block(threads as u32, 1, 1)
+            .smem(smem as u32)
             .buf(saved.xp.gpu_buf()?)
             .buf(saved.gh.gpu_buf()?)
             .buf(whh.gpu_buf()?)

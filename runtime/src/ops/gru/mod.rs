@@ -25,6 +25,16 @@
 //! | 2-core AMD EPYC dev box, 2 threads | CPU 68–81 ms | 139–162 ms (torch 2.9.1) |
 //! | H100 host CPU (16 cores) | CPU 85 ms | 126 ms (2 threads), 91 ms (16 threads) |
 //! | H100 GPU | v1 91.8 ms, v2 36.3 ms, v3 11.9 ms | 28.6 ms (cuDNN, torch 2.11) |
+//!
+//! Training ([`gru_train_forward`] + [`gru_bwd`], case bwd_bi_T1010_I768_H384_B1;
+//! `scripts/bench_torch_gru.py --backward`), the 2-core dev box shared with another build (load ≈ 3,
+//! so both columns are ~2× their idle times):
+//!
+//! | where | aural forward / backward | torch.nn.GRU training forward / backward |
+//! |---|---|---|
+//! | 2-core AMD EPYC, 2 threads | 155 ms / 231 ms (bench medians) | 252 ms / 808 ms (torch 2.9.1) |
+//!
+//! The backward kernels (`gru_bwd_f32_v1`, `_v2`) are verified under the emulator only so far.
 
 mod backward;
 mod cpu;
@@ -383,37 +393,39 @@ pub fn bench_cases(device: Device) -> Result<Vec<crate::bench::BenchCase>> {
     let dy_cpu = rand_tensor(&[b, t, 2 * h], 8);
     let (y, dy) = (y_cpu.to_device(device)?, dy_cpu.to_device(device)?);
     let saved = GruSaved { xp: saved_cpu.xp.to_device(device)?, gh: saved_cpu.gh.to_device(device)? };
-    let be = if device.is_cpu() { None } else { Some(crate::gpu::backend(device)?) };
-    if let Some(be) = &be {
-        be.prepare("gru", "gru_bwd_f32_v1")?;
+    let bwd_versions: Vec<Option<u32>> = if device.is_cpu() { vec![None] } else { vec![Some(1), Some(2)] };
+    for v in bwd_versions {
+        let be = if device.is_cpu() { None } else { Some(crate::gpu::backend(device)?) };
+        if let (Some(be), Some(v)) = (&be, v) {
+            be.prepare("gru", &format!("gru_bwd_f32_v{v}"))?;
+        }
+        let check: Option<Box<dyn FnMut() -> Result<()>>> = v.map(|v| {
+            let (xc, wc, yc, sc, dyc) = (x_cpu.clone(), w_cpu.clone(), y_cpu.clone(), saved_cpu.clone(), dy_cpu.clone());
+            let (xg, wg, yg, sg, dyg) = (x.clone(), w.clone(), y.clone(), saved.clone(), dy.clone());
+            Box::new(move || {
+                let want = gru_bwd(&xc, &wc, &yc, &sc, &dyc)?;
+                let got = gru_bwd_version(&xg, &wg, &yg, &sg, &dyg, Some(v))?;
+                crate::bench::check_close(&format!("gru_bwd v{v} dx"), &got.dx.to_vec()?, &want.dx.to_vec()?, 1e-4, 1e-3)?;
+                crate::bench::check_close(&format!("gru_bwd v{v} dw_hh"), &got.dirs[1].dw_hh.to_vec()?, &want.dirs[1].dw_hh.to_vec()?, 1e-4, 1e-3)
+            }) as Box<dyn FnMut() -> Result<()>>
+        });
+        let (xr, wr, yr, sr, dyr) = (x.clone(), w.clone(), y.clone(), saved.clone(), dy.clone());
+        out.push(BenchCase {
+            op: OP,
+            case: format!("bwd_bi_T{t}_I{i}_H{h}_B{b}"),
+            device,
+            version: v.map(|v| format!("v{v}")).unwrap_or_else(|| "cpu".into()),
+            dtype: DType::F32,
+            work: Work::Flops(2.0 * flops),
+            run: Box::new(move || {
+                let _g = gru_bwd_version(&xr, &wr, &yr, &sr, &dyr, v)?;
+                if let Some(be) = &be {
+                    be.synchronize()?;
+                }
+                Ok(())
+            }),
+            check,
+        });
     }
-    let check: Option<Box<dyn FnMut() -> Result<()>>> = if device.is_cpu() {
-        None
-    } else {
-        let (xc, wc, yc, sc, dyc) = (x_cpu.clone(), w_cpu.clone(), y_cpu.clone(), saved_cpu.clone(), dy_cpu.clone());
-        let (xg, wg, yg, sg, dyg) = (x.clone(), w.clone(), y.clone(), saved.clone(), dy.clone());
-        Some(Box::new(move || {
-            let want = gru_bwd(&xc, &wc, &yc, &sc, &dyc)?;
-            let got = gru_bwd(&xg, &wg, &yg, &sg, &dyg)?;
-            crate::bench::check_close("gru_bwd v1 dx", &got.dx.to_vec()?, &want.dx.to_vec()?, 1e-4, 1e-3)?;
-            crate::bench::check_close("gru_bwd v1 dw_hh", &got.dirs[1].dw_hh.to_vec()?, &want.dirs[1].dw_hh.to_vec()?, 1e-4, 1e-3)
-        }))
-    };
-    out.push(BenchCase {
-        op: OP,
-        case: format!("bwd_bi_T{t}_I{i}_H{h}_B{b}"),
-        device,
-        version: if device.is_cpu() { "cpu".into() } else { "v1".into() },
-        dtype: DType::F32,
-        work: Work::Flops(2.0 * flops),
-        run: Box::new(move || {
-            let _g = gru_bwd(&x, &w, &y, &saved, &dy)?;
-            if let Some(be) = &be {
-                be.synchronize()?;
-            }
-            Ok(())
-        }),
-        check,
-    });
     Ok(out)
 }
