@@ -272,8 +272,9 @@ fn backward_kernels_match_cpu() {
 
 #[test]
 fn backward_dispatcher() {
-    assert_eq!(bwd_default_version(13, 192), 1, "AST-SED frequency-wise attention: the short kernel");
-    assert_eq!(bwd_default_version(1214, 64), 2, "AST: flash style");
-    assert_eq!(bwd_default_version(40, 65), 0, "composed");
-    assert_eq!(bwd_default_version(32, 192), 0, "32 × 192 tiles exceed v1's 48 KiB, Dh > 64");
+    assert_eq!(bwd_default_version(13, 192, 404), 1, "AST-SED frequency-wise attention: the short kernel");
+    assert_eq!(bwd_default_version(1214, 64, 12), 0, "AST, one clip: composed (faster on an H100, 71 MB of scores)");
+    assert_eq!(bwd_default_version(1214, 64, 12 * 8), 2, "AST, 8 clips: flash style (no 566 MB of scores)");
+    assert_eq!(bwd_default_version(40, 65, 1 << 20), 0, "composed: Dh > 64");
+    assert_eq!(bwd_default_version(32, 192, 1), 0, "32 × 192 tiles exceed v1's 48 KiB, Dh > 64");
 }

@@ -120,23 +120,32 @@ fn check_out(l: &Layout, out: &Tensor, dout: &Tensor) -> Result<()> {
 /// Largest head dim of the flash-style backward kernels (v2).
 pub const BWD_V2_MAX_DH: usize = 64;
 
-/// The GPU path the dispatcher picks: 1 (`attention_bwd_f32_v1`) for short sequences that fit its
-/// shared memory, else 2 (the flash-style `attention_{dq,dkv}_bwd_f32_v2`) for head dims ≤ 64, else
-/// 0 (composed from matmul and softmax_bwd).
-pub fn bwd_default_version(seq: usize, dh: usize) -> u32 {
+/// Largest S×S score matrix (bytes, all sequences·heads together) for which the dispatcher prefers
+/// the composed path on long sequences.
+pub const BWD_COMPOSED_MAX_BYTES: usize = 256 << 20;
+
+/// The GPU path the dispatcher picks for `units` sequences·heads: 1 (`attention_bwd_f32_v1`) for
+/// short sequences that fit its shared memory; else 0 (composed from matmul and softmax_bwd) while
+/// the S×S scores of all units fit in [`BWD_COMPOSED_MAX_BYTES`]; else 2 (the flash-style
+/// `attention_{dq,dkv}_bwd_f32_v2`, no S² memory) for head dims ≤ 64; else 0.
+///
+/// Measured on an H100 (`aural bench --op attention`, AST's 12 heads × 1214 tokens × 64, one clip):
+/// composed 1.215 ms, flash-style v2 2.294 ms — the composed path's GEMMs win while its 71 MB of
+/// scores are affordable; v2 takes over for large batches, where the S² buffers would not be.
+pub fn bwd_default_version(seq: usize, dh: usize, units: usize) -> u32 {
     if bwd_v1_fits(seq, dh) {
         1
-    } else if dh <= BWD_V2_MAX_DH {
-        2
-    } else {
+    } else if units.saturating_mul(seq).saturating_mul(seq).saturating_mul(4) <= BWD_COMPOSED_MAX_BYTES || dh > BWD_V2_MAX_DH {
         0
+    } else {
+        2
     }
 }
 
 fn choose(l: &Layout, version: Option<u32>) -> Result<u32> {
     let err = |v: u32, msg: String| Err(Error::Launch { op: OP, kernel: format!("attention_bwd_f32_v{v}"), msg });
     match version {
-        None => Ok(bwd_default_version(l.seq, l.dh)),
+        None => Ok(bwd_default_version(l.seq, l.dh, l.units())),
         Some(0) => Ok(0),
         Some(1) if bwd_v1_fits(l.seq, l.dh) => Ok(1),
         Some(1) => err(1, format!("sequence {} × head dim {} needs S ≤ {SHORT} and {} ≤ 49152 bytes of shared memory", l.seq, l.dh, bwd_v1_smem_bytes(l.seq, l.dh))),
