@@ -278,3 +278,30 @@ fn kernels_compile_with_nvrtc() {
         }
     }
 }
+
+/// `Linear` (weight pre-laid-out for its device) = `linear_act` with torch's (N, K) weight, on the CPU
+/// and every GPU device: odd sizes, 3-D input, with and without bias, GELU.
+#[test]
+fn prepared_linear_matches_linear_act() {
+    use aural_runtime::ops::matmul::{linear_act, Activation, Linear};
+    let mut devs = vec![aural_runtime::Device::Cpu];
+    devs.extend(aural_runtime::testing::gpu_devices());
+    for (i, &(b, s, k, n)) in [(2usize, 7usize, 13usize, 5usize), (1, 33, 64, 96), (3, 1, 1, 1)].iter().enumerate() {
+        let x = aural_runtime::testing::rand_tensor(&[b, s, k], 10 + i as u64);
+        let w = aural_runtime::testing::rand_tensor(&[n, k], 20 + i as u64);
+        let bias = aural_runtime::testing::rand_tensor(&[n], 30 + i as u64);
+        for dev in &devs {
+            for (with_bias, act) in [(true, Activation::Gelu), (false, Activation::None)] {
+                let bd = with_bias.then(|| bias.to_device(*dev).unwrap());
+                let l = Linear::new(w.to_device(*dev).unwrap(), bd.clone()).unwrap();
+                let xd = x.to_device(*dev).unwrap();
+                let want = linear_act(&xd, &w.to_device(*dev).unwrap(), bd.as_ref(), act).unwrap();
+                let got = l.forward(&xd, act).unwrap();
+                assert_eq!(got.shape(), &[b, s, n]);
+                assert_eq!(l.out_features(), n);
+                aural_runtime::testing::assert_close(&format!("{dev} Linear {b}x{s}x{k}→{n} bias {with_bias}"), &got.to_vec().unwrap(), &want.to_vec().unwrap(), 1e-5, 1e-5);
+            }
+        }
+    }
+    assert!(Linear::new(aural_runtime::testing::rand_tensor(&[4, 3], 1), Some(aural_runtime::testing::rand_tensor(&[3], 2))).is_err());
+}

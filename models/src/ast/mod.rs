@@ -27,7 +27,7 @@ use std::path::Path;
 use aural_runtime::ops::attention::attention_qkv;
 use aural_runtime::ops::binary::add;
 use aural_runtime::ops::layernorm::layernorm;
-use aural_runtime::ops::matmul::{linear, linear_act, Activation};
+use aural_runtime::ops::matmul::{linear, Activation, Linear};
 use aural_runtime::ops::patch_embed::{patch_embed, PatchEmbed};
 use aural_runtime::ops::{shape, unary};
 use aural_runtime::{Device, Error, Result, Tensor};
@@ -39,13 +39,13 @@ use load::Checkpoint;
 #[derive(Debug, Clone)]
 pub struct AstLayer {
     pub ln1: (Tensor, Tensor),
-    /// [W_q; W_k; W_v] stacked: (3D, D); bias (3D) unless `qkv_bias` is false.
-    pub qkv_w: Tensor,
-    pub qkv_b: Option<Tensor>,
-    pub o: (Tensor, Tensor),
+    /// [W_q; W_k; W_v] stacked: (3D, D); bias (3D) unless `qkv_bias` is false. The projections are
+    /// [`Linear`]s: weights laid out for the device at load time (transposed on the CPU).
+    pub qkv: Linear,
+    pub o: Linear,
     pub ln2: (Tensor, Tensor),
-    pub fc1: (Tensor, Tensor),
-    pub fc2: (Tensor, Tensor),
+    pub fc1: Linear,
+    pub fc2: Linear,
 }
 
 /// HF `ASTMLPHead`: logits = dense(LayerNorm(pooled)), eps = the config's layer_norm_eps.
@@ -127,7 +127,8 @@ impl AstModel {
             let qkv_w = dev(shape::concat(&qw.iter().collect::<Vec<_>>(), 0)?)?;
             let qkv_b = if config.qkv_bias { Some(dev(shape::concat(&qb.iter().collect::<Vec<_>>(), 0)?)?) } else { None };
             let pair = |(w, b): (Tensor, Tensor)| -> Result<(Tensor, Tensor)> { Ok((w.to_device(device)?, b.to_device(device)?)) };
-            layers.push(AstLayer { ln1: pair(ln1)?, qkv_w, qkv_b, o: pair(o)?, ln2: pair(ln2)?, fc1: pair(fc1)?, fc2: pair(fc2)? });
+            let lin = |(w, b): (Tensor, Tensor)| -> Result<Linear> { Linear::new(w.to_device(device)?, Some(b.to_device(device)?)) };
+            layers.push(AstLayer { ln1: pair(ln1)?, qkv: Linear::new(qkv_w, qkv_b)?, o: lin(o)?, ln2: pair(ln2)?, fc1: lin(fc1)?, fc2: lin(fc2)? });
         }
         let fw = dev(ck.take("layernorm.weight", &[d])?)?;
         let fb = dev(ck.take("layernorm.bias", &[d])?)?;
@@ -182,16 +183,21 @@ impl AstModel {
         let (c, l) = (&self.config, &self.layers[i]);
         let eps = c.layer_norm_eps as f32;
         let a = layernorm(h, Some(&l.ln1.0), Some(&l.ln1.1), eps)?;
-        let qkv = linear(&a, &l.qkv_w, l.qkv_b.as_ref())?;
+        let qkv = l.qkv.forward(&a, Activation::None)?;
         let ctx = attention_qkv(&qkv, c.num_attention_heads, 1.0 / (c.head_dim() as f32).sqrt())?;
-        let h = add(h, &linear(&ctx, &l.o.0, Some(&l.o.1))?)?;
+        let h = add(h, &l.o.forward(&ctx, Activation::None)?)?;
         let a = layernorm(&h, Some(&l.ln2.0), Some(&l.ln2.1), eps)?;
-        let m = match c.hidden_act.as_str() {
-            "gelu" => linear_act(&a, &l.fc1.0, Some(&l.fc1.1), Activation::Gelu)?,
-            "relu" => unary::relu(&linear(&a, &l.fc1.0, Some(&l.fc1.1))?)?,
-            _ => unary::gelu_tanh(&linear(&a, &l.fc1.0, Some(&l.fc1.1))?)?,
-        };
-        add(&h, &linear(&m, &l.fc2.0, Some(&l.fc2.1))?)
+        let m = self.mlp_in(l, &a)?;
+        add(&h, &l.fc2.forward(&m, Activation::None)?)
+    }
+
+    /// act(fc1(a)): exact GELU fused into the GEMM; relu and the tanh GELUs after it.
+    fn mlp_in(&self, l: &AstLayer, a: &Tensor) -> Result<Tensor> {
+        match self.config.hidden_act.as_str() {
+            "gelu" => l.fc1.forward(a, Activation::Gelu),
+            "relu" => unary::relu(&l.fc1.forward(a, Activation::None)?),
+            _ => unary::gelu_tanh(&l.fc1.forward(a, Activation::None)?),
+        }
     }
 
     /// The final LayerNorm.
@@ -233,17 +239,13 @@ impl AstModel {
         let mut h = timed("patch_embed", &mut || self.embed(x))?;
         for l in &self.layers {
             let a = timed("layernorm", &mut || layernorm(&h, Some(&l.ln1.0), Some(&l.ln1.1), eps))?;
-            let qkv = timed("qkv", &mut || linear(&a, &l.qkv_w, l.qkv_b.as_ref()))?;
+            let qkv = timed("qkv", &mut || l.qkv.forward(&a, Activation::None))?;
             let ctx = timed("attention", &mut || attention_qkv(&qkv, c.num_attention_heads, 1.0 / (c.head_dim() as f32).sqrt()))?;
-            let o = timed("out_proj", &mut || linear(&ctx, &l.o.0, Some(&l.o.1)))?;
+            let o = timed("out_proj", &mut || l.o.forward(&ctx, Activation::None))?;
             h = timed("residual", &mut || add(&h, &o))?;
             let a = timed("layernorm", &mut || layernorm(&h, Some(&l.ln2.0), Some(&l.ln2.1), eps))?;
-            let m = timed("fc1_act", &mut || match c.hidden_act.as_str() {
-                "gelu" => linear_act(&a, &l.fc1.0, Some(&l.fc1.1), Activation::Gelu),
-                "relu" => unary::relu(&linear(&a, &l.fc1.0, Some(&l.fc1.1))?),
-                _ => unary::gelu_tanh(&linear(&a, &l.fc1.0, Some(&l.fc1.1))?),
-            })?;
-            let m = timed("fc2", &mut || linear(&m, &l.fc2.0, Some(&l.fc2.1)))?;
+            let m = timed("fc1_act", &mut || self.mlp_in(l, &a))?;
+            let m = timed("fc2", &mut || l.fc2.forward(&m, Activation::None))?;
             h = timed("residual", &mut || add(&h, &m))?;
         }
         let y = timed("final_ln", &mut || self.final_norm(&h))?;
