@@ -182,7 +182,7 @@ pub fn linear_act(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, act: Activation
 /// An `nn.Linear` layer whose weight is laid out for its device once, at construction: on the CPU
 /// the (N, K) weight is stored transposed, (K, N) row-major, and multiplied without a transpose — the
 /// `gemm` crate packs that layout faster. Measured on the 2-core dev box (AST-base shapes, M = 1214
-/// tokens, ``cargo run --release -p aural-runtime --example linear_layout``): MLP down-projection K = 3072 → N = 768 42–52 ms with the
+/// tokens, `cargo run --release -p aural-runtime --example linear_layout`): MLP down-projection K = 3072 → N = 768 42–52 ms with the
 /// transposed read vs 27–30 ms pre-transposed; up-projection 31–34 vs 28–37 ms; QKV and out-projection
 /// within noise. GPU devices keep torch's (N, K) layout, which their kernels read as trans_b.
 #[derive(Debug, Clone)]
