@@ -379,6 +379,44 @@ extern "C" __global__ void __launch_bounds__(1024) gru_fwd_f32_v3(const float* _
 // Launch: grid (D, ⌈B/GRU_BPB⌉) × round_up(H, 32) threads (H ≤ 1024), dynamic shared memory
 // GRU_BPB·3H floats. xp, gh: [B, T, D·3H] (saved pre-activations); whh: [D, 3H, H]; y, dy:
 // [B, T, D·H]; dxp, dgh: [B, T, D·3H] (outputs, every element written).
+
+/// The gate part of one backward step, shared by the backward kernels: for hidden unit j of
+/// direction d at step t and each of the NB batch rows from b0, the pre-activation gradients
+/// da_r, da_z, da_n (to dxp), the recurrent ones da_r, da_z, da_n·r (to dgh and, for this step's
+/// W_hhᵀ product, to shared memory sg [NB][3H]), and the carried dh ← (dh + dy)·z.
+template <int NB>
+__device__ __forceinline__ void gru_bwd_gates(const float* __restrict__ xp, const float* __restrict__ gh, const float* __restrict__ y,
+                                              const float* __restrict__ dy, float* __restrict__ dxp, float* __restrict__ dgh, float* sg,
+                                              int H, int T, int D, int d, int t, int b0, int j, float (&dh)[NB]) {
+    const int H3 = 3 * H;
+    const int tp = d == 0 ? t - 1 : t + 1;
+    const bool has_prev = d == 0 ? t > 0 : t < T - 1;
+#pragma unroll
+    for (int bb = 0; bb < NB; ++bb) {
+        const size_t row = (size_t)(b0 + bb) * T + t;
+        const size_t g = row * D * H3 + (size_t)d * H3;
+        const float dhj = dh[bb] + dy[row * D * H + (size_t)d * H + j];
+        const float r = gru_sigmoid(xp[g + j] + gh[g + j]);
+        const float z = gru_sigmoid(xp[g + H + j] + gh[g + H + j]);
+        const float ghn = gh[g + 2 * H + j];
+        const float n = tanhf(xp[g + 2 * H + j] + r * ghn);
+        const float hp = has_prev ? y[((size_t)(b0 + bb) * T + tp) * D * H + (size_t)d * H + j] : 0.0f;
+        const float da_n = dhj * (1.0f - z) * (1.0f - n * n);
+        const float da_z = dhj * (hp - n) * z * (1.0f - z);
+        const float da_r = da_n * ghn * r * (1.0f - r);
+        dxp[g + j] = da_r;
+        dxp[g + H + j] = da_z;
+        dxp[g + 2 * H + j] = da_n;
+        dgh[g + j] = da_r;
+        dgh[g + H + j] = da_z;
+        dgh[g + 2 * H + j] = da_n * r;
+        sg[bb * H3 + j] = da_r;
+        sg[bb * H3 + H + j] = da_z;
+        sg[bb * H3 + 2 * H + j] = da_n * r;
+        dh[bb] = dhj * z;
+    }
+}
+
 template <int NB>
 __device__ __forceinline__ void gru_bwd_v1_run(const float* __restrict__ xp, const float* __restrict__ gh,
                                                const float* __restrict__ whh, const float* __restrict__ y,
@@ -396,34 +434,7 @@ __device__ __forceinline__ void gru_bwd_v1_run(const float* __restrict__ xp, con
 
     for (int s = 0; s < T; ++s) {
         const int t = d == 0 ? T - 1 - s : s;
-        const int tp = d == 0 ? t - 1 : t + 1;
-        const bool has_prev = d == 0 ? t > 0 : t < T - 1;
-        if (own) {
-#pragma unroll
-            for (int bb = 0; bb < NB; ++bb) {
-                const size_t row = (size_t)(b0 + bb) * T + t;
-                const size_t g = row * D * H3 + (size_t)d * H3;
-                const float dhj = dh[bb] + dy[row * D * H + (size_t)d * H + j];
-                const float r = gru_sigmoid(xp[g + j] + gh[g + j]);
-                const float z = gru_sigmoid(xp[g + H + j] + gh[g + H + j]);
-                const float ghn = gh[g + 2 * H + j];
-                const float n = tanhf(xp[g + 2 * H + j] + r * ghn);
-                const float hp = has_prev ? y[((size_t)(b0 + bb) * T + tp) * D * H + (size_t)d * H + j] : 0.0f;
-                const float da_n = dhj * (1.0f - z) * (1.0f - n * n);
-                const float da_z = dhj * (hp - n) * z * (1.0f - z);
-                const float da_r = da_n * ghn * r * (1.0f - r);
-                dxp[g + j] = da_r;
-                dxp[g + H + j] = da_z;
-                dxp[g + 2 * H + j] = da_n;
-                dgh[g + j] = da_r;
-                dgh[g + H + j] = da_z;
-                dgh[g + 2 * H + j] = da_n * r;
-                sg[bb * H3 + j] = da_r;
-                sg[bb * H3 + H + j] = da_z;
-                sg[bb * H3 + 2 * H + j] = da_n * r;
-                dh[bb] = dhj * z;
-            }
-        }
+        if (own) gru_bwd_gates<NB>(xp, gh, y, dy, dxp, dgh, sg, H, T, D, d, t, b0, j, dh);
         __syncthreads();  // dgh of the step is in shared memory
         if (own && s + 1 < T) {
             // Four rows per iteration: four independent loads in flight before their FMAs.
@@ -493,34 +504,7 @@ __device__ __forceinline__ void gru_bwd_v2_run(const float* __restrict__ xp, con
 
     for (int s = 0; s < T; ++s) {
         const int t = d == 0 ? T - 1 - s : s;
-        const int tp = d == 0 ? t - 1 : t + 1;
-        const bool has_prev = d == 0 ? t > 0 : t < T - 1;
-        if (own) {
-#pragma unroll
-            for (int bb = 0; bb < NB; ++bb) {
-                const size_t row = (size_t)(b0 + bb) * T + t;
-                const size_t g = row * D * H3 + (size_t)d * H3;
-                const float dhj = dh[bb] + dy[row * D * H + (size_t)d * H + j];
-                const float r = gru_sigmoid(xp[g + j] + gh[g + j]);
-                const float z = gru_sigmoid(xp[g + H + j] + gh[g + H + j]);
-                const float ghn = gh[g + 2 * H + j];
-                const float n = tanhf(xp[g + 2 * H + j] + r * ghn);
-                const float hp = has_prev ? y[((size_t)(b0 + bb) * T + tp) * D * H + (size_t)d * H + j] : 0.0f;
-                const float da_n = dhj * (1.0f - z) * (1.0f - n * n);
-                const float da_z = dhj * (hp - n) * z * (1.0f - z);
-                const float da_r = da_n * ghn * r * (1.0f - r);
-                dxp[g + j] = da_r;
-                dxp[g + H + j] = da_z;
-                dxp[g + 2 * H + j] = da_n;
-                dgh[g + j] = da_r;
-                dgh[g + H + j] = da_z;
-                dgh[g + 2 * H + j] = da_n * r;
-                sg[bb * H3 + j] = da_r;
-                sg[bb * H3 + H + j] = da_z;
-                sg[bb * H3 + 2 * H + j] = da_n * r;
-                dh[bb] = dhj * z;
-            }
-        }
+        if (own) gru_bwd_gates<NB>(xp, gh, y, dy, dxp, dgh, sg, H, T, D, d, t, b0, j, dh);
         __syncthreads();  // dgh of the step is in shared memory
         if (s + 1 < T) {
             if (ownq) {
