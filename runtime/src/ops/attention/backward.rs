@@ -319,24 +319,7 @@ fn launch(ver: u32, q: &Tensor, k: &Tensor, v: &Tensor, o: &Tensor, dout: &Tenso
         return Ok(());
     }
     let be = backend(q.device())?;
-    let p = AttnParams {
-        batch: l.batch as i32,
-        heads: l.heads as i32,
-        seq: l.seq as i32,
-        dh: l.dh as i32,
-        in_batch: l.in_batch as i32,
-        in_row: l.in_row as i32,
-        in_head: l.in_head as i32,
-        q_off: l.q_off as i32,
-        k_off: l.k_off as i32,
-        v_off: l.v_off as i32,
-        out_batch: l.out_batch as i32,
-        out_row: l.out_row as i32,
-        out_head: l.out_head as i32,
-        scale,
-        _pad0: 0,
-        _pad1: 0,
-    };
+    let p = AttnParams::new(l, scale);
     if ver == 1 {
         return Launch::new(OP, "attention", kernel)
             .grid(l.units() as u32, 1, 1)

@@ -25,6 +25,31 @@ pub(crate) struct AttnParams {
     pub _pad0: i32,
     pub _pad1: i32,
 }
+
+impl AttnParams {
+    /// The kernel parameters of layout `l` with softmax scale `scale`.
+    pub(crate) fn new(l: &Layout, scale: f32) -> AttnParams {
+        AttnParams {
+            batch: l.batch as i32,
+            heads: l.heads as i32,
+            seq: l.seq as i32,
+            dh: l.dh as i32,
+            in_batch: l.in_batch as i32,
+            in_row: l.in_row as i32,
+            in_head: l.in_head as i32,
+            q_off: l.q_off as i32,
+            k_off: l.k_off as i32,
+            v_off: l.v_off as i32,
+            out_batch: l.out_batch as i32,
+            out_row: l.out_row as i32,
+            out_head: l.out_head as i32,
+            scale,
+            _pad0: 0,
+            _pad1: 0,
+        }
+    }
+}
+
 const _: () = assert!(std::mem::size_of::<AttnParams>() == 64);
 
 const V1_THREADS: u32 = 128;
@@ -70,24 +95,7 @@ pub(super) fn attention(q: &Tensor, k: &Tensor, v: &Tensor, l: &Layout, scale: f
         }
         _ => return Err(err("no such version (1, 2 or 3)".into())),
     };
-    let p = AttnParams {
-        batch: l.batch as i32,
-        heads: l.heads as i32,
-        seq: l.seq as i32,
-        dh: l.dh as i32,
-        in_batch: l.in_batch as i32,
-        in_row: l.in_row as i32,
-        in_head: l.in_head as i32,
-        q_off: l.q_off as i32,
-        k_off: l.k_off as i32,
-        v_off: l.v_off as i32,
-        out_batch: l.out_batch as i32,
-        out_row: l.out_row as i32,
-        out_head: l.out_head as i32,
-        scale,
-        _pad0: 0,
-        _pad1: 0,
-    };
+    let p = AttnParams::new(l, scale);
     Launch::new("attention", "attention", kernel)
         .grid(grid.0, grid.1, 1)
         .block(block, 1, 1)
