@@ -138,26 +138,13 @@ pub(super) fn layer_xp(x: &Tensor, dirs: &[GruDirWeights], h0: Option<&Tensor>, 
                     .run(&be)?;
             }
         }
-        3 => {
-            let threads = splits * h.div_ceil(32) * 32;
-            Launch::new("gru", "gru", kernel)
-                .grid(d as u32, b.div_ceil(V2_BPB) as u32, 1)
-                .block(threads as u32, 1, 1)
-                .smem(smem3 as u32)
-                .buf(xpb)
-                .buf(wb)
-                .buf(bb)
-                .buf(h0b)
-                .buf(&out)
-                .param(&p)
-                .run(&be)?;
-        }
         _ => {
-            let threads = h.div_ceil(32) * 32;
+            // Persistent kernels: v3 splits k over `splits` thread groups, v2 one thread per unit.
+            let (threads, smem) = if version == 3 { (splits * h.div_ceil(32) * 32, smem3) } else { (h.div_ceil(32) * 32, V2_BPB * h * 4) };
             Launch::new("gru", "gru", kernel)
                 .grid(d as u32, b.div_ceil(V2_BPB) as u32, 1)
                 .block(threads as u32, 1, 1)
-                .smem((V2_BPB * h * 4) as u32)
+                .smem(smem as u32)
                 .buf(xpb)
                 .buf(wb)
                 .buf(bb)
