@@ -38,7 +38,7 @@ use aural_runtime::ops::attention::attention_qkv;
 use aural_runtime::ops::binary::{add, div, maximum, minimum, mul};
 use aural_runtime::ops::gru::{gru_repeat, GruWeights};
 use aural_runtime::ops::layernorm::layernorm;
-use aural_runtime::ops::matmul::{linear, linear_act, Activation};
+use aural_runtime::ops::matmul::{Activation, Linear};
 use aural_runtime::ops::reduce::{mean, sum};
 use aural_runtime::ops::softmax::softmax;
 use aural_runtime::ops::{shape, unary};
@@ -53,12 +53,12 @@ use crate::ast::AstModel;
 #[derive(Debug, Clone)]
 pub struct FteBlock {
     /// [W_q; W_k; W_v] (3C, C) and bias (3C), as torch.nn.MultiheadAttention's in_proj.
-    pub in_proj: (Tensor, Tensor),
-    pub out_proj: (Tensor, Tensor),
+    pub in_proj: Linear,
+    pub out_proj: Linear,
     pub norm1: (Tensor, Tensor),
     pub norm2: (Tensor, Tensor),
-    pub fc1: (Tensor, Tensor),
-    pub fc2: (Tensor, Tensor),
+    pub fc1: Linear,
+    pub fc2: Linear,
 }
 
 /// Frame-level and clip-level outputs, on the model's device.
@@ -82,8 +82,8 @@ pub struct AstSed {
     pub fte_cls: Option<Tensor>,
     pub fte: Vec<FteBlock>,
     pub gru: GruWeights,
-    pub strong: (Tensor, Tensor),
-    pub attn: (Tensor, Tensor),
+    pub strong: Linear,
+    pub attn: Linear,
     /// Checkpoint tensors that matched no parameter (a warning, not an error).
     pub unexpected: Vec<String>,
 }
@@ -116,8 +116,9 @@ impl Params<'_> {
         t.to_device(self.device)
     }
 
-    fn linear(&mut self, prefix: &str, out: usize, inp: usize) -> Result<(Tensor, Tensor)> {
-        Ok((self.take(&format!("{prefix}.weight"), &[out, inp])?, self.take(&format!("{prefix}.bias"), &[out])?))
+    /// `{prefix}.weight` (out, inp) and `{prefix}.bias` as a [`Linear`] laid out for the device.
+    fn linear(&mut self, prefix: &str, out: usize, inp: usize) -> Result<Linear> {
+        Linear::new(self.take(&format!("{prefix}.weight"), &[out, inp])?, Some(self.take(&format!("{prefix}.bias"), &[out])?))
     }
 
     fn norm(&mut self, prefix: &str, n: usize) -> Result<(Tensor, Tensor)> {
@@ -166,7 +167,7 @@ impl AstSed {
                 let mut blocks = Vec::new();
                 for i in 0..config.fte_layers {
                     let b = format!("fte.blocks.{i}");
-                    let in_proj = (p.take(&format!("{b}.attn.in_proj_weight"), &[3 * c, c])?, p.take(&format!("{b}.attn.in_proj_bias"), &[3 * c])?);
+                    let in_proj = Linear::new(p.take(&format!("{b}.attn.in_proj_weight"), &[3 * c, c])?, Some(p.take(&format!("{b}.attn.in_proj_bias"), &[3 * c])?))?;
                     blocks.push(FteBlock {
                         in_proj,
                         out_proj: p.linear(&format!("{b}.attn.out_proj"), c, c)?,
@@ -215,11 +216,11 @@ impl AstSed {
         let scale = 1.0 / ((c / heads) as f32).sqrt();
         let eps = self.config.fte_ln_eps as f32;
         for blk in &self.fte {
-            let qkv = linear(&x, &blk.in_proj.0, Some(&blk.in_proj.1))?;
-            let a = linear(&attention_qkv(&qkv, heads, scale)?, &blk.out_proj.0, Some(&blk.out_proj.1))?;
+            let qkv = blk.in_proj.forward(&x, Activation::None)?;
+            let a = blk.out_proj.forward(&attention_qkv(&qkv, heads, scale)?, Activation::None)?;
             x = layernorm(&add(&a, &x)?, Some(&blk.norm1.0), Some(&blk.norm1.1), eps)?;
-            let m = linear_act(&x, &blk.fc1.0, Some(&blk.fc1.1), Activation::Gelu)?;
-            let m = linear(&m, &blk.fc2.0, Some(&blk.fc2.1))?;
+            let m = blk.fc1.forward(&x, Activation::Gelu)?;
+            let m = blk.fc2.forward(&m, Activation::None)?;
             x = layernorm(&add(&m, &x)?, Some(&blk.norm2.0), Some(&blk.norm2.1), eps)?;
         }
         shape::slice(&x, 1, 0, 1)?.reshape(&[b, t, c])
@@ -232,8 +233,8 @@ impl AstSed {
 
     /// Heads on the decoder states (B, T, 2H).
     pub fn heads(&self, y: &Tensor) -> Result<SedOutput> {
-        let strong = unary::sigmoid(&linear(y, &self.strong.0, Some(&self.strong.1))?)?;
-        let att = linear(y, &self.attn.0, Some(&self.attn.1))?;
+        let strong = unary::sigmoid(&self.strong.forward(y, Activation::None)?)?;
+        let att = self.attn.forward(y, Activation::None)?;
         let weak = attention_pool(&strong, &att)?;
         Ok(SedOutput { strong, att, weak })
     }
