@@ -15,7 +15,8 @@
 //! element (b, s, h, d) of Q is at `q_off + b·in_batch + s·in_row + h·in_head + d`.
 //!
 //! CPU (`cpu.rs`): rayon over (sequence·head, query block); per block S = Q_blk·Kᵀ and O = P·V are
-//! `gemm` calls on strided views, the softmax in between is a vectorised row pass (polynomial exp).
+//! AVX-512 register-tiled kernels on Kᵀ / V laid out once per head (Dh a multiple of 16), or `gemm`
+//! calls on strided views elsewhere; the softmax in between is a vectorised row pass (polynomial exp).
 //! Sequences of ≤ 32 tokens (AST-SED's frequency-wise attention) use a direct path instead (gemm's
 //! packing costs more than such tiny products).
 //!
