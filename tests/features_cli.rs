@@ -60,4 +60,12 @@ fn features_cli_matches_library() {
     let o = Command::new(exe).args(["features", bad.to_str().unwrap(), "--out", out.to_str().unwrap(), "--device", "cpu"]).output().unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("bad.wav"));
+
+    // a valid header with no samples: an error too, not an empty feature matrix
+    let silent = dir.join("nosamples.wav");
+    wav(&silent, &[vec![]], 16000);
+    let o = Command::new(exe).args(["features", silent.to_str().unwrap(), "--out", out.to_str().unwrap(), "--device", "cpu"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("nosamples.wav") && err.contains("no audio samples"), "{err}");
 }

@@ -22,6 +22,8 @@ pub enum AudioError {
     Io { path: PathBuf, msg: String },
     #[error("{path}: the file is empty")]
     Empty { path: PathBuf },
+    #[error("{path}: the WAV holds no audio samples")]
+    NoSamples { path: PathBuf },
     #[error("{path}: not a readable WAV file: {msg}")]
     NotWav { path: PathBuf, msg: String },
     #[error("{path}: unsupported WAV header: {msg}")]
@@ -150,9 +152,14 @@ pub fn resample(path: &Path, a: Audio, rate: u32) -> Result<Audio> {
 }
 
 /// Reads a WAV, applies the channel policy, and resamples to `rate`: the one entry point of audio.
+/// A WAV with a valid header but no samples is an error here (there is nothing to compute features
+/// of); [`read_wav`] itself returns it as zero-length channels.
 pub fn load(path: impl AsRef<Path>, rate: u32, ch: Channels) -> Result<Audio> {
     let path = path.as_ref();
     let a = read_wav(path)?;
+    if a.num_samples() == 0 {
+        return Err(AudioError::NoSamples { path: path.to_path_buf() });
+    }
     let a = select_channels(path, a, ch)?;
     resample(path, a, rate)
 }
@@ -234,6 +241,12 @@ mod tests {
         std::fs::write(&empty, b"").unwrap();
         let e = read_wav(&empty).unwrap_err().to_string();
         assert!(e.contains("empty") && e.contains("empty.wav"), "{e}");
+
+        let silent = tmp("nosamples.wav");
+        write(&silent, 16, false, &[vec![]], 16000);
+        assert_eq!(read_wav(&silent).unwrap().num_samples(), 0);
+        let e = load(&silent, 16000, Channels::MixDown).unwrap_err().to_string();
+        assert!(e.contains("nosamples.wav") && e.contains("no audio samples"), "{e}");
 
         let text = tmp("text.wav");
         std::fs::write(&text, b"this is not audio, just some text\n").unwrap();
