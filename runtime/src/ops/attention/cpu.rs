@@ -60,6 +60,26 @@ pub(super) fn attention(q: &[f32], k: &[f32], v: &[f32], l: &Layout, scale: f32)
     out
 }
 
+/// Task `t` of the long paths: (sequence, head) unit `u` = (b, h), query rows i0..i0 + rows, and
+/// the unit's offset `base` in the inputs.
+struct QBlock {
+    u: usize,
+    b: usize,
+    h: usize,
+    i0: usize,
+    rows: usize,
+    base: usize,
+}
+
+impl QBlock {
+    fn of(l: &Layout, t: usize, nblk: usize) -> QBlock {
+        let (u, blk) = (t / nblk, t % nblk);
+        let (b, h) = (u / l.heads, u % l.heads);
+        let i0 = blk * QBLOCK;
+        QBlock { u, b, h, i0, rows: QBLOCK.min(l.seq - i0), base: b * l.in_batch + h * l.in_head }
+    }
+}
+
 /// The long path through `gemm` (any Dh, any CPU).
 fn long(q: &[f32], k: &[f32], v: &[f32], l: &Layout, scale: f32, o: OutPtr) {
     let s = l.seq;
@@ -69,11 +89,7 @@ fn long(q: &[f32], k: &[f32], v: &[f32], l: &Layout, scale: f32, o: OutPtr) {
         |sc, t| {
             #[allow(clippy::redundant_locals)] // capture the Send wrapper, not its raw-pointer field
             let o = o;
-            let (u, blk) = (t / nblk, t % nblk);
-            let (b, h) = (u / l.heads, u % l.heads);
-            let i0 = blk * QBLOCK;
-            let rows = QBLOCK.min(s - i0);
-            let base = b * l.in_batch + h * l.in_head;
+            let QBlock { b, h, i0, rows, base, .. } = QBlock::of(l, t, nblk);
             let qp = q[l.q_off + base + i0 * l.in_row..].as_ptr();
             let kp = k[l.k_off + base..].as_ptr();
             let vp = v[l.v_off + base..].as_ptr();
@@ -120,7 +136,7 @@ fn long(q: &[f32], k: &[f32], v: &[f32], l: &Layout, scale: f32, o: OutPtr) {
 mod tiles {
     use rayon::prelude::*;
 
-    use super::{softmax_unnormalised, Layout, OutPtr, QBLOCK};
+    use super::{softmax_unnormalised, Layout, OutPtr, QBlock, QBLOCK};
 
     /// Keys per score tile and query rows per score / P·V tile.
     const NK: usize = 32;
@@ -170,11 +186,7 @@ mod tiles {
             |(sc, qp), t| {
                 #[allow(clippy::redundant_locals)] // capture the Send wrapper, not its raw-pointer field
                 let o = o;
-                let (u, blk) = (t / nblk, t % nblk);
-                let (b, h) = (u / l.heads, u % l.heads);
-                let i0 = blk * QBLOCK;
-                let rows = QBLOCK.min(s - i0);
-                let base = b * l.in_batch + h * l.in_head;
+                let QBlock { u, b, h, i0, rows, base } = QBlock::of(l, t, nblk);
                 let (kt, vp) = packed[u * unit_len..(u + 1) * unit_len].split_at(dh * sp);
                 // Q rows of the block, contiguous; rows past the sequence are zero.
                 let rs = rows.next_multiple_of(MS);
