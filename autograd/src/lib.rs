@@ -7,7 +7,10 @@
 //!   the forward with runtime ops and, when an input requires a gradient and is attached to a
 //!   recording [`Tape`], append one entry (inputs, output, a boxed backward closure) to that tape.
 //!   Vars with no tape, or a tape in no-grad mode ([`Tape::no_grad`]), record nothing: inference pays
-//!   for no tape and keeps no intermediate tensors alive.
+//!   for no tape and keeps no intermediate tensors alive. A value computed on no tape from parameters
+//!   that need a gradient is marked: using it later in an op that records on a tape is an error
+//!   (its gradient could never reach those parameters — attach them with [`Tape::watch`] first),
+//!   never a silent zero gradient.
 //! - [`Tape::backward`] walks the entries once in reverse, accumulating gradients by Var id, freeing
 //!   each intermediate gradient once used; it returns the leaves' gradients as [`Grads`].
 //! - [`ParamStore`] maps names (the safetensors names) to leaf Vars; it loads and saves through

@@ -70,12 +70,12 @@ impl Tape {
 
     /// A constant (no gradient) attached to this tape, so ops on it record here.
     pub fn constant(&self, t: Tensor) -> Var {
-        Var { id: next_id(), value: t, requires_grad: false, tape: Some(self.clone()) }
+        Var { id: next_id(), value: t, requires_grad: false, tape: Some(self.clone()), unrecorded: false }
     }
 
     /// A new leaf that requires a gradient, attached to this tape.
     pub fn var(&self, t: Tensor) -> Var {
-        Var { id: next_id(), value: t, requires_grad: true, tape: Some(self.clone()) }
+        Var { id: next_id(), value: t, requires_grad: true, tape: Some(self.clone()), unrecorded: false }
     }
 
     /// The same Var (same id, so its gradient is found under it) attached to this tape.
@@ -161,6 +161,10 @@ pub struct Var {
     value: Tensor,
     requires_grad: bool,
     tape: Option<Tape>,
+    /// Computed by an op from inputs that needed a gradient while none of them was on a tape
+    /// (inference with parameters): fine on its own, but its gradient can never reach those
+    /// parameters, so using it in an op that records on a tape is an error (see [`record`]).
+    unrecorded: bool,
 }
 
 impl std::fmt::Debug for Var {
@@ -172,13 +176,13 @@ impl std::fmt::Debug for Var {
 impl Var {
     /// A constant on no tape (inference).
     pub fn constant(t: Tensor) -> Var {
-        Var { id: next_id(), value: t, requires_grad: false, tape: None }
+        Var { id: next_id(), value: t, requires_grad: false, tape: None, unrecorded: false }
     }
 
     /// A leaf that requires a gradient, on no tape (a parameter; attach with [`Tape::watch`] or by
     /// combining it with a Var that is on a tape).
     pub fn leaf(t: Tensor) -> Var {
-        Var { id: next_id(), value: t, requires_grad: true, tape: None }
+        Var { id: next_id(), value: t, requires_grad: true, tape: None, unrecorded: false }
     }
 
     pub fn id(&self) -> u64 {
@@ -199,7 +203,7 @@ impl Var {
 
     /// The same value as a constant (no gradient flows through it), still on the tape.
     pub fn detach(&self) -> Var {
-        Var { id: next_id(), value: self.value.clone(), requires_grad: false, tape: self.tape.clone() }
+        Var { id: next_id(), value: self.value.clone(), requires_grad: false, tape: self.tape.clone(), unrecorded: false }
     }
 
     /// Same id and flags, new value (an optimizer step).
@@ -230,7 +234,19 @@ pub(crate) fn record(op: &'static str, inputs: &[&Var], value: Tensor, back: imp
     let needs: Vec<bool> = inputs.iter().map(|v| v.requires_grad).collect();
     let id = next_id();
     let tape = tape.cloned();
-    let rec = needs.iter().any(|&b| b) && tape.as_ref().is_some_and(|t| t.is_recording());
+    let recording = tape.as_ref().is_some_and(|t| t.is_recording());
+    if recording {
+        if let Some(i) = inputs.iter().position(|v| v.unrecorded) {
+            // PyTorch would have recorded the earlier op; here nothing could (no tape), so the
+            // gradient would silently stop at this input.
+            return Err(Error::Msg(format!(
+                "{op}: input {i} {:?} was computed from parameters on no tape, so no gradient can reach them — attach the parameters with Tape::watch before the first op on them (or detach() the input if it is meant to be constant)",
+                inputs[i].shape()
+            )));
+        }
+    }
+    let rec = needs.iter().any(|&b| b) && recording;
+    let unrecorded = tape.is_none() && (needs.iter().any(|&b| b) || inputs.iter().any(|v| v.unrecorded));
     if rec {
         let t = tape.as_ref().unwrap();
         t.0.borrow_mut().entries.push(Entry {
@@ -242,7 +258,7 @@ pub(crate) fn record(op: &'static str, inputs: &[&Var], value: Tensor, back: imp
             back: Box::new(back),
         });
     }
-    Ok(Var { id, value, requires_grad: rec, tape })
+    Ok(Var { id, value, requires_grad: rec, tape, unrecorded })
 }
 
 /// Gradients by Var id (the leaves of one backward sweep).

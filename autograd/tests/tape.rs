@@ -26,6 +26,20 @@ fn no_grad_records_nothing() {
     let (a, b) = (Var::leaf(rand_tensor(&[4, 3], 3)), Var::constant(rand_tensor(&[2, 3], 4)));
     let z = ops::linear(&b, &a, None).unwrap();
     assert!(!z.requires_grad() && z.tape().is_none());
+    // ... but such a value can never carry a gradient back to `a`: using it on a tape is an error
+    // (directly or after watching it), not a silent zero gradient; detach() says it is a constant.
+    let xt = tape.constant(rand_tensor(&[2, 4], 5));
+    let e = ops::mul(&z, &xt).unwrap_err().to_string();
+    assert!(e.contains("no tape") && e.contains("Tape::watch"), "{e}");
+    assert!(ops::mul(&tape.watch(&z), &xt).is_err());
+    let zz = ops::gelu(&z).unwrap();
+    assert!(ops::mul(&zz, &xt).is_err(), "unrecorded-ness must propagate through tape-less ops");
+    let c = ops::mul(&z.detach(), &xt).unwrap();
+    assert!(!c.requires_grad());
+    // A parameter watched before its first op gets its gradient.
+    let aw = tape.watch(&a);
+    let loss = ops::mean_all(&ops::mul(&ops::linear(&b, &aw, None).unwrap(), &xt).unwrap()).unwrap();
+    assert!(tape.backward(&loss).unwrap().get(&a).is_some());
 }
 
 #[test]
