@@ -359,13 +359,33 @@ pub(crate) fn softmax_unnormalised(x: &mut [f32]) -> f32 {
     softmax_generic(x)
 }
 
-/// AVX-512 row softmax (the hot pass of long attention: S² exps per head): the max pass, then
-/// exp(x − max) as `exp_poly` computes it — n = round(x·log₂e), Cody–Waite r = x − n·ln2, the same
-/// degree-6 polynomial — but with 2ⁿ applied by `vscalefps` (no clamps or exponent-bit arithmetic;
-/// underflow goes to 0 cleanly). Masked loads/stores for the tail.
+/// exp of 16 lanes as [`exp_poly`] computes it — n = round(x·log₂e), Cody–Waite r = x − n·ln2, the
+/// same degree-6 polynomial — but with 2ⁿ applied by `vscalefps` (no clamps or exponent-bit
+/// arithmetic; underflow goes to 0 cleanly, NaN stays NaN). Shared by the softmax below and the
+/// matmul epilogue's GELU.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
+#[inline]
 #[allow(clippy::excessive_precision)] // Cephes' published coefficients, kept as printed
+pub(crate) fn exp_avx512(d: std::arch::x86_64::__m512) -> std::arch::x86_64::__m512 {
+    use std::arch::x86_64::*;
+    let t = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(_mm512_mul_ps(d, _mm512_set1_ps(std::f32::consts::LOG2_E)));
+    let r = _mm512_fnmadd_ps(t, _mm512_set1_ps(0.693_359_4), d);
+    let r = _mm512_fnmadd_ps(t, _mm512_set1_ps(-2.121_944_4e-4), r);
+    let mut p = _mm512_set1_ps(1.987_569_1e-4);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.398_199_9e-3));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.333_452e-3));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.166_579_6e-2));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.666_666_5e-1));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.000_000_1e-1));
+    let y = _mm512_add_ps(_mm512_fmadd_ps(_mm512_mul_ps(p, r), r, r), _mm512_set1_ps(1.0));
+    _mm512_scalef_ps(y, t)
+}
+
+/// AVX-512 row softmax (the hot pass of long attention: S² exps per head): the max pass, then
+/// [`exp_avx512`]`(x − max)` and the sum. Masked loads/stores for the tail.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
 unsafe fn softmax_avx512(x: &mut [f32]) -> f32 {
     use std::arch::x86_64::*;
     let n = x.len();
@@ -380,20 +400,7 @@ unsafe fn softmax_avx512(x: &mut [f32]) -> f32 {
     }
     mv = _mm512_mask_max_ps(mv, tail, mv, _mm512_maskz_loadu_ps(tail, ptr.add(full)));
     let m = _mm512_set1_ps(_mm512_reduce_max_ps(mv));
-    let exp = |v: __m512| -> __m512 {
-        let d = _mm512_sub_ps(v, m);
-        let t = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(_mm512_mul_ps(d, _mm512_set1_ps(std::f32::consts::LOG2_E)));
-        let r = _mm512_fnmadd_ps(t, _mm512_set1_ps(0.693_359_4), d);
-        let r = _mm512_fnmadd_ps(t, _mm512_set1_ps(-2.121_944_4e-4), r);
-        let mut p = _mm512_set1_ps(1.987_569_1e-4);
-        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.398_199_9e-3));
-        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.333_452e-3));
-        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.166_579_6e-2));
-        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.666_666_5e-1));
-        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.000_000_1e-1));
-        let y = _mm512_add_ps(_mm512_fmadd_ps(_mm512_mul_ps(p, r), r, r), _mm512_set1_ps(1.0));
-        _mm512_scalef_ps(y, t)
-    };
+    let exp = |v: __m512| -> __m512 { exp_avx512(_mm512_sub_ps(v, m)) };
     let (mut s0, mut s1) = (_mm512_setzero_ps(), _mm512_setzero_ps());
     i = 0;
     while i + 32 <= full {

@@ -32,6 +32,8 @@ mod cuda;
 pub use backward::*;
 
 pub(crate) use cpu::exp_poly;
+#[cfg(target_arch = "x86_64")]
+pub(crate) use cpu::exp_avx512;
 
 use crate::tensor::{expect_dtype, same_device};
 use crate::{DType, Device, Error, Result, Tensor};

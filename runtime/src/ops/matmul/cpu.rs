@@ -122,10 +122,43 @@ pub(crate) fn gelu_slice(y: &mut [f32]) {
     gelu_slice_generic(y)
 }
 
+/// [`gelu_f32`] on 16 lanes with intrinsics (the auto-vectorised generic loop ran at ~1.5 ns per
+/// value on the dev box, 5.5 ms of a 34 ms AST fc1 layer): the reciprocal as one `vdivps`, the erfc
+/// fit by Horner, `exp_avx512` (vscalefps), the sign select as a mask. Masked tail.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
+#[allow(clippy::excessive_precision)] // the erfc fit's published coefficients
 unsafe fn gelu_slice_avx512(y: &mut [f32]) {
-    gelu_slice_generic(y)
+    use std::arch::x86_64::*;
+    let c = _mm512_set1_ps;
+    let g = |x: __m512| -> __m512 {
+        let z = _mm512_abs_ps(_mm512_mul_ps(x, c(std::f32::consts::FRAC_1_SQRT_2)));
+        let t = _mm512_div_ps(c(1.0), _mm512_fmadd_ps(c(0.5), z, c(1.0)));
+        let mut q = c(0.170_872_77);
+        for k in [-0.822_152_2, 1.488_515_9, -1.135_204, 0.278_868_07, -0.186_288_06, 0.096_784_18, 0.374_091_96, 1.000_023_7] {
+            q = _mm512_fmadd_ps(q, t, c(k));
+        }
+        // −z² − 1.2655122 + t·q
+        let arg = _mm512_fmadd_ps(t, q, _mm512_fnmadd_ps(z, z, c(-1.265_512_2)));
+        let erfc = _mm512_mul_ps(t, crate::ops::attention::exp_avx512(arg));
+        let pos = _mm512_cmp_ps_mask::<_CMP_GE_OQ>(x, _mm512_setzero_ps());
+        let one_plus_erf = _mm512_mask_sub_ps(erfc, pos, c(2.0), erfc);
+        _mm512_mul_ps(_mm512_mul_ps(c(0.5), x), one_plus_erf)
+    };
+    let n = y.len();
+    let p = y.as_mut_ptr();
+    let full = n / 16 * 16;
+    let mut i = 0;
+    while i < full {
+        // SAFETY: i + 16 ≤ n.
+        unsafe { _mm512_storeu_ps(p.add(i), g(_mm512_loadu_ps(p.add(i)))) };
+        i += 16;
+    }
+    if full < n {
+        let m: __mmask16 = ((1u32 << (n - full)) - 1) as __mmask16;
+        // SAFETY: the mask covers exactly the n − full remaining elements.
+        unsafe { _mm512_mask_storeu_ps(p.add(full), m, g(_mm512_maskz_loadu_ps(m, p.add(full)))) };
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -160,10 +193,30 @@ mod gelu_tests {
         let mut xs: Vec<f32> = (0..20001).map(|i| (i as f32 - 10000.0) * 1e-3).collect();
         xs.extend([-30.0, -9.0, 12.0, 1e6, -1e6, 0.0]);
         let want: Vec<f32> = xs.iter().map(|&x| crate::ops::unary::UnaryOp::Gelu.apply(x)).collect();
-        let mut got = xs.clone();
-        super::gelu_slice(&mut got);
-        for ((&x, &g), &w) in xs.iter().zip(&got).zip(&want) {
-            assert!((g - w).abs() <= 4e-7 * (1.0 + x.abs()), "gelu({x}): {g} vs {w}");
+        // Every build this CPU can run: the dispatcher's choice, the generic loop, AVX2 and the
+        // AVX-512 intrinsics (each on the whole slice: 20007 values, so a masked tail too).
+        type Build = (&'static str, fn(&mut [f32]));
+        let mut builds: Vec<Build> = vec![("dispatch", super::gelu_slice), ("generic", super::gelu_slice_generic)];
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+                // SAFETY: the CPU has AVX2 and FMA.
+                builds.push(("avx2", |y| unsafe { super::gelu_slice_avx2(y) }));
+            }
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                // SAFETY: the CPU has AVX-512F.
+                builds.push(("avx512", |y| unsafe { super::gelu_slice_avx512(y) }));
+            }
+        }
+        for (name, f) in builds {
+            let mut got = xs.clone();
+            f(&mut got);
+            for ((&x, &g), &w) in xs.iter().zip(&got).zip(&want) {
+                assert!((g - w).abs() <= 4e-7 * (1.0 + x.abs()), "{name} gelu({x}): {g} vs {w}");
+            }
+            let mut nan = [f32::NAN; 3];
+            f(&mut nan);
+            assert!(nan.iter().all(|v| v.is_nan()), "{name}: gelu(NaN) must be NaN");
         }
     }
 }
