@@ -142,6 +142,12 @@ mod tiles {
     const NK: usize = 32;
     const MS: usize = 8;
     const MO: usize = 4;
+    /// Floats of laid-out Kᵀ/V kept at once (16 MiB: 26 AST heads). Unit tests use a small value so
+    /// that their shapes run in several groups.
+    #[cfg(not(test))]
+    const PACK_FLOATS: usize = 4 << 20;
+    #[cfg(test)]
+    const PACK_FLOATS: usize = 80_000;
 
     pub(super) fn usable(dh: usize) -> bool {
         #[cfg(target_arch = "x86_64")]
@@ -166,28 +172,45 @@ mod tiles {
         let sp = s.next_multiple_of(NK);
         let unit_len = dh * sp + s * dh;
         // Per (sequence, head): Kᵀ as sp/32 panels of (dh × 32) — key j, dim d at
-        // (j/32)·32·dh + d·32 + j%32, zero for padded keys — then V (s × dh).
-        let mut packed = vec![0f32; l.units() * unit_len];
-        packed.par_chunks_mut(unit_len).enumerate().for_each(|(u, buf)| {
-            let base = (u / l.heads) * l.in_batch + (u % l.heads) * l.in_head;
-            let (kt, vp) = buf.split_at_mut(dh * sp);
-            for j in 0..s {
-                let kr = &k[l.k_off + base + j * l.in_row..][..dh];
-                let panel = &mut kt[(j / NK) * NK * dh..];
-                for (d, &x) in kr.iter().enumerate() {
-                    panel[d * NK + j % NK] = x;
-                }
-                vp[j * dh..(j + 1) * dh].copy_from_slice(&v[l.v_off + base + j * l.in_row..][..dh]);
-            }
-        });
+        // (j/32)·32·dh + d·32 + j%32, zero for padded keys — then V (s × dh). Laid out for at most
+        // `group` units at a time, so a large batch does not double its K/V memory.
+        let units = l.units();
+        let group = (PACK_FLOATS / unit_len).clamp(1, units);
+        let mut packed = vec![0f32; group * unit_len];
         let nblk = s.div_ceil(QBLOCK);
-        (0..l.units() * nblk).into_par_iter().for_each_init(
+        for g0 in (0..units).step_by(group) {
+            let gn = group.min(units - g0);
+            packed[..gn * unit_len].par_chunks_mut(unit_len).enumerate().for_each(|(gi, buf)| {
+                let u = g0 + gi;
+                let base = (u / l.heads) * l.in_batch + (u % l.heads) * l.in_head;
+                let (kt, vp) = buf.split_at_mut(dh * sp);
+                for j in 0..s {
+                    let kr = &k[l.k_off + base + j * l.in_row..][..dh];
+                    let panel = &mut kt[(j / NK) * NK * dh..];
+                    for (d, &x) in kr.iter().enumerate() {
+                        panel[d * NK + j % NK] = x;
+                    }
+                    vp[j * dh..(j + 1) * dh].copy_from_slice(&v[l.v_off + base + j * l.in_row..][..dh]);
+                }
+            });
+            let packed = &packed;
+            blocks(q, l, scale, o, g0 * nblk..(g0 + gn) * nblk, |u| packed[(u - g0) * unit_len..(u - g0 + 1) * unit_len].split_at(dh * sp));
+        }
+    }
+
+    /// Query blocks `tasks` (QBlock numbering) of the units whose Kᵀ panels and V `kv(u)` returns.
+    #[cfg(target_arch = "x86_64")]
+    fn blocks<'a>(q: &[f32], l: &Layout, scale: f32, o: OutPtr, tasks: std::ops::Range<usize>, kv: impl Fn(usize) -> (&'a [f32], &'a [f32]) + Sync) {
+        let (s, dh) = (l.seq, l.dh);
+        let sp = s.next_multiple_of(NK);
+        let nblk = s.div_ceil(QBLOCK);
+        tasks.into_par_iter().for_each_init(
             || (vec![0f32; QBLOCK * sp], vec![0f32; QBLOCK * dh]),
             |(sc, qp), t| {
                 #[allow(clippy::redundant_locals)] // capture the Send wrapper, not its raw-pointer field
                 let o = o;
                 let QBlock { u, b, h, i0, rows, base } = QBlock::of(l, t, nblk);
-                let (kt, vp) = packed[u * unit_len..(u + 1) * unit_len].split_at(dh * sp);
+                let (kt, vp) = kv(u);
                 // Q rows of the block, contiguous; rows past the sequence are zero.
                 let rs = rows.next_multiple_of(MS);
                 for r in 0..rs {
@@ -562,14 +585,15 @@ mod tests {
 
     /// The AVX-512 tile path against the `gemm` path on packed-QKV layouts: sequences that are not
     /// multiples of 32 keys or 128 query rows, Dh 16…80 (80 = one 64-wide and one 16-wide column
-    /// chunk), batch > 1. Skipped on CPUs without AVX-512 (the gemm path is then the only one).
+    /// chunk), batch > 1, units laid out in several groups. Skipped on CPUs without AVX-512 (the gemm path is then the only one).
     #[test]
     fn tiles_match_the_gemm_path() {
         if !tiles::usable(16) {
             eprintln!("no AVX-512F: tile path not available here, nothing to compare");
             return;
         }
-        for &(b, s, h, dh) in &[(1usize, 33usize, 1usize, 16usize), (2, 129, 3, 32), (1, 257, 2, 64), (2, 70, 1, 48), (1, 150, 2, 80)] {
+        // (3, 257, 4, 64): 12 units laid out 2 at a time (the test PACK_FLOATS), so 6 groups.
+        for &(b, s, h, dh) in &[(1usize, 33usize, 1usize, 16usize), (2, 129, 3, 32), (1, 257, 2, 64), (2, 70, 1, 48), (1, 150, 2, 80), (3, 257, 4, 64)] {
             let w = h * dh;
             let qkv = vals(b * s * 3 * w, (s * 31 + dh) as u64, 2.0);
             let l = Layout { batch: b, heads: h, seq: s, dh, in_batch: s * 3 * w, in_row: 3 * w, in_head: dh, q_off: 0, k_off: w, v_off: 2 * w, out_batch: s * w, out_row: w, out_head: dh };
