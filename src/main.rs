@@ -72,6 +72,7 @@ enum Cmd {
 }
 
 fn main() -> ExitCode {
+    aural::runtime::malloc::keep_freed_memory();
     let cli = Cli::parse();
     let res = match cli.cmd {
         Cmd::Doctor(a) => cli::doctor::run(a),

@@ -15,6 +15,7 @@ pub mod device;
 pub mod dtype;
 pub mod error;
 pub mod gpu;
+pub mod malloc;
 pub mod ops;
 pub mod safetensors_io;
 pub mod testing;

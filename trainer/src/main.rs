@@ -34,6 +34,7 @@ enum Cmd {
 }
 
 fn main() -> ExitCode {
+    aural_runtime::malloc::keep_freed_memory();
     let cli = Cli::parse();
     let res = match cli.cmd {
         Cmd::Grad(a) => cmd::grad::run(a),
