@@ -384,7 +384,7 @@ pub(crate) fn softmax_unnormalised(x: &mut [f32]) -> f32 {
 
 /// exp of 16 lanes as [`exp_poly`] computes it — n = round(x·log₂e), Cody–Waite r = x − n·ln2, the
 /// same degree-6 polynomial — but with 2ⁿ applied by `vscalefps` (no clamps or exponent-bit
-/// arithmetic; underflow goes to 0 cleanly, NaN stays NaN). Shared by the softmax below and the
+/// arithmetic; underflow and −∞ go to 0, NaN stays NaN). Shared by the softmax below and the
 /// matmul epilogue's GELU.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
@@ -392,6 +392,9 @@ pub(crate) fn softmax_unnormalised(x: &mut [f32]) -> f32 {
 #[allow(clippy::excessive_precision)] // Cephes' published coefficients, kept as printed
 pub(crate) fn exp_avx512(d: std::arch::x86_64::__m512) -> std::arch::x86_64::__m512 {
     use std::arch::x86_64::*;
+    // −∞ (and anything below −110) → exactly 0: without the clamp r = −∞ + ∞ would be NaN. The
+    // constant is the first operand so that a NaN `d` passes through vmaxps unchanged.
+    let d = _mm512_max_ps(_mm512_set1_ps(-110.0), d);
     let t = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(_mm512_mul_ps(d, _mm512_set1_ps(std::f32::consts::LOG2_E)));
     let r = _mm512_fnmadd_ps(t, _mm512_set1_ps(0.693_359_4), d);
     let r = _mm512_fnmadd_ps(t, _mm512_set1_ps(-2.121_944_4e-4), r);
@@ -611,6 +614,15 @@ mod tests {
     /// around the 16-lane and 32-wide steps and on scores spread far enough to underflow.
     #[test]
     fn softmax_builds_agree_with_f64() {
+        // −∞ entries (a masked score) give exactly 0 in the AVX-512 build.
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            let mut x = vec![0.5f32, f32::NEG_INFINITY, -1.0, f32::NEG_INFINITY];
+            // SAFETY: the CPU has AVX-512F.
+            let sum = unsafe { softmax_avx512(&mut x) };
+            assert_eq!((x[1], x[3]), (0.0, 0.0));
+            assert!((sum as f64 - (1.0 + (-1.5f64).exp())).abs() < 1e-6, "{sum}");
+        }
         for &n in &[1usize, 2, 15, 16, 17, 31, 32, 33, 47, 100, 1214] {
             for &spread in &[1.0f32, 40.0, 200.0] {
                 let x = vals(n, n as u64 + spread as u64, spread);

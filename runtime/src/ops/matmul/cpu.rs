@@ -217,6 +217,12 @@ mod gelu_tests {
             let mut nan = [f32::NAN; 3];
             f(&mut nan);
             assert!(nan.iter().all(|v| v.is_nan()), "{name}: gelu(NaN) must be NaN");
+            let mut inf = [f32::INFINITY, f32::NEG_INFINITY, f32::MAX, f32::MIN];
+            f(&mut inf);
+            assert_eq!(inf[0], f32::INFINITY, "{name}: gelu(+inf)");
+            assert!(inf[1].is_nan() || inf[1] == 0.0, "{name}: gelu(-inf) = {}", inf[1]);
+            assert_eq!(inf[2], f32::MAX, "{name}: gelu(f32::MAX)");
+            assert_eq!(inf[3], 0.0, "{name}: gelu(f32::MIN) = {}", inf[3]);
         }
     }
 }
