@@ -214,9 +214,7 @@ fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
 #[allow(clippy::too_many_arguments)]
 fn short_unit(q: &[f32], k: &[f32], v: &[f32], o: &[f32], dout: &[f32], l: &Layout, scale: f32, g: [OutPtr; 3], u: usize) {
     let (s, dh) = (l.seq, l.dh);
-    let (b, h) = (u / l.heads, u % l.heads);
-    let ib = b * l.in_batch + h * l.in_head;
-    let ob = b * l.out_batch + h * l.out_head;
+    let (ib, ob) = l.unit_bases(u);
     fn at(t: &[f32], off: usize, i: usize, stride: usize, dh: usize) -> &[f32] {
         &t[off + i * stride..][..dh]
     }
@@ -264,9 +262,7 @@ fn short_unit(q: &[f32], k: &[f32], v: &[f32], o: &[f32], dout: &[f32], l: &Layo
 #[allow(clippy::too_many_arguments)]
 fn long_unit(q: &[f32], k: &[f32], v: &[f32], o: &[f32], dout: &[f32], l: &Layout, scale: f32, g: [OutPtr; 3], u: usize, sc: &mut [f32], dp: &mut [f32]) {
     let (s, dh) = (l.seq, l.dh);
-    let (b, h) = (u / l.heads, u % l.heads);
-    let ib = b * l.in_batch + h * l.in_head;
-    let ob = b * l.out_batch + h * l.out_head;
+    let (ib, ob) = l.unit_bases(u);
     let (in_row, out_row, ss) = (l.in_row as isize, l.out_row as isize, s as isize);
     let kp = k[l.k_off + ib..].as_ptr();
     let vp = v[l.v_off + ib..].as_ptr();

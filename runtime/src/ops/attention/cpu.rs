@@ -60,23 +60,22 @@ pub(super) fn attention(q: &[f32], k: &[f32], v: &[f32], l: &Layout, scale: f32)
     out
 }
 
-/// Task `t` of the long paths: (sequence, head) unit `u` = (b, h), query rows i0..i0 + rows, and
-/// the unit's offset `base` in the inputs.
+/// Task `t` of the long paths: (sequence, head) unit `u`, query rows i0..i0 + rows, and the unit's
+/// offsets `base` in the inputs and `obase` in the output ([`Layout::unit_bases`]).
 struct QBlock {
     u: usize,
-    b: usize,
-    h: usize,
     i0: usize,
     rows: usize,
     base: usize,
+    obase: usize,
 }
 
 impl QBlock {
     fn of(l: &Layout, t: usize, nblk: usize) -> QBlock {
         let (u, blk) = (t / nblk, t % nblk);
-        let (b, h) = (u / l.heads, u % l.heads);
         let i0 = blk * QBLOCK;
-        QBlock { u, b, h, i0, rows: QBLOCK.min(l.seq - i0), base: b * l.in_batch + h * l.in_head }
+        let (base, obase) = l.unit_bases(u);
+        QBlock { u, i0, rows: QBLOCK.min(l.seq - i0), base, obase }
     }
 }
 
@@ -89,7 +88,7 @@ fn long(q: &[f32], k: &[f32], v: &[f32], l: &Layout, scale: f32, o: OutPtr) {
         |sc, t| {
             #[allow(clippy::redundant_locals)] // capture the Send wrapper, not its raw-pointer field
             let o = o;
-            let QBlock { b, h, i0, rows, base, .. } = QBlock::of(l, t, nblk);
+            let QBlock { i0, rows, base, obase, .. } = QBlock::of(l, t, nblk);
             let qp = q[l.q_off + base + i0 * l.in_row..].as_ptr();
             let kp = k[l.k_off + base..].as_ptr();
             let vp = v[l.v_off + base..].as_ptr();
@@ -104,7 +103,7 @@ fn long(q: &[f32], k: &[f32], v: &[f32], l: &Layout, scale: f32, o: OutPtr) {
             for (r, row) in sc[..rows * s].chunks_exact_mut(s).enumerate() {
                 inv[r] = 1.0 / softmax_unnormalised(row);
             }
-            let op = unsafe { o.0.add(b * l.out_batch + i0 * l.out_row + h * l.out_head) };
+            let op = unsafe { o.0.add(obase + i0 * l.out_row) };
             unsafe {
                 // O_blk (rows × dh, row stride out_row) = P (rows × s) · V (s × dh, row stride in_row).
                 gemm::gemm(rows, l.dh, s, op, 1, out_row, false, sc.as_ptr(), 1, s as isize, vp, 1, in_row, 0.0f32, 1.0f32, false, false, false, Parallelism::None);
@@ -121,9 +120,9 @@ fn long(q: &[f32], k: &[f32], v: &[f32], l: &Layout, scale: f32, o: OutPtr) {
 ///
 /// `gemm` packs its operands on every call: per 128-row query block that is Kᵀ (S × Dh) for the
 /// scores, then P (128 × S) and V for P·V — Kᵀ and V repacked for each of a head's ⌈S/128⌉ blocks.
-/// Here each (sequence, head) is laid out once instead — Kᵀ as a (Dh × S₃₂) panel padded with zero
-/// columns to a multiple of 32 keys, V as a contiguous (S × Dh) block — and two fixed-shape kernels
-/// run on them with no further copies:
+/// Here each (sequence, head) is laid out once instead — Kᵀ as ⌈S/32⌉ contiguous (Dh × 32) panels
+/// (padded keys zero), V as a contiguous (S × Dh) block — and two fixed-shape kernels run on them
+/// with no further copies:
 /// - scores: 8 query rows × 32 keys in 16 zmm accumulators, Dh steps of 2 loads + 8 broadcasts;
 /// - P·V: 4 rows × 64 columns in 16 accumulators, S steps of 4 loads + 4 broadcasts; each row is
 ///   divided by its softmax sum as it is stored.
@@ -182,7 +181,7 @@ mod tiles {
             let gn = group.min(units - g0);
             packed[..gn * unit_len].par_chunks_mut(unit_len).enumerate().for_each(|(gi, buf)| {
                 let u = g0 + gi;
-                let base = (u / l.heads) * l.in_batch + (u % l.heads) * l.in_head;
+                let (base, _) = l.unit_bases(u);
                 let (kt, vp) = buf.split_at_mut(dh * sp);
                 for j in 0..s {
                     let kr = &k[l.k_off + base + j * l.in_row..][..dh];
@@ -209,7 +208,7 @@ mod tiles {
             |(sc, qp), t| {
                 #[allow(clippy::redundant_locals)] // capture the Send wrapper, not its raw-pointer field
                 let o = o;
-                let QBlock { u, b, h, i0, rows, base } = QBlock::of(l, t, nblk);
+                let QBlock { u, i0, rows, base, obase } = QBlock::of(l, t, nblk);
                 let (kt, vp) = kv(u);
                 // Q rows of the block, contiguous; rows past the sequence are zero.
                 let rs = rows.next_multiple_of(MS);
@@ -234,7 +233,7 @@ mod tiles {
                 for r in 0..rows {
                     inv[r] = 1.0 / softmax_unnormalised(&mut sc[r * sp..r * sp + s]);
                 }
-                let op = unsafe { o.0.add(b * l.out_batch + i0 * l.out_row + h * l.out_head) };
+                let op = unsafe { o.0.add(obase + i0 * l.out_row) };
                 // SAFETY: sc rows r0..r0+MO exist (QBLOCK is a multiple of MO) and hold s valid
                 // columns; vp holds s·dh floats; `attention` checked the output layout and this task
                 // owns output rows i0..i0+rows of head h; only valid rows are stored.
@@ -330,8 +329,7 @@ fn short(q: &[f32], k: &[f32], v: &[f32], l: &Layout, scale: f32, o: OutPtr) {
 #[allow(clippy::too_many_arguments)]
 fn short_unit(q: &[f32], k: &[f32], v: &[f32], l: &Layout, scale: f32, o: OutPtr, u: usize, p: &mut [f32; SHORT * SHORT]) {
     let s = l.seq;
-    let (b, h) = (u / l.heads, u % l.heads);
-    let base = b * l.in_batch + h * l.in_head;
+    let (base, obase) = l.unit_bases(u);
     fn row<'a>(t: &'a [f32], l: &Layout, off: usize, base: usize, i: usize) -> &'a [f32] {
         let st = off + base + i * l.in_row;
         &t[st..st + l.dh]
@@ -344,7 +342,7 @@ fn short_unit(q: &[f32], k: &[f32], v: &[f32], l: &Layout, scale: f32, o: OutPtr
         let sum = softmax_unnormalised(&mut p[i * s..(i + 1) * s]);
         let inv = 1.0 / sum;
         // SAFETY: `attention` checked the output layout; (u, i) rows are owned by this task.
-        let orow = unsafe { std::slice::from_raw_parts_mut(o.0.add(b * l.out_batch + i * l.out_row + h * l.out_head), l.dh) };
+        let orow = unsafe { std::slice::from_raw_parts_mut(o.0.add(obase + i * l.out_row), l.dh) };
         orow.iter_mut().for_each(|x| *x = 0.0);
         for j in 0..s {
             axpy(p[i * s + j] * inv, row(v, l, l.v_off, base, j), orow);

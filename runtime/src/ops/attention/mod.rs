@@ -63,6 +63,12 @@ impl Layout {
     pub fn units(&self) -> usize {
         self.batch * self.heads
     }
+    /// Offset of (sequence, head) unit `u` = b·heads + h in the inputs (before q_off/k_off/v_off)
+    /// and in the output: element (s, d) of the unit is at base + s·row stride + d.
+    pub fn unit_bases(&self, u: usize) -> (usize, usize) {
+        let (b, h) = (u / self.heads, u % self.heads);
+        (b * self.in_batch + h * self.in_head, b * self.out_batch + h * self.out_head)
+    }
     /// Output elements.
     pub fn out_len(&self) -> usize {
         self.batch * self.seq * self.heads * self.dh
