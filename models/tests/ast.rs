@@ -210,6 +210,53 @@ fn missing_or_misshaped_tensors_are_named() {
     assert!(e.contains("config.json"), "{e}");
 }
 
+/// A sharded save (`save_pretrained(max_shard_size=...)`): `model.safetensors.index.json` names the
+/// shard of every tensor (`model-0000i-of-00003.safetensors`, HF's file names and index format).
+/// Same numbers as the single file; a missing shard, a tensor absent from the shard the index names,
+/// and a directory of PyTorch pickles are errors naming the file and tensor.
+#[test]
+fn sharded_checkpoints_load_and_broken_ones_are_named() {
+    let (cfg, w, f) = small_checkpoint();
+    let dir = TempDir::new("sharded");
+    std::fs::write(dir.0.join("config.json"), serde_json::to_string(&cfg).unwrap()).unwrap();
+    let names: Vec<&String> = w.keys().collect();
+    let shard_of = |i: usize| format!("model-{:05}-of-00003.safetensors", i * 3 / names.len() + 1);
+    let mut map = serde_json::Map::new();
+    for s in 1..=3 {
+        let file = format!("model-{s:05}-of-00003.safetensors");
+        let part: Vec<(&str, &Tensor)> = names.iter().enumerate().filter(|(i, _)| shard_of(*i) == file).map(|(_, n)| (n.as_str(), &w[*n])).collect();
+        assert!(!part.is_empty());
+        for (n, _) in &part {
+            map.insert(n.to_string(), serde_json::Value::String(file.clone()));
+        }
+        safetensors_io::save(dir.0.join(&file), part).unwrap();
+    }
+    let index = serde_json::json!({"metadata": {"total_size": 0}, "weight_map": map});
+    std::fs::write(dir.0.join("model.safetensors.index.json"), index.to_string()).unwrap();
+    let m = AstModel::load(&dir.0, Device::Cpu, None).unwrap();
+    assert!(m.unexpected.is_empty(), "{:?}", m.unexpected);
+    assert_max_abs("sharded last_hidden_state", &m.forward(&f["input_values"]).unwrap(), &f["last_hidden_state"], 1e-4);
+
+    // The index puts a tensor in shard 3 that shard 3 does not hold.
+    let moved = names[0].clone();
+    let mut bad = map.clone();
+    bad.insert(moved.clone(), serde_json::Value::String("model-00003-of-00003.safetensors".into()));
+    std::fs::write(dir.0.join("model.safetensors.index.json"), serde_json::json!({"weight_map": bad}).to_string()).unwrap();
+    let e = AstModel::load(&dir.0, Device::Cpu, None).unwrap_err().to_string();
+    assert!(e.contains(&moved) && e.contains("model-00001-of-00003.safetensors") && e.contains("model-00003-of-00003.safetensors"), "{e}");
+    std::fs::write(dir.0.join("model.safetensors.index.json"), index.to_string()).unwrap();
+    std::fs::remove_file(dir.0.join("model-00002-of-00003.safetensors")).unwrap();
+    let e = AstModel::load(&dir.0, Device::Cpu, None).unwrap_err().to_string();
+    assert!(e.contains("model-00002-of-00003.safetensors") && e.contains("no such file"), "{e}");
+    std::fs::write(dir.0.join("model.safetensors.index.json"), "{\"weight_map\": 3}").unwrap();
+    let e = AstModel::load(&dir.0, Device::Cpu, None).unwrap_err().to_string();
+    assert!(e.contains("model.safetensors.index.json") && e.contains("not a safetensors index"), "{e}");
+    std::fs::remove_file(dir.0.join("model.safetensors.index.json")).unwrap();
+    std::fs::write(dir.0.join("pytorch_model.bin"), b"pickle").unwrap();
+    let e = AstModel::load(&dir.0, Device::Cpu, None).unwrap_err().to_string();
+    assert!(e.contains("model.safetensors") && e.contains("pytorch_model.bin"), "{e}");
+}
+
 /// The whole model on the CUDA emulator (every kernel it uses, batch 1) vs the CPU.
 #[test]
 fn small_on_emulator_matches_cpu() {

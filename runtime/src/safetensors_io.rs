@@ -2,10 +2,12 @@
 //!
 //! Writes go to a temporary file in the same directory and are renamed into place, so an
 //! interrupted write never destroys an existing file. f32, f16 and bf16 (converted to f32) load;
-//! other dtypes are an error naming the tensor.
+//! other dtypes are an error naming the tensor. [`load_checkpoint_dir`] reads a model directory as
+//! `save_pretrained` writes it: one `model.safetensors`, or shards listed by
+//! `model.safetensors.index.json`.
 
-use std::collections::BTreeMap;
-use std::path::Path;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 
 use half::{bf16, f16};
 use safetensors::{Dtype, SafeTensors};
@@ -24,6 +26,58 @@ pub fn load(path: impl AsRef<Path>) -> Result<BTreeMap<String, Tensor>> {
         Error::Msg(m) => ferr(path, m),
         other => other,
     })
+}
+
+/// The weights of a checkpoint directory as HF `save_pretrained` writes them: `dir/model.safetensors`,
+/// or, for a sharded save (`max_shard_size`), every shard named by `dir/model.safetensors.index.json`
+/// (`{"weight_map": {tensor: shard file}}`). Returns the tensors and the file that names them (the
+/// single file or the index), for error messages. A missing shard, a tensor the index puts in a
+/// shard that lacks it, or a tensor in two shards is an error naming the file and tensor. A
+/// directory with only PyTorch pickles (`pytorch_model.bin`) gets a hint to convert it.
+pub fn load_checkpoint_dir(dir: impl AsRef<Path>) -> Result<(BTreeMap<String, Tensor>, PathBuf)> {
+    let dir = dir.as_ref();
+    let single = dir.join("model.safetensors");
+    if single.exists() {
+        return Ok((load(&single)?, single));
+    }
+    let index = dir.join("model.safetensors.index.json");
+    if !index.exists() {
+        let pickles = dir.join("pytorch_model.bin").exists() || dir.join("pytorch_model.bin.index.json").exists();
+        let hint = if pickles { " (only pytorch_model.bin is there: convert it with save_pretrained(..., safe_serialization=True))" } else { "" };
+        return Err(ferr(&single, format!("no such file, and no model.safetensors.index.json beside it{hint}")));
+    }
+    #[derive(serde::Deserialize)]
+    struct Index {
+        weight_map: BTreeMap<String, String>,
+    }
+    let text = std::fs::read_to_string(&index).map_err(|e| ferr(&index, e.to_string()))?;
+    let parsed: Index = serde_json::from_str(&text).map_err(|e| ferr(&index, format!("not a safetensors index ({e})")))?;
+    if parsed.weight_map.is_empty() {
+        return Err(ferr(&index, "its weight_map lists no tensors"));
+    }
+    let shards: BTreeSet<&str> = parsed.weight_map.values().map(String::as_str).collect();
+    let mut out = BTreeMap::new();
+    for shard in shards {
+        if Path::new(shard).components().count() != 1 {
+            return Err(ferr(&index, format!("shard '{shard}' is not a file name inside the checkpoint directory")));
+        }
+        let path = dir.join(shard);
+        if !path.exists() {
+            return Err(ferr(&path, format!("no such file (a shard listed in {})", index.display())));
+        }
+        for (name, t) in load(&path)? {
+            if let Some(listed) = parsed.weight_map.get(&name).filter(|s| s.as_str() != shard) {
+                return Err(ferr(&path, format!("holds tensor '{name}', which the index puts in {listed}")));
+            }
+            if out.insert(name.clone(), t).is_some() {
+                return Err(ferr(&path, format!("tensor '{name}' is in more than one shard")));
+            }
+        }
+    }
+    if let Some((name, shard)) = parsed.weight_map.iter().find(|(n, _)| !out.contains_key(*n)) {
+        return Err(ferr(&dir.join(shard), format!("lacks tensor '{name}', which {} puts there", index.display())));
+    }
+    Ok((out, index))
 }
 
 /// Parses safetensors bytes.

@@ -20,8 +20,9 @@ use aural::runtime::{safetensors_io, Tensor};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// HF AST checkpoint directory (config.json + model.safetensors): ASTModel or
-    /// ASTForAudioClassification, e.g. MIT/ast-finetuned-audioset-10-10-0.4593.
+    /// HF AST checkpoint directory (config.json + model.safetensors, or a sharded save's
+    /// model.safetensors.index.json + shards): ASTModel or ASTForAudioClassification, e.g.
+    /// MIT/ast-finetuned-audioset-10-10-0.4593.
     #[arg(long)]
     model: PathBuf,
     /// WAV files (any PCM width or float, any channel count, any rate).

@@ -14,7 +14,7 @@
 //! shapes. Tensors that match nothing are returned (and printed as one warning by the CLI).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use aural_runtime::{DType, Error, Result, Tensor};
 
@@ -114,14 +114,10 @@ impl Checkpoint {
     }
 }
 
-/// Reads `dir/config.json` and `dir/model.safetensors`.
-pub(crate) fn read_dir(dir: &Path) -> Result<(AstConfig, BTreeMap<String, Tensor>)> {
+/// Reads `dir/config.json` and the weights (`model.safetensors` or its shards); also returns the file
+/// naming the weights.
+pub(crate) fn read_dir(dir: &Path) -> Result<(AstConfig, BTreeMap<String, Tensor>, PathBuf)> {
     let cfg = AstConfig::from_file(dir.join("config.json"))?;
-    let st = dir.join("model.safetensors");
-    if !st.exists() {
-        let hint = if dir.join("pytorch_model.bin").exists() { " (only pytorch_model.bin is there: convert it with save_pretrained(..., safe_serialization=True))" } else { "" };
-        return Err(Error::File { path: st.display().to_string(), msg: format!("no such file{hint}") });
-    }
-    let tensors = aural_runtime::safetensors_io::load(&st)?;
-    Ok((cfg, tensors))
+    let (tensors, file) = aural_runtime::safetensors_io::load_checkpoint_dir(dir)?;
+    Ok((cfg, tensors, file))
 }

@@ -77,13 +77,14 @@ pub struct AstModel {
 }
 
 impl AstModel {
-    /// Loads `dir/config.json` + `dir/model.safetensors` (an HF `ASTModel` or
-    /// `ASTForAudioClassification` checkpoint) onto `device`. `n_layers`: keep only the first N blocks
+    /// Loads `dir/config.json` + `dir/model.safetensors` (or a sharded save's
+    /// `model.safetensors.index.json` and shards) of an HF `ASTModel` or
+    /// `ASTForAudioClassification` checkpoint onto `device`. `n_layers`: keep only the first N blocks
     /// (AST-SED uses 10); `None` keeps `num_hidden_layers`.
     pub fn load(dir: impl AsRef<Path>, device: Device, n_layers: Option<usize>) -> Result<AstModel> {
         let dir = dir.as_ref();
-        let (cfg, tensors) = load::read_dir(dir)?;
-        AstModel::from_tensors(cfg, tensors, &dir.join("model.safetensors"), device, n_layers)
+        let (cfg, tensors, file) = load::read_dir(dir)?;
+        AstModel::from_tensors(cfg, tensors, &file, device, n_layers)
     }
 
     /// Builds the model from a config and named tensors (the checkpoint's names); `source` is for

@@ -248,14 +248,11 @@ impl AstSed {
     }
 }
 
-/// Reads `dir/config.json` (validated) and `dir/model.safetensors`; also returns the latter's path.
+/// Reads `dir/config.json` (validated) and the weights (`model.safetensors` or its shards); also
+/// returns the file naming the weights.
 pub(crate) fn read_dir(dir: &Path) -> Result<(SedConfig, BTreeMap<String, Tensor>, std::path::PathBuf)> {
     let config = SedConfig::from_file(dir.join("config.json"))?;
-    let st = dir.join("model.safetensors");
-    if !st.exists() {
-        return Err(Error::File { path: st.display().to_string(), msg: "no such file".into() });
-    }
-    let tensors = aural_runtime::safetensors_io::load(&st)?;
+    let (tensors, st) = aural_runtime::safetensors_io::load_checkpoint_dir(dir)?;
     Ok((config, tensors, st))
 }
 
