@@ -71,6 +71,18 @@ fn embed_cli_matches_library() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("no classifier head"));
 
+    // Two inputs with one file stem (a broken WAV second): refused before any file is read, both
+    // paths named, nothing written.
+    let sub = dir.join("sub");
+    std::fs::create_dir_all(&sub).unwrap();
+    std::fs::write(sub.join("a.wav"), b"RIFF").unwrap();
+    let clash = dir.join("clash.safetensors");
+    let o = Command::new(exe).args(["embed", "--model", ck.to_str().unwrap(), pa.to_str().unwrap(), sub.join("a.wav").to_str().unwrap(), "--out", clash.to_str().unwrap(), "--device", "cpu"]).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("share a file stem") && err.contains(sub.join("a.wav").to_str().unwrap()) && err.contains("'a/last_hidden_state'"), "{err}");
+    assert!(!clash.exists());
+
     // A missing checkpoint: exit code 2 and a message naming config.json.
     let o = Command::new(exe).args(["embed", "--model", dir.join("nope").to_str().unwrap(), pa.to_str().unwrap(), "--out", "x.safetensors", "--device", "cpu"]).output().unwrap();
     assert_eq!(o.status.code(), Some(2));

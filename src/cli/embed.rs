@@ -78,7 +78,8 @@ pub fn run(a: Args) -> Result<()> {
         (false, Some(k)) => format!("hidden_states.{k}"),
         (false, None) => "last_hidden_state".to_string(),
     };
-    let mut out: Vec<(String, Tensor)> = Vec::new();
+    // Tensor names, checked before any file is processed: several inputs are named by file stem.
+    let mut keys: Vec<String> = Vec::new();
     for p in &a.inputs {
         let key = if a.inputs.len() == 1 {
             what.clone()
@@ -86,9 +87,13 @@ pub fn run(a: Args) -> Result<()> {
             let stem = p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
             format!("{stem}/{what}")
         };
-        if out.iter().any(|(k, _)| *k == key) {
-            bail!("two inputs share the file stem of {} (tensor name '{key}')", p.display());
+        if let Some(i) = keys.iter().position(|k| *k == key) {
+            bail!("{} and {} share a file stem: both would be written as tensor '{key}'", a.inputs[i].display(), p.display());
         }
+        keys.push(key);
+    }
+    let mut out: Vec<(String, Tensor)> = Vec::new();
+    for (p, key) in a.inputs.iter().zip(keys) {
         let t = Instant::now();
         let au = audio::load(p, opts.sample_rate as u32, ch)?;
         let n = au.num_samples();
