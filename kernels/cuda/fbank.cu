@@ -24,6 +24,8 @@
 //        work; not done yet: at 512 points the kernel is bound by launch/latency, not by flops.
 //   ast_input_fwd_f32_v1 — the standalone pad/truncate + normalise of an existing fbank.
 
+#include "common.cuh"
+
 #define FBANK_MAXN 2048          // largest n_fft of the fused kernel (the launcher checks)
 #define FBANK_THREADS 256        // block size (power of two; the launcher uses it)
 #define FBANK_PER_THREAD (FBANK_MAXN / FBANK_THREADS)
@@ -52,28 +54,6 @@ __device__ __forceinline__ int fbank_bitrev(int i, int log2n) {
     int r = 0;
     for (int b = 0; b < log2n; ++b) { r = (r << 1) | (i & 1); i >>= 1; }
     return r;
-}
-
-// In-place iterative radix-2 DIT FFT of (re, im) in shared memory, input already in bit-reversed
-// order; twc/tws: cos/sin(2πj/n), j < n/2. Ends with a barrier.
-__device__ void fbank_fft_smem(float* re, float* im, const float* twc, const float* tws, int n, int log2n) {
-    for (int s = 1; s <= log2n; ++s) {
-        const int half = 1 << (s - 1);
-        const int tstep = n >> s;  // twiddle stride: W_len^j = W_n^(j·n/len)
-        for (int b = threadIdx.x; b < (n >> 1); b += blockDim.x) {
-            const int j = b & (half - 1);
-            const int i0 = ((b >> (s - 1)) << s) + j;
-            const int i1 = i0 + half;
-            const float c = twc[j * tstep], sn = tws[j * tstep];
-            // t = x1 · e^{−2πi j/len} = x1 · (c − i·sn)
-            const float tr = re[i1] * c + im[i1] * sn;
-            const float ti = im[i1] * c - re[i1] * sn;
-            const float ar = re[i0], ai = im[i0];
-            re[i0] = ar + tr; im[i0] = ai + ti;
-            re[i1] = ar - tr; im[i1] = ai - ti;
-        }
-        __syncthreads();
-    }
 }
 
 // v1. Launch: grid (out_rows), block (256). Block f owns output row f. Shared memory: 2·n_fft +
@@ -140,7 +120,7 @@ fbank_fwd_f32_v1(const float* __restrict__ wave, const float* __restrict__ const
         }
     }
     __syncthreads();
-    fbank_fft_smem(re, im, tw, tw + (p.n_fft >> 1), p.n_fft, p.log2n);
+    fft_radix2_smem(re, im, tw, tw + (p.n_fft >> 1), p.n_fft, p.log2n);
     // 4. power spectrum in place (thread k owns bin k).
     for (int k = tid; k <= (p.n_fft >> 1); k += nt) re[k] = re[k] * re[k] + im[k] * im[k];
     __syncthreads();

@@ -105,6 +105,24 @@ extern "C" __global__ void gru_fwd_f32_v1(const float* __restrict__ xp, const fl
     }
 }
 
+// The input projections of step t for NB batch rows b0 + bb, at hidden unit j of direction d:
+// xr/xz/xn[bb] = xp[b0 + bb, t, d, {0, H, 2H} + j], or 0 where !active (the pointer is only formed
+// when active, so t may be out of range then). Used by the persistent forward kernels v2/v3.
+template <int NB>
+__device__ __forceinline__ void gru_load_xp(const float* __restrict__ xp, int b0, int t, int T, int D, int H, int d, int j, bool active,
+                                            float (&xr)[NB], float (&xz)[NB], float (&xn)[NB]) {
+#pragma unroll
+    for (int bb = 0; bb < NB; ++bb) {
+        xr[bb] = xz[bb] = xn[bb] = 0.0f;
+        if (active) {
+            const float* x = xp + ((size_t)(b0 + bb) * T + t) * D * 3 * H + (size_t)d * 3 * H;
+            xr[bb] = x[j];
+            xz[bb] = x[H + j];
+            xn[bb] = x[2 * H + j];
+        }
+    }
+}
+
 // v2 body for a group of NB batch elements (NB = 1 or GRU_BPB = 2, a compile-time constant so the
 // per-batch accumulators stay in registers and B = 1 does no wasted work).
 template <int NB>
@@ -129,17 +147,7 @@ __device__ __forceinline__ void gru_v2_run(const float* __restrict__ xp, const f
     }
     // xp of the current step, prefetched one step ahead.
     float xr[NB], xz[NB], xn[NB];
-#pragma unroll
-    for (int bb = 0; bb < NB; ++bb) {
-        xr[bb] = xz[bb] = xn[bb] = 0.0f;
-        if (own && T > 0) {
-            const int t = d == 0 ? 0 : T - 1;
-            const float* x = xp + ((size_t)(b0 + bb) * T + t) * D * 3 * H + (size_t)d * 3 * H;
-            xr[bb] = x[j];
-            xz[bb] = x[H + j];
-            xn[bb] = x[2 * H + j];
-        }
-    }
+    gru_load_xp<NB>(xp, b0, d == 0 ? 0 : T - 1, T, D, H, d, j, own && T > 0, xr, xz, xn);
     __syncthreads();
 
     for (int s = 0; s < T; ++s) {
@@ -153,17 +161,7 @@ __device__ __forceinline__ void gru_v2_run(const float* __restrict__ xp, const f
         }
         // Next step's xp (its latency hides behind the dot products).
         float nxr[NB], nxz[NB], nxn[NB];
-#pragma unroll
-        for (int bb = 0; bb < NB; ++bb) {
-            nxr[bb] = nxz[bb] = nxn[bb] = 0.0f;
-            if (own && s + 1 < T) {
-                const int tn = d == 0 ? s + 1 : T - 2 - s;
-                const float* x = xp + ((size_t)(b0 + bb) * T + tn) * D * 3 * H + (size_t)d * 3 * H;
-                nxr[bb] = x[j];
-                nxz[bb] = x[H + j];
-                nxn[bb] = x[2 * H + j];
-            }
-        }
+        gru_load_xp<NB>(xp, b0, d == 0 ? s + 1 : T - 2 - s, T, D, H, d, j, own && s + 1 < T, nxr, nxz, nxn);
         if (own) {
 #pragma unroll 4
             for (int k = 0; k < H; ++k) {
@@ -253,17 +251,7 @@ __device__ __forceinline__ void gru_v3_run(const float* __restrict__ xp, const f
         bn = bhh[d * 3 * H + 2 * H + j];
     }
     float xr[NB], xz[NB], xn[NB];
-#pragma unroll
-    for (int bb = 0; bb < NB; ++bb) {
-        xr[bb] = xz[bb] = xn[bb] = 0.0f;
-        if (own && sg == 0 && T > 0) {
-            const int t = d == 0 ? 0 : T - 1;
-            const float* x = xp + ((size_t)(b0 + bb) * T + t) * D * 3 * H + (size_t)d * 3 * H;
-            xr[bb] = x[j];
-            xz[bb] = x[H + j];
-            xn[bb] = x[2 * H + j];
-        }
-    }
+    gru_load_xp<NB>(xp, b0, d == 0 ? 0 : T - 1, T, D, H, d, j, own && sg == 0 && T > 0, xr, xz, xn);
     __syncthreads();
 
     for (int s = 0; s < T; ++s) {
@@ -276,17 +264,7 @@ __device__ __forceinline__ void gru_v3_run(const float* __restrict__ xp, const f
             an[bb] = bn;
         }
         float nxr[NB], nxz[NB], nxn[NB];
-#pragma unroll
-        for (int bb = 0; bb < NB; ++bb) {
-            nxr[bb] = nxz[bb] = nxn[bb] = 0.0f;
-            if (own && sg == 0 && s + 1 < T) {
-                const int tn = d == 0 ? s + 1 : T - 2 - s;
-                const float* x = xp + ((size_t)(b0 + bb) * T + tn) * D * 3 * H + (size_t)d * 3 * H;
-                nxr[bb] = x[j];
-                nxz[bb] = x[H + j];
-                nxn[bb] = x[2 * H + j];
-            }
-        }
+        gru_load_xp<NB>(xp, b0, d == 0 ? s + 1 : T - 2 - s, T, D, H, d, j, own && sg == 0 && s + 1 < T, nxr, nxz, nxn);
         if (own) {
 #pragma unroll 2
             for (int q = q0; q < q1; ++q) {

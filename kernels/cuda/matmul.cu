@@ -43,6 +43,7 @@
 
 #include <cuda_fp16.h>
 #include <mma.h>
+#include "common.cuh"
 
 struct MatmulParams {
     int M, N, K;
@@ -146,18 +147,7 @@ extern "C" __global__ void __launch_bounds__(V2_THREADS) matmul_fwd_f32_v2(const
             Bs[kk][nn] = (gn < p.N && gk < p.K) ? load_b(b, gk, gn, p) : 0.0f;
         }
         __syncthreads();
-#pragma unroll
-        for (int kk = 0; kk < V2_BK; ++kk) {
-            float ra[4], rb[4];
-#pragma unroll
-            for (int i = 0; i < 4; ++i) ra[i] = As[kk][ty + 16 * i];
-#pragma unroll
-            for (int j = 0; j < 4; ++j) rb[j] = Bs[kk][tx + 16 * j];
-#pragma unroll
-            for (int i = 0; i < 4; ++i)
-#pragma unroll
-                for (int j = 0; j < 4; ++j) acc[i][j] = fmaf(ra[i], rb[j], acc[i][j]);
-        }
+        tile64_fma_4x4<V2_BK, V2_BM + V2_PAD>(As, Bs, acc, tx, ty);
         __syncthreads();
     }
 

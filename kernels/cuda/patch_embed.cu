@@ -30,6 +30,8 @@
 // Flops per launch: 2·B·F′T′·N·ph·pw. Bytes (minimum): 4·(B·T·M + N·ph·pw + N + (P+F′T′)·N) read,
 // 4·B·(P+F′T′)·N written.
 
+#include "common.cuh"
+
 struct PatchEmbedParams {
     int batch, frames, mel;
     int ph, pw, fs, ts;
@@ -131,18 +133,7 @@ extern "C" __global__ void __launch_bounds__(PE_THREADS) patch_embed_fwd_f32_v2(
             Bs[kk][nn] = (gn < p.n && gk < p.kdim) ? pe_load_w(w, gk, gn, p) : 0.0f;
         }
         __syncthreads();
-#pragma unroll
-        for (int kk = 0; kk < PE_BK; ++kk) {
-            float ra[4], rb[4];
-#pragma unroll
-            for (int i = 0; i < 4; ++i) ra[i] = As[kk][ty + 16 * i];
-#pragma unroll
-            for (int j = 0; j < 4; ++j) rb[j] = Bs[kk][tx + 16 * j];
-#pragma unroll
-            for (int i = 0; i < 4; ++i)
-#pragma unroll
-                for (int j = 0; j < 4; ++j) acc[i][j] = fmaf(ra[i], rb[j], acc[i][j]);
-        }
+        tile64_fma_4x4<PE_BK, PE_BM + PE_PAD>(As, Bs, acc, tx, ty);
         __syncthreads();
     }
 

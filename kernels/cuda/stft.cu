@@ -21,6 +21,8 @@
 //   istft_ola v1 — overlap-add by gathering: one thread per output sample sums the ≤ ⌈N/hop⌉
 //             frames covering it and divides by the window-sum-square; no atomics, deterministic.
 
+#include "common.cuh"
+
 #define STFT_MAXN 2048
 #define STFT_THREADS 256
 #define STFT_PER_THREAD (STFT_MAXN / STFT_THREADS)
@@ -46,27 +48,6 @@ __device__ __forceinline__ int stft_bitrev(int i, int log2n) {
     int r = 0;
     for (int b = 0; b < log2n; ++b) { r = (r << 1) | (i & 1); i >>= 1; }
     return r;
-}
-
-// Radix-2 DIT FFT in shared memory; input in bit-reversed order; twc/tws: cos/sin(2πj/n), j < n/2
-// (shared). Ends with a barrier.
-__device__ void stft_fft_smem(float* re, float* im, const float* twc, const float* tws, int n, int log2n) {
-    for (int s = 1; s <= log2n; ++s) {
-        const int half = 1 << (s - 1);
-        const int tstep = n >> s;
-        for (int b = threadIdx.x; b < (n >> 1); b += blockDim.x) {
-            const int j = b & (half - 1);
-            const int i0 = ((b >> (s - 1)) << s) + j;
-            const int i1 = i0 + half;
-            const float c = twc[j * tstep], sn = tws[j * tstep];
-            const float tr = re[i1] * c + im[i1] * sn;
-            const float ti = im[i1] * c - re[i1] * sn;
-            const float ar = re[i0], ai = im[i0];
-            re[i0] = ar + tr; im[i0] = ai + ti;
-            re[i1] = ar - tr; im[i1] = ai - ti;
-        }
-        __syncthreads();
-    }
 }
 
 // stft v1. Launch: 1-D grid × 256, grid-stride over B·F·T outputs (t fastest: coalesced writes).
@@ -118,7 +99,7 @@ stft_fwd_f32_v2(const float* __restrict__ x, const float* __restrict__ consts, f
         tw[N / 2 + i] = consts[2 * N + i];
     }
     __syncthreads();
-    stft_fft_smem(re, im, tw, tw + N / 2, N, p.log2n);
+    fft_radix2_smem(re, im, tw, tw + N / 2, N, p.log2n);
     for (int k = threadIdx.x; k < F; k += blockDim.x) {
         out[((size_t)(b * 2 + 0) * F + k) * T + t] = re[k];
         out[((size_t)(b * 2 + 1) * F + k) * T + t] = im[k];
@@ -183,7 +164,7 @@ istft_frames_fwd_f32_v2(const float* __restrict__ spec, const float* __restrict_
         tw[N / 2 + i] = consts[2 * N + i];
     }
     __syncthreads();
-    stft_fft_smem(re, im, tw, tw + N / 2, N, p.log2n);
+    fft_radix2_smem(re, im, tw, tw + N / 2, N, p.log2n);
     float* fr = frames + ((size_t)b * T + t) * N;
     for (int n = threadIdx.x; n < N; n += blockDim.x) fr[n] = re[n] / (float)N * consts[n];
 }

@@ -7,6 +7,11 @@
 //!
 //! Adding a family: put `cuda/<family>.cu` here, add one line to [`SOURCES`], and the NVRTC gate, the
 //! ptxas report and the emulator pick it up.
+//!
+//! Device code used by several families lives in headers (`cuda/<name>.cuh`, listed in [`HEADERS`]),
+//! included with `#include "<name>.cuh"`: NVRTC gets them as in-memory headers (no include path to
+//! find at run time) and the emulator's g++ finds them in `cuda/`. Header functions are `inline` or
+//! templates, so one definition per translation unit links in the emulator's single library.
 
 pub mod emu;
 
@@ -32,6 +37,18 @@ macro_rules! sources {
 }
 
 sources!["binary", "matmul", "unary", "shape", "fbank", "stft", "softmax", "layernorm", "reduce", "adamw", "gru", "attention", "patch_embed"];
+
+/// A header shared by several families (see the crate doc).
+#[derive(Debug, Clone, Copy)]
+pub struct KernelHeader {
+    /// The name `.cu` files include it by (e.g. `"common.cuh"`).
+    pub name: &'static str,
+    /// The CUDA C text.
+    pub src: &'static str,
+}
+
+/// Every shared header.
+pub const HEADERS: &[KernelHeader] = &[KernelHeader { name: "common.cuh", src: include_str!("../cuda/common.cuh") }];
 
 /// The source of one family, if it exists.
 pub fn source(family: &str) -> Option<&'static KernelSource> {

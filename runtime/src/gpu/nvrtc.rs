@@ -1,7 +1,8 @@
 //! Run-time compilation of `kernels/cuda/<family>.cu` with NVRTC, and the on-disk PTX cache.
 //!
-//! The cache key is SHA-256 over (source text, target arch, NVRTC version, options), so editing a
-//! kernel, changing GPU or upgrading NVRTC each compile afresh. Files are written to a temporary name
+//! Every program gets the shared headers of `aural_kernels::HEADERS` (`#include "common.cuh"`).
+//! The cache key is SHA-256 over (source text, header texts, target arch, NVRTC version, options), so
+//! editing a kernel or a header, changing GPU or upgrading NVRTC each compile afresh. Files are written to a temporary name
 //! and renamed, so a crash never leaves a truncated PTX behind. Location: `$AURAL_CACHE_DIR/kernels`,
 //! else the user cache dir's `aural/kernels`.
 
@@ -47,7 +48,8 @@ pub struct Compiled {
 pub fn compile_raw(family: &str, src: &str, opts: &[String], cubin: bool) -> Result<Compiled> {
     let lib = super::nvrtc_lib::get().map_err(Error::CudaUnavailable)?;
     let arch = opts.iter().find_map(|o| o.strip_prefix("--gpu-architecture=")).unwrap_or("?").to_string();
-    match lib.compile(&format!("{family}.cu"), src, opts, cubin) {
+    let headers: Vec<(&str, &str)> = aural_kernels::HEADERS.iter().map(|h| (h.name, h.src)).collect();
+    match lib.compile(&format!("{family}.cu"), src, &headers, opts, cubin) {
         Ok((image, log)) => Ok(Compiled { image, log }),
         Err((err, log)) => Err(Error::Nvrtc { family: family.into(), arch, log: format!("{err}\n{log}") }),
     }
@@ -60,6 +62,10 @@ pub fn ptx_cached(family: &str, src: &str, arch: u32) -> Result<(String, bool)> 
     let ver = libs::nvrtc_version().unwrap_or((0, 0));
     let mut h = Sha256::new();
     h.update(src.as_bytes());
+    for hd in aural_kernels::HEADERS {
+        h.update(format!("|{}|", hd.name).as_bytes());
+        h.update(hd.src.as_bytes());
+    }
     h.update(format!("|{arch}|{}.{}|", ver.0, ver.1).as_bytes());
     for o in &opts {
         if !o.starts_with("--include-path") {

@@ -76,16 +76,22 @@ impl Nvrtc {
         unsafe { std::ffi::CStr::from_ptr((self.error_string)(r)) }.to_string_lossy().into_owned()
     }
 
-    /// Compiles `src` with `opts`. Returns (image, log) — PTX text or cubin bytes — or (error, log).
-    pub fn compile(&self, name: &str, src: &str, opts: &[String], cubin: bool) -> Result<(Vec<u8>, String), (String, String)> {
-        let csrc = std::ffi::CString::new(src).map_err(|_| ("source contains NUL".to_string(), String::new()))?;
+    /// Compiles `src` with `opts`; `headers` are (include name, text) pairs the source may
+    /// `#include`. Returns (image, log) — PTX text or cubin bytes — or (error, log).
+    pub fn compile(&self, name: &str, src: &str, headers: &[(&str, &str)], opts: &[String], cubin: bool) -> Result<(Vec<u8>, String), (String, String)> {
+        let cstr = |s: &str, what: &str| std::ffi::CString::new(s).map_err(|_| (format!("{what} contains NUL"), String::new()));
+        let csrc = cstr(src, "source")?;
         let cname = std::ffi::CString::new(name).unwrap();
+        let hsrc: Vec<std::ffi::CString> = headers.iter().map(|(n, t)| cstr(t, n)).collect::<Result<_, _>>()?;
+        let hname: Vec<std::ffi::CString> = headers.iter().map(|(n, _)| cstr(n, "header name")).collect::<Result<_, _>>()?;
+        let (phsrc, phname): (Vec<*const c_char>, Vec<*const c_char>) = (hsrc.iter().map(|c| c.as_ptr()).collect(), hname.iter().map(|c| c.as_ptr()).collect());
         let copts: Vec<std::ffi::CString> = opts.iter().map(|o| std::ffi::CString::new(o.as_str()).unwrap()).collect();
         let popts: Vec<*const c_char> = copts.iter().map(|c| c.as_ptr()).collect();
         let mut prog: Prog = std::ptr::null_mut();
-        // SAFETY: all pointers are valid C strings alive for the calls; `prog` is destroyed once.
+        // SAFETY: all pointers are valid C strings alive for the calls (the header arrays hold
+        // `headers.len()` each); `prog` is destroyed once.
         unsafe {
-            let r = (self.create)(&mut prog, csrc.as_ptr(), cname.as_ptr(), 0, std::ptr::null(), std::ptr::null());
+            let r = (self.create)(&mut prog, csrc.as_ptr(), cname.as_ptr(), headers.len() as c_int, phsrc.as_ptr(), phname.as_ptr());
             if r != 0 {
                 return Err((format!("nvrtcCreateProgram: {}", self.err(r)), String::new()));
             }
