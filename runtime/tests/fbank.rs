@@ -11,7 +11,7 @@
 //! for white noise, a sine sweep (also run in float64: `fb(wav.astype(np.float64))`) and the sweep plus
 //! 1e-2 noise, each 16000 + 37 samples; 4000 samples of silence; and 559 samples of noise.
 
-use aural_runtime::ops::fbank::{ast_input, fbank, fused_kernel_bytes, AstNorm, FbankOpts, FbankPlan};
+use aural_runtime::ops::fbank::{ast_input, fbank, fused_kernel_bytes, AstNorm, FbankOpts, FbankPlan, Window};
 use aural_runtime::testing::{assert_close, fixture, gpu_devices, rand_vec};
 use aural_runtime::{Device, Tensor};
 
@@ -33,6 +33,56 @@ fn golden_torchaudio_kaldi_fbank() {
         let (g, w) = (got.to_vec().unwrap(), want.to_vec().unwrap());
         eprintln!("{clip}: {:?} max abs error vs torchaudio {:.2e}", got.shape(), max_err(&g, &w));
         assert_close(&format!("fbank {clip} vs torchaudio"), &g, &w, 1e-3, 0.0);
+    }
+}
+
+/// The options of a `fbank_opts.safetensors` case (see tests/golden/fbank.py).
+fn case_opts(o: &[f32]) -> FbankOpts {
+    FbankOpts {
+        sample_rate: o[0],
+        num_mel_bins: o[1] as usize,
+        frame_length_ms: o[2],
+        frame_shift_ms: o[3],
+        preemph: o[4],
+        low_freq: o[5],
+        high_freq: o[6],
+        window: [Window::Hanning, Window::Hamming, Window::Povey, Window::Rectangular, Window::Blackman][o[7] as usize],
+        remove_dc_offset: o[8] != 0.0,
+        round_to_power_of_two: o[9] != 0.0,
+        ast_norm: None,
+    }
+}
+
+/// Other sample rates, every window, frame sizes (power of two or not), frequency edges, no pre-emphasis or
+/// DC removal vs torchaudio (float64 waveform). `edge_8k` has an FFT bin exactly on filter 0's left
+/// edge, the only bin of that filter: torchaudio's f32 mel bank gives it a tiny weight (a finite
+/// log energy, not log ε), which the plan reproduces by computing the bank as torchaudio does.
+/// On GPU devices (emulator: the first 0.06 s) the power-of-two cases run the fused kernel too.
+#[test]
+fn golden_torchaudio_kaldi_fbank_options() {
+    let fx = fixture("fbank_opts.safetensors");
+    let cases: Vec<&str> = fx.keys().filter_map(|k| k.strip_suffix("/opts")).collect();
+    assert_eq!(cases.len(), 8);
+    for case in cases {
+        let o = case_opts(&fx[&format!("{case}/opts")].to_vec().unwrap());
+        let wave = &fx[&format!("{case}/wave")];
+        let want = &fx[&format!("{case}/fbank")];
+        let got = fbank(wave, &o).unwrap_or_else(|e| panic!("{case}: {e}"));
+        assert_eq!(got.shape(), want.shape(), "{case}");
+        let (g, w) = (got.to_vec().unwrap(), want.to_vec().unwrap());
+        eprintln!("{case}: {:?} max abs error vs torchaudio {:.2e}", got.shape(), max_err(&g, &w));
+        assert_close(&format!("fbank {case} vs torchaudio"), &g, &w, 1e-3, 0.0);
+        let plan = FbankPlan::new(&o).unwrap();
+        if !plan.n_fft.is_power_of_two() {
+            continue;
+        }
+        for dev in gpu_devices() {
+            let n = if dev == Device::Emu { (0.06 * o.sample_rate) as usize } else { wave.numel() };
+            let part = Tensor::from_vec(wave.to_vec().unwrap()[..n].to_vec(), &[n]).unwrap();
+            let want = fbank(&part, &o).unwrap();
+            let got = fbank(&part.to_device(dev).unwrap(), &o).unwrap_or_else(|e| panic!("{dev} {case}: {e}"));
+            assert_close(&format!("{dev} fbank_fwd_f32_v1 {case}"), &got.to_vec().unwrap(), &want.to_vec().unwrap(), 1e-3, 0.0);
+        }
     }
 }
 

@@ -3,6 +3,10 @@
 torchaudio 2.9.1 kaldi fbank with AST's arguments, HF ASTFeatureExtractor for one clip, and
 torch.stft / torch.istft (periodic Hann, center=True, reflect). Signals are generated in numpy
 (fixed seeds; torchaudio.load would need torchcodec) and stored as f32 next to the outputs.
+Also fbank_opts.safetensors: kaldi fbank with other options (sample rates 8–44.1 kHz, every window,
+frame sizes that are not a power of two, low/high frequency edges, no pre-emphasis, no DC removal,
+and an FFT bin lying exactly on a triangle's edge), each on a short noise + tone clip; the reference is
+torchaudio run on the float64 waveform (its f32 mel bank, f64 FFT), `<case>/opts` holds the options.
 Run: .venv/bin/python tests/golden/fbank.py
 """
 import os
@@ -57,3 +61,34 @@ for n_fft, hop in [(512, 128), (2048, 160)]:
 
 save_file(t, OUT)
 print(OUT, os.path.getsize(OUT), "bytes")
+
+# Other options. opts = [sample_rate, num_mel_bins, frame_length ms, frame_shift ms, preemphasis,
+# low_freq, high_freq, window (0 hanning, 1 hamming, 2 povey, 3 rectangular, 4 blackman), remove_dc_offset,
+# round_to_power_of_two].
+WINDOWS = ["hanning", "hamming", "povey", "rectangular", "blackman"]
+CASES = {
+    "edge_8k": [8000, 40, 10.0, 5.0, 0.5, 100.0, 3000.0, 2, 1, 0],  # n_fft 80: bin 1 = 100 Hz = filter 0's left edge
+    "rect_22k": [22050, 64, 50.0, 20.0, 0.97, 20.0, 10025.0, 3, 0, 0],  # n_fft 1102
+    "hamming_44k": [44100, 80, 20.0, 5.0, 0.97, 20.0, -400.0, 1, 1, 1],  # 882 → 1024
+    "hanning_16k_23": [16000, 23, 32.0, 12.5, 0.0, 0.0, 7000.0, 0, 1, 1],
+    "povey_11k": [11025, 40, 10.0, 10.0, 0.5, 20.0, 0.0, 2, 0, 0],  # n_fft 110
+    "hamming_16k_nodc": [16000, 64, 25.0, 10.0, 0.97, 20.0, 0.0, 1, 0, 1],
+    "blackman_16k": [16000, 80, 25.0, 10.0, 0.97, 50.0, -200.0, 4, 1, 1],
+    "blackman_48k": [48000, 128, 25.0, 10.0, 0.97, 20.0, 0.0, 4, 1, 0],  # n_fft 1200
+}
+OUT2 = os.path.join(os.path.dirname(__file__), "fixtures", "fbank_opts.safetensors")
+t2 = {}
+for name, o in CASES.items():
+    sr = o[0]
+    n = int(0.3 * sr) + 11
+    tt = np.arange(n) / sr
+    wav = (0.2 * rng.standard_normal(n) + 0.3 * np.sin(2 * np.pi * 0.11 * sr * tt)).astype(np.float32)
+    ref = kaldi.fbank(torch.from_numpy(wav.astype(np.float64)).unsqueeze(0), sample_frequency=float(sr), num_mel_bins=o[1],
+                      frame_length=o[2], frame_shift=o[3], preemphasis_coefficient=o[4], low_freq=o[5], high_freq=o[6],
+                      window_type=WINDOWS[o[7]], remove_dc_offset=bool(o[8]), round_to_power_of_two=bool(o[9]),
+                      dither=0.0, use_energy=False, htk_compat=True)
+    t2[f"{name}/opts"] = torch.tensor(o, dtype=torch.float32)
+    t2[f"{name}/wave"] = torch.from_numpy(wav)
+    t2[f"{name}/fbank"] = ref.float().contiguous()
+save_file(t2, OUT2)
+print(OUT2, os.path.getsize(OUT2), "bytes")

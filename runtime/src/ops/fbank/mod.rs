@@ -32,6 +32,9 @@ pub enum Window {
     /// Kaldi's default: hanning^0.85.
     Povey,
     Rectangular,
+    /// `0.42 − 0.5·cos(2πn/(N−1)) + 0.08·cos(4πn/(N−1))` (torchaudio's `blackman` with its default
+    /// `blackman_coeff` 0.42).
+    Blackman,
 }
 
 impl Window {
@@ -46,6 +49,7 @@ impl Window {
                     Window::Hamming => 0.54 - 0.46 * c,
                     Window::Povey => (0.5 - 0.5 * c).powf(0.85),
                     Window::Rectangular => 1.0,
+                    Window::Blackman => 0.42 - 0.5 * c + 0.08 * (4.0 * std::f64::consts::PI * i as f64 / d).cos(),
                 }) as f32
             })
             .collect()
@@ -168,21 +172,28 @@ impl FbankPlan {
         if !(0.0 <= low && low < nyq && 0.0 < high && high <= nyq && low < high) {
             return Err(Error::shape(op, format!("bad low_freq {low} / high_freq {high} vs. Nyquist {nyq}")));
         }
+        // The triangles as torchaudio's get_mel_banks computes them: the edges' mel values in f64
+        // (Python floats), then everything in f32 (a Python float meeting a float32 tensor is rounded
+        // to f32), in its order of operations. The same f32 rounding decides whether an FFT bin lying
+        // exactly on a triangle's edge gets a tiny positive weight or none, which is what a filter
+        // with no other bin (many mel bins, small FFT) then measures; computing in f64 instead gave
+        // such filters log(ε) where torchaudio has a finite energy (2.9 apart, 8 kHz, n_fft 80).
         let nb = opts.num_mel_bins;
         let (ml, mh) = (mel_scale(low), mel_scale(high));
-        let delta = (mh - ml) / (nb + 1) as f64;
-        let bin_w = sr / n_fft as f64;
+        let (ml, delta) = (ml as f32, ((mh - ml) / (nb + 1) as f64) as f32);
+        let bin_w = (sr / n_fft as f64) as f32;
+        let fft_mel: Vec<f32> = (0..n_fft / 2).map(|k| 1127.0f32 * (1.0f32 + k as f32 * bin_w / 700.0f32).ln()).collect();
         let mut mel = MelBank { start: vec![], len: vec![], offset: vec![], weights: vec![] };
         for m in 0..nb {
-            let (l, c, r) = (ml + m as f64 * delta, ml + (m + 1) as f64 * delta, ml + (m + 2) as f64 * delta);
+            let mf = m as f32;
+            let (l, c, r) = (ml + mf * delta, ml + (mf + 1.0) * delta, ml + (mf + 2.0) * delta);
             let mut first = None;
             let mut ws = Vec::new();
-            for k in 0..n_fft / 2 {
-                let x = mel_scale(bin_w * k as f64);
+            for (k, &x) in fft_mel.iter().enumerate() {
                 let w = ((x - l) / (c - l)).min((r - x) / (r - c)).max(0.0);
                 if w > 0.0 {
                     first.get_or_insert(k);
-                    ws.push(w as f32);
+                    ws.push(w);
                 } else if first.is_some() {
                     break;
                 }
