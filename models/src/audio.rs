@@ -1,7 +1,10 @@
 //! Audio input, in one place: WAV decoding (hound), channel policy, and resampling (rubato).
 //!
 //! - WAV through hound: 8/16/24/32-bit integer PCM (scaled to [−1, 1) by 2^(bits−1), as
-//!   torchaudio/soundfile do) and 32-bit float, any channel count.
+//!   torchaudio/soundfile do) and 32-bit float, any channel count. 64-bit float WAVs (what
+//!   `scipy.io.wavfile.write` makes of a float64 array; hound does not read them) are read by a
+//!   small RIFF reader here ([`read_wav_f64`]): the `fmt ` chunk says IEEE float (plain or
+//!   WAVE_FORMAT_EXTENSIBLE) with 64 bits, the `data` chunk holds little-endian f64 frames.
 //! - Channels: [`Channels::Select`] one, [`Channels::MixDown`] to mono (the mean, for mono models
 //!   such as AST), [`Channels::All`] (the separator's multi-channel input).
 //! - Resampling with rubato's `FftFixedIn` (synchronous FFT resampler: exact rational ratio, band-
@@ -77,6 +80,9 @@ pub fn read_wav(path: impl AsRef<Path>) -> Result<Audio> {
     if meta.len() == 0 {
         return Err(AudioError::Empty { path: p() });
     }
+    if let Some(a) = read_wav_f64(path)? {
+        return Ok(a);
+    }
     let reader = hound::WavReader::open(path).map_err(|e| match e {
         hound::Error::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => AudioError::Truncated { path: p(), msg: "the header ends early".into() },
         hound::Error::IoError(io) => AudioError::Io { path: p(), msg: io.to_string() },
@@ -105,6 +111,81 @@ pub fn read_wav(path: impl AsRef<Path>) -> Result<Audio> {
     let n = inter.len() / nch;
     let channels = (0..nch).map(|c| (0..n).map(|i| inter[i * nch + c]).collect()).collect();
     Ok(Audio { sample_rate: spec.sample_rate, channels })
+}
+
+/// The chunks of a RIFF/WAVE file: (id, payload), in order. A chunk running past the end of the file
+/// is returned cut at the end (the caller decides whether that is truncation).
+fn riff_chunks(bytes: &[u8]) -> Option<Vec<(&[u8], &[u8])>> {
+    if bytes.len() < 12 || &bytes[0..4] != b"RIFF" || &bytes[8..12] != b"WAVE" {
+        return None;
+    }
+    let mut out = Vec::new();
+    let mut pos = 12;
+    while pos + 8 <= bytes.len() {
+        let id = &bytes[pos..pos + 4];
+        let size = u32::from_le_bytes(bytes[pos + 4..pos + 8].try_into().unwrap()) as usize;
+        let start = pos + 8;
+        let end = start.saturating_add(size).min(bytes.len());
+        out.push((id, &bytes[start..end]));
+        pos = start.saturating_add(size).saturating_add(size & 1);
+    }
+    Some(out)
+}
+
+/// Reads a 64-bit IEEE-float WAV; `Ok(None)` when the file is not one (hound reads the rest). Only the
+/// first 64 KiB are read to decide.
+pub fn read_wav_f64(path: &Path) -> Result<Option<Audio>> {
+    use std::io::Read;
+    let p = || path.to_path_buf();
+    let mut head = Vec::new();
+    let f = std::fs::File::open(path).map_err(|e| AudioError::Io { path: p(), msg: e.to_string() })?;
+    f.take(65536).read_to_end(&mut head).map_err(|e| AudioError::Io { path: p(), msg: e.to_string() })?;
+    let is_f64 = |fmt: &[u8]| {
+        if fmt.len() < 16 {
+            return false;
+        }
+        let tag = u16::from_le_bytes([fmt[0], fmt[1]]);
+        let bits = u16::from_le_bytes([fmt[14], fmt[15]]);
+        // WAVE_FORMAT_EXTENSIBLE: the sub-format GUID starts with the format tag.
+        let tag = if tag == 0xFFFE && fmt.len() >= 26 { u16::from_le_bytes([fmt[24], fmt[25]]) } else { tag };
+        tag == 3 && bits == 64
+    };
+    match riff_chunks(&head).and_then(|c| c.into_iter().find(|(id, _)| *id == b"fmt ")) {
+        Some((_, fmt)) if is_f64(fmt) => {}
+        _ => return Ok(None),
+    }
+    let bytes = std::fs::read(path).map_err(|e| AudioError::Io { path: p(), msg: e.to_string() })?;
+    let chunks = riff_chunks(&bytes).unwrap_or_default();
+    let fmt = chunks.iter().find(|(id, _)| *id == b"fmt ").map(|c| c.1).unwrap_or_default();
+    let channels = u16::from_le_bytes([fmt[2], fmt[3]]);
+    let rate = u32::from_le_bytes(fmt[4..8].try_into().unwrap());
+    if rate == 0 || rate > MAX_RATE {
+        return Err(AudioError::BadHeader { path: p(), msg: format!("sample rate {rate} Hz") });
+    }
+    if channels == 0 || channels > MAX_CHANNELS {
+        return Err(AudioError::BadHeader { path: p(), msg: format!("{channels} channels") });
+    }
+    let Some(&(_, data)) = chunks.iter().find(|(id, _)| *id == b"data") else {
+        return Err(AudioError::Truncated { path: p(), msg: "no data chunk".into() });
+    };
+    // The declared size, to tell a cut file from a complete one.
+    let at = data.as_ptr() as usize - bytes.as_ptr() as usize;
+    let declared = u32::from_le_bytes(bytes[at - 4..at].try_into().unwrap()) as usize;
+    let nch = channels as usize;
+    let frame = 8 * nch;
+    if data.len() < declared && declared != u32::MAX as usize {
+        return Err(AudioError::Truncated { path: p(), msg: format!("the data chunk declares {declared} bytes but {} are there", data.len()) });
+    }
+    if data.len() % frame != 0 {
+        return Err(AudioError::Truncated { path: p(), msg: format!("{} data bytes is not a whole number of {nch}-channel 64-bit frames", data.len()) });
+    }
+    let n = data.len() / frame;
+    let sample = |i: usize, c: usize| {
+        let o = i * frame + 8 * c;
+        f64::from_le_bytes(data[o..o + 8].try_into().unwrap()) as f32
+    };
+    let channels = (0..nch).map(|c| (0..n).map(|i| sample(i, c)).collect()).collect();
+    Ok(Some(Audio { sample_rate: rate, channels }))
 }
 
 /// Applies a channel policy.
@@ -219,6 +300,29 @@ mod tests {
             assert_eq!(one.channels[0], got.channels[1]);
             let e = load(&p, 16000, Channels::Select(2)).unwrap_err().to_string();
             assert!(e.contains("channel 2") && e.contains(p.to_str().unwrap()), "{e}");
+        }
+    }
+
+    /// 64-bit float WAVs written by scipy.io.wavfile (plain IEEE float) and soundfile (EXTENSIBLE),
+    /// tests/golden/wav_f64.py: x[i, c] = 0.5·sin(0.1·i + c), 50 frames × 2 channels. A cut copy is a
+    /// truncation error naming the file.
+    #[test]
+    fn float64_wavs_from_scipy_and_soundfile() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/golden/fixtures");
+        for (f, rate) in [("f64_scipy.wav", 48000), ("f64_extensible.wav", 22050)] {
+            let a = read_wav(dir.join(f)).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!((a.sample_rate, a.channels.len(), a.num_samples()), (rate, 2, 50), "{f}");
+            for (c, ch) in a.channels.iter().enumerate() {
+                for (i, &v) in ch.iter().enumerate() {
+                    let want = (0.5 * (0.1 * i as f64 + c as f64).sin()) as f32;
+                    assert_eq!(v, want, "{f} [{i}, {c}]");
+                }
+            }
+            let bytes = std::fs::read(dir.join(f)).unwrap();
+            let cut = tmp(&format!("cut_{f}"));
+            std::fs::write(&cut, &bytes[..bytes.len() - 12]).unwrap();
+            let e = read_wav(&cut).unwrap_err().to_string();
+            assert!(e.contains(&format!("cut_{f}")) && e.contains("truncated"), "{e}");
         }
     }
 
