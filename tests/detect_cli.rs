@@ -117,6 +117,20 @@ fn several_and_long_files() {
     // Same stem twice is refused.
     let o = detect(&[], &[&pl, &pl]);
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("share the file stem"));
+    // A hop longer than the 1.28 s window would leave frames unscored; a non-positive hop is meaningless.
+    let o = detect(&["--window-hop", "1.5"], &[&pl]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.code() == Some(2) && err.contains("longer than the window") && err.contains("128 frames"), "{err}");
+    for bad in ["0", "-1", "NaN"] {
+        let o = detect(&[&format!("--window-hop={bad}")], &[&pl]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.code() == Some(2) && err.contains("--window-hop must be a positive"), "{bad}: {err}");
+    }
+    // The longest allowed hop (one window) still scores every frame.
+    let s1 = dir.join("s1.safetensors");
+    ok(&detect(&["--window-hop", "1.28", "--scores", s1.to_str().unwrap()], &[&pl]));
+    let st = safetensors_io::load(&s1).unwrap()["strong"].to_vec().unwrap();
+    assert!(st.iter().all(|v| v.is_finite() && (0.0..=1.0).contains(v)));
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -39,7 +39,7 @@ pub struct Args {
     #[arg(long, value_name = "OUT.png")]
     plot: Option<PathBuf>,
     /// Hop between the windows of clips longer than the model's window, in seconds
-    /// (default: half a window).
+    /// (default: half a window; at most one window).
     #[arg(long, value_name = "SECONDS")]
     window_hop: Option<f64>,
     /// Windows per forward pass.
@@ -83,6 +83,9 @@ pub fn run(a: Args) -> Result<()> {
         t0.elapsed().as_secs_f64()
     );
     let mut post = model.config.post_process()?;
+    if let Some(h) = a.window_hop.filter(|h| !(h.is_finite() && *h > 0.0)) {
+        bail!("--window-hop must be a positive number of seconds, got {h}");
+    }
     let opts = DetectOpts { hop_frames: a.window_hop.map(|s| ((s / 0.01).round() as usize).max(1)), batch: a.batch.max(1), ..Default::default() };
     let ch = a.channel.map(Channels::Select).unwrap_or(Channels::MixDown);
     let several = a.inputs.len() > 1;

@@ -24,7 +24,8 @@ use crate::sed::{attention_pool, FrameScores, SoftmaxAxis};
 /// Options of [`AstSed::detect`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct DetectOpts {
-    /// Hop between windows of a long clip, in fbank frames (10 ms); `None` = max_length / 2.
+    /// Hop between windows of a long clip, in fbank frames (10 ms), at most max_length (windows must
+    /// overlap or touch); `None` = max_length / 2.
     pub hop_frames: Option<usize>,
     /// Windows per forward pass.
     pub batch: usize,
@@ -80,7 +81,13 @@ impl AstSed {
             fbank(&Tensor::from_vec(wave.to_vec(), &[wave.len()])?.to_device(dev)?, &fo)?.to_vec()?
         };
         let n = fb.len() / mel;
-        let hop = opts.hop_frames.unwrap_or(l / 2);
+        let hop = opts.hop_frames.unwrap_or(l / 2).max(1);
+        if hop > l {
+            return Err(Error::Msg(format!(
+                "detect: a window hop of {hop} fbank frames is longer than the window ({l} frames = {:.2} s): parts of a long clip would get no scores",
+                l as f64 * 0.01
+            )));
+        }
         let starts = window_starts(n, l, hop);
         let norm = opts.norm;
         let pad = norm.apply(0.0);
