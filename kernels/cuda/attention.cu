@@ -39,6 +39,8 @@
 //
 // Flops per launch: 4·S²·Dh per unit. Bytes (minimum): 4·3·S·Dh read + 4·S·Dh written per unit.
 
+#include "common.cuh"
+
 struct AttnParams {
     int batch, heads, seq, dh;
     int in_batch, in_row, in_head;
@@ -55,10 +57,6 @@ namespace {
 
 __device__ __forceinline__ float attn_warp_max(float v) {
     for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
-    return v;
-}
-__device__ __forceinline__ float attn_warp_sum(float v) {
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
     return v;
 }
 
@@ -220,7 +218,7 @@ extern "C" __global__ void __launch_bounds__(128) attention_fwd_f32_v3(const flo
         const float x = lane < S ? Ps[i * (S + 1) + lane] : ATTN_NEG_INF;
         const float m = attn_warp_max(x);
         const float e = lane < S ? expf(x - m) : 0.0f;
-        const float s = attn_warp_sum(e);
+        const float s = warp_sum(e);
         if (lane < S) Ps[i * (S + 1) + lane] = e / s;
     }
     __syncthreads();
@@ -299,7 +297,7 @@ extern "C" __global__ void __launch_bounds__(128) attention_bwd_f32_v1(const flo
         const float* oi = o + obase + (long long)i * p.out_row;
         float acc = 0.0f;
         for (int d = lane; d < D; d += 32) acc = fmaf(dOs[i * pitch + d], oi[d], acc);
-        acc = attn_warp_sum(acc);
+        acc = warp_sum(acc);
         if (lane == 0) Ds[i] = acc;
     }
     __syncthreads();
@@ -307,7 +305,7 @@ extern "C" __global__ void __launch_bounds__(128) attention_bwd_f32_v1(const flo
         const float x = lane < S ? Ps[i * sp + lane] : ATTN_NEG_INF;
         const float m = attn_warp_max(x);
         const float e = lane < S ? expf(x - m) : 0.0f;
-        const float sum = attn_warp_sum(e);
+        const float sum = warp_sum(e);
         if (lane < S) {
             const float pij = e / sum;
             Ps[i * sp + lane] = pij;

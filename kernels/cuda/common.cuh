@@ -3,6 +3,13 @@
 // includes it, so everything here is `inline` or a template (one definition per translation unit).
 #pragma once
 
+// Sum over the 32 lanes of a warp, every lane receiving it (butterfly shuffles; all lanes active).
+// Used by the row reductions of softmax, layernorm and attention.
+__device__ __forceinline__ float warp_sum(float v) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
 // In-place iterative radix-2 DIT FFT of (re, im) in shared memory, input already in bit-reversed
 // order; twc/tws: cos/sin(2πj/n), j < n/2 (shared). All threads of the block take part (grid-stride
 // over the n/2 butterflies of each stage). Ends with a barrier. Used by fbank and stft.

@@ -17,6 +17,8 @@
 //
 // Bytes per launch (minimum): 4·R·L read + 4·R·L written + 8·L for w and b.
 
+#include "common.cuh"
+
 struct LayerNormParams {
     int rows;
     int len;
@@ -24,15 +26,6 @@ struct LayerNormParams {
     int flags;  // bit 0: weight present, bit 1: bias present
 };
 static_assert(sizeof(LayerNormParams) == 16, "LayerNormParams must match runtime/src/ops/layernorm/cuda.rs");
-
-namespace {  // helpers: internal linkage (no clashes with other families under the emulator)
-
-__device__ __forceinline__ float ln_warp_sum(float v) {
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    return v;
-}
-
-}  // namespace
 
 // v1. Launch: 1-D grid × 128 threads, grid-stride over rows. One thread owns one row.
 // x: [rows, len]; w, b: [len] (read only when flagged); y: [rows, len].
@@ -73,13 +66,13 @@ extern "C" __global__ void layernorm_fwd_f32_v2(const float* __restrict__ x, con
         float* yr = y + (size_t)r * p.len;
         float s = 0.0f;
         for (int j = lane; j < p.len; j += 32) s += xr[j];
-        const float mean = ln_warp_sum(s) / (float)p.len;
+        const float mean = warp_sum(s) / (float)p.len;
         float q = 0.0f;
         for (int j = lane; j < p.len; j += 32) {
             const float d = xr[j] - mean;
             q += d * d;
         }
-        const float rstd = 1.0f / sqrtf(ln_warp_sum(q) / (float)p.len + p.eps);
+        const float rstd = 1.0f / sqrtf(warp_sum(q) / (float)p.len + p.eps);
         for (int j = lane; j < p.len; j += 32) {
             float v = (xr[j] - mean) * rstd;
             if (p.flags & 1) v *= w[j];
@@ -143,21 +136,21 @@ extern "C" __global__ void layernorm_bwd_f32_v1(const float* __restrict__ x, con
         float* dr = dx + off;
         float s = 0.0f;
         for (int j = lane; j < p.len; j += 32) s += xr[j];
-        const float mean = ln_warp_sum(s) * inv_len;
+        const float mean = warp_sum(s) * inv_len;
         float q = 0.0f;
         for (int j = lane; j < p.len; j += 32) {
             const float d = xr[j] - mean;
             q += d * d;
         }
-        const float rstd = 1.0f / sqrtf(ln_warp_sum(q) * inv_len + p.eps);
+        const float rstd = 1.0f / sqrtf(warp_sum(q) * inv_len + p.eps);
         float c1 = 0.0f, c2 = 0.0f;
         for (int j = lane; j < p.len; j += 32) {
             const float g = (p.flags & 1) ? __fmul_rn(gr[j], w[j]) : gr[j];
             c1 += g * (xr[j] - mean) * rstd;
             c2 += g;
         }
-        c1 = ln_warp_sum(c1) * inv_len;
-        c2 = ln_warp_sum(c2) * inv_len;
+        c1 = warp_sum(c1) * inv_len;
+        c2 = warp_sum(c2) * inv_len;
         for (int j = lane; j < p.len; j += 32) {
             const float g = (p.flags & 1) ? __fmul_rn(gr[j], w[j]) : gr[j];
             const float xh = (xr[j] - mean) * rstd;

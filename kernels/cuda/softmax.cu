@@ -22,6 +22,8 @@
 //
 // Bytes per launch (minimum): 4·R·L read + 4·R·L written (re-reads hit the cache).
 
+#include "common.cuh"
+
 struct SoftmaxParams {
     int rows;
     int len;
@@ -37,10 +39,6 @@ __device__ __forceinline__ float max_nan(float a, float b) { return (a > b || a 
 
 __device__ __forceinline__ float warp_max(float v) {
     for (int o = 16; o > 0; o >>= 1) v = max_nan(v, __shfl_xor_sync(0xffffffffu, v, o));
-    return v;
-}
-__device__ __forceinline__ float warp_sum(float v) {
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
     return v;
 }
 
