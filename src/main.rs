@@ -39,6 +39,7 @@ enum Cmd {
     ///   aural features clip.wav --out clip.safetensors            # tensor `fbank` (frames × 128)
     ///   aural features clip.wav --out x.safetensors --ast         # tensor `input_values` (1024 × 128)
     ///   aural features a.wav b.wav --out ab.safetensors --device cuda
+    ///   aural features clip.wav --out x.safetensors --sample-rate 8000 --num-mel-bins 40 --window hamming
     #[command(verbatim_doc_comment)]
     Features(cli::features::Args),
     /// AST embeddings of WAV files from an HF checkpoint directory (config.json + model.safetensors).

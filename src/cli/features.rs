@@ -1,14 +1,19 @@
-//! `aural features`: log-mel fbank (torchaudio kaldi, AST's call) or AST's `input_values` of WAV
-//! files, written to a safetensors file.
+//! `aural features`: log-mel fbank (torchaudio's `compliance.kaldi.fbank`, by default with AST's
+//! arguments) or AST's `input_values` of WAV files, written to a safetensors file.
 //!
-//! Audio is resampled to 16 kHz and mixed down to mono (the mean of the channels) before the fbank:
-//! HF's `ASTFeatureExtractor` expects mono 16 kHz; `--channel N` takes one channel instead.
+//! Audio is resampled to `--sample-rate` (16 kHz) and mixed down to mono (the mean of the channels)
+//! before the fbank: HF's `ASTFeatureExtractor` expects mono 16 kHz; `--channel N` takes one channel
+//! instead. The fbank options carry torchaudio's names and defaults as AST calls it (`htk_compat`,
+//! no energy, no dither): `--num-mel-bins 128 --frame-length 25 --frame-shift 10 --window hanning
+//! --preemphasis 0.97 --low-freq 20 --high-freq 0`; `--keep-dc-offset` is `remove_dc_offset=False`,
+//! `--no-round-to-power-of-two` is `round_to_power_of_two=False`. With `--ast` the result is
+//! padded/truncated to `--max-length` frames (1024) and normalised with AudioSet's mean and std.
 
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use aural::models::audio::{self, Channels};
-use aural::runtime::ops::fbank::{fbank, AstNorm, FbankOpts};
+use aural::runtime::ops::fbank::{fbank, AstNorm, FbankOpts, FbankPlan, Window};
 use aural::runtime::{safetensors_io, Tensor};
 
 #[derive(clap::Args)]
@@ -22,35 +27,109 @@ pub struct Args {
     /// Write AST's `input_values` (1024 × 128, padded and normalised) instead of the raw `fbank`.
     #[arg(long)]
     ast: bool,
+    /// With --ast: frames to pad or truncate to (AST's max_length).
+    #[arg(long, default_value_t = 1024, requires = "ast")]
+    max_length: usize,
     /// Use this channel (0-based) instead of mixing down to mono.
     #[arg(long)]
     channel: Option<usize>,
+    /// Resample the audio to this rate (Hz) and compute the fbank at it (`sample_frequency`).
+    #[arg(long, default_value_t = 16000)]
+    sample_rate: u32,
+    /// Mel filters (`num_mel_bins`).
+    #[arg(long, default_value_t = 128)]
+    num_mel_bins: usize,
+    /// Frame length in ms (`frame_length`).
+    #[arg(long, default_value_t = 25.0)]
+    frame_length: f32,
+    /// Frame shift in ms (`frame_shift`).
+    #[arg(long, default_value_t = 10.0)]
+    frame_shift: f32,
+    /// Window (`window_type`).
+    #[arg(long, value_enum, default_value = "hanning")]
+    window: WindowArg,
+    /// Pre-emphasis coefficient (`preemphasis_coefficient`; 0 disables).
+    #[arg(long, default_value_t = 0.97)]
+    preemphasis: f32,
+    /// Lowest mel edge in Hz (`low_freq`).
+    #[arg(long, default_value_t = 20.0)]
+    low_freq: f32,
+    /// Highest mel edge in Hz; ≤ 0 means Nyquist plus this (`high_freq`).
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    high_freq: f32,
+    /// Keep each frame's DC offset (`remove_dc_offset=False`).
+    #[arg(long)]
+    keep_dc_offset: bool,
+    /// Use the frame length as the FFT size instead of the next power of two
+    /// (`round_to_power_of_two=False`; CPU only).
+    #[arg(long)]
+    no_round_to_power_of_two: bool,
     /// Device: auto, cpu, cuda[:N], emu.
     #[arg(long, default_value = "auto")]
     device: String,
 }
 
+/// torchaudio's `window_type` names.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum WindowArg {
+    Hanning,
+    Hamming,
+    Povey,
+    Rectangular,
+    Blackman,
+}
+
+impl From<WindowArg> for Window {
+    fn from(w: WindowArg) -> Window {
+        match w {
+            WindowArg::Hanning => Window::Hanning,
+            WindowArg::Hamming => Window::Hamming,
+            WindowArg::Povey => Window::Povey,
+            WindowArg::Rectangular => Window::Rectangular,
+            WindowArg::Blackman => Window::Blackman,
+        }
+    }
+}
+
 pub fn run(a: Args) -> Result<()> {
     let dev = super::resolve_device(&a.device)?;
-    let opts = FbankOpts { ast_norm: a.ast.then_some(AstNorm::AUDIOSET), ..Default::default() };
+    let opts = FbankOpts {
+        sample_rate: a.sample_rate as f32,
+        num_mel_bins: a.num_mel_bins,
+        frame_length_ms: a.frame_length,
+        frame_shift_ms: a.frame_shift,
+        preemph: a.preemphasis,
+        low_freq: a.low_freq,
+        high_freq: a.high_freq,
+        remove_dc_offset: !a.keep_dc_offset,
+        window: a.window.into(),
+        round_to_power_of_two: !a.no_round_to_power_of_two,
+        ast_norm: a.ast.then_some(AstNorm { max_length: a.max_length, ..AstNorm::AUDIOSET }),
+    };
+    // Bad options are one error before any file is read.
+    FbankPlan::new(&opts).context("fbank options")?;
     let name = if a.ast { "input_values" } else { "fbank" };
     let ch = a.channel.map(Channels::Select).unwrap_or(Channels::MixDown);
-    let mut out: Vec<(String, Tensor)> = Vec::new();
+    let mut keys: Vec<String> = Vec::new();
     for p in &a.inputs {
-        let au = audio::load(p, opts.sample_rate as u32, ch)?;
-        let n = au.num_samples();
-        let wave = Tensor::from_vec(au.channels.into_iter().next().unwrap_or_default(), &[n])?.to_device(dev)?;
-        let t = fbank(&wave, &opts).with_context(|| format!("fbank of {}", p.display()))?;
         let key = if a.inputs.len() == 1 {
             name.to_string()
         } else {
             let stem = p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
             format!("{stem}/{name}")
         };
-        if out.iter().any(|(k, _)| *k == key) {
-            bail!("two inputs share the file stem of {} (tensor name '{key}')", p.display());
+        if let Some(i) = keys.iter().position(|k| *k == key) {
+            bail!("{} and {} share a file stem: both would be written as tensor '{key}'", a.inputs[i].display(), p.display());
         }
-        eprintln!("{}: {n} samples at 16 kHz → {key} {:?}", p.display(), t.shape());
+        keys.push(key);
+    }
+    let mut out: Vec<(String, Tensor)> = Vec::new();
+    for (p, key) in a.inputs.iter().zip(keys) {
+        let au = audio::load(p, a.sample_rate, ch)?;
+        let n = au.num_samples();
+        let wave = Tensor::from_vec(au.channels.into_iter().next().unwrap_or_default(), &[n])?.to_device(dev)?;
+        let t = fbank(&wave, &opts).with_context(|| format!("fbank of {}", p.display()))?;
+        eprintln!("{}: {n} samples at {} Hz → {key} {:?}", p.display(), a.sample_rate, t.shape());
         out.push((key, t));
     }
     safetensors_io::save(&a.out, out.iter().map(|(k, t)| (k.as_str(), t))).with_context(|| format!("writing {}", a.out.display()))?;
