@@ -32,8 +32,10 @@ enum Cmd {
     Bench(cli::bench::Args),
     /// Log-mel fbank (torchaudio kaldi, AST's call) or AST input_values of WAV files → safetensors.
     ///
-    /// Audio is resampled to 16 kHz and mixed down to mono (HF's ASTFeatureExtractor expects mono
-    /// 16 kHz); `--channel N` picks one channel instead. Several inputs are stored as `<stem>/fbank`.
+    /// Audio is resampled to 16 kHz (--sample-rate) and mixed down to mono (HF's ASTFeatureExtractor
+    /// expects mono 16 kHz); `--channel N` picks one channel instead. The fbank options are
+    /// torchaudio's (compliance.kaldi.fbank), defaulting to AST's call. Several inputs are stored as
+    /// `<stem>/fbank`.
     ///
     /// Examples:
     ///   aural features clip.wav --out clip.safetensors            # tensor `fbank` (frames × 128)
