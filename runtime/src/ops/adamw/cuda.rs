@@ -5,18 +5,13 @@ use crate::gpu::{backend, Launch};
 use crate::ops::grid_1d;
 use crate::{DType, Error, Result, Tensor};
 
-/// Mirrors `AdamWParams` in adamw.cu (size checked on both sides).
+/// Mirrors `AdamWParams` in adamw.cu: the element count, then the step's scalars in
+/// [`AdamWScalars`]' field order (size checked on both sides).
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 pub(crate) struct AdamWParams {
     pub n: i32,
-    pub decay: f32,
-    pub one_m_beta1: f32,
-    pub beta2: f32,
-    pub one_m_beta2: f32,
-    pub neg_step_size: f32,
-    pub bc2_sqrt: f32,
-    pub eps: f32,
+    pub s: AdamWScalars,
 }
 const _: () = assert!(std::mem::size_of::<AdamWParams>() == 32);
 
@@ -29,16 +24,7 @@ pub(super) fn adamw(p: &Tensor, g: &Tensor, m: &Tensor, v: &Tensor, s: &AdamWSca
     let be = backend(dev)?;
     let (po, mo, vo) = (be.alloc(n * 4)?, be.alloc(n * 4)?, be.alloc(n * 4)?);
     if n > 0 {
-        let a = AdamWParams {
-            n: n as i32,
-            decay: s.decay,
-            one_m_beta1: s.one_m_beta1,
-            beta2: s.beta2,
-            one_m_beta2: s.one_m_beta2,
-            neg_step_size: s.neg_step_size,
-            bc2_sqrt: s.bc2_sqrt,
-            eps: s.eps,
-        };
+        let a = AdamWParams { n: n as i32, s: *s };
         Launch::new("adamw", "adamw", "adamw_fwd_f32_v1")
             .grid(grid_1d(n, 256), 1, 1)
             .block(256, 1, 1)

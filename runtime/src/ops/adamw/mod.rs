@@ -24,8 +24,10 @@ pub struct AdamWHyper {
 }
 
 /// The per-element constants of a step, computed on the host in f64 (as torch's Python floats) and
-/// rounded to f32 once.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// rounded to f32 once. `repr(C)`: the CUDA launcher passes them as the tail of the kernel's
+/// `AdamWParams`, in this field order.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct AdamWScalars {
     pub decay: f32,
     pub one_m_beta1: f32,
