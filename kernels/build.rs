@@ -80,31 +80,28 @@ fn main() {
         // Find the exported kernels after macro expansion.
         let scan = Command::new(compiler.path())
             .args(["-E", "-P", "-std=c++17", "-DAURAL_EMU_SCAN=1", "-DAURAL_EMU=1"])
-            .arg("-I").arg(&include_dir)
-            .arg("-I").arg(&emu_dir)
-            .arg("-I").arg(&cuda_dir)
-            .arg("-I").arg(&selftest_dir)
-            .arg("-include").arg(emu_dir.join("cuda_emu.h"))
+            .arg("-I")
+            .arg(&include_dir)
+            .arg("-I")
+            .arg(&emu_dir)
+            .arg("-I")
+            .arg(&cuda_dir)
+            .arg("-I")
+            .arg(&selftest_dir)
+            .arg("-include")
+            .arg(emu_dir.join("cuda_emu.h"))
             .args(["-x", "c++"])
             .arg(&body_path)
             .output()
             .expect("running the C++ preprocessor");
         if !scan.status.success() {
-            panic!(
-                "emulator: preprocessing {} failed:\n{}",
-                src.display(),
-                String::from_utf8_lossy(&scan.stderr)
-            );
+            panic!("emulator: preprocessing {} failed:\n{}", src.display(), String::from_utf8_lossy(&scan.stderr));
         }
         let pre = String::from_utf8_lossy(&scan.stdout);
         let names = exported_kernels(&pre);
         for n in &names {
             if let Some(prev) = owner.insert(n.clone(), src.clone()) {
-                panic!(
-                    "emulator: kernel `{n}` is defined in both {} and {}: exported kernel names must be unique",
-                    prev.display(),
-                    src.display()
-                );
+                panic!("emulator: kernel `{n}` is defined in both {} and {}: exported kernel names must be unique", prev.display(), src.display());
             }
         }
         let rel = src.strip_prefix(&root).unwrap_or(src).display().to_string();
@@ -137,9 +134,7 @@ fn main() {
 
     // Instrumented kernel objects.
     let mut kb = base();
-    kb.flag("-fsanitize=thread")
-        .flag("--param=tsan-instrument-func-entry-exit=0")
-        .files(&wrappers);
+    kb.flag("-fsanitize=thread").flag("--param=tsan-instrument-func-entry-exit=0").files(&wrappers);
     let objects = match kb.try_compile_intermediates() {
         Ok(o) => o,
         Err(e) => panic!("emulator: compiling the kernels as C++ failed (g++ output above):\n{e}"),
@@ -253,9 +248,8 @@ fn rewrite_extern_shared(code: &str) -> String {
                     let Some(semi) = code[decl_start..].find(';') else { break };
                     let decl = &code[decl_start..decl_start + semi];
                     let newlines = decl.matches('\n').count();
-                    let (ty, name) = parse_unsized_array_decl(decl).unwrap_or_else(|| {
-                        panic!("emulator: cannot parse `extern __shared__{decl};` (expected `extern __shared__ T name[];`)")
-                    });
+                    let (ty, name) = parse_unsized_array_decl(decl)
+                        .unwrap_or_else(|| panic!("emulator: cannot parse `extern __shared__{decl};` (expected `extern __shared__ T name[];`)"));
                     out.push_str(&code[last..i]);
                     if depth <= 0 {
                         out.push_str("static ");

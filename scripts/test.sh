@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # The project's test command (README, .ci/run). Works on a fresh machine with no CUDA toolkit and no GPU.
+#  0. Checks the formatting first (rustfmt.toml; `cargo fmt --all` fixes it) when rustfmt is installed.
 #  1. Installs NVRTC, the CUDA headers and ptxas from PyPI into .cache/cuda (git-ignored), once, so the
 #     NVRTC gate can compile every kernel. In CI (CI=true) a failed install is a failure; elsewhere the
 #     NVRTC tests then say that they skipped.
@@ -8,6 +9,12 @@
 #  3. Fails when a kernel of kernels/cuda was never launched under the emulator by the tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+if cargo fmt --version >/dev/null 2>&1; then
+  cargo fmt --all -- --check >/dev/null || { echo "error: code is not formatted as rustfmt.toml says: run 'cargo fmt --all'"; exit 1; }
+else
+  echo "note: rustfmt is not installed; formatting not checked"
+fi
 
 WHEELS=.cache/cuda
 if [ ! -e "$WHEELS/nvidia/cuda_nvrtc/lib/libnvrtc.so.12" ] || [ ! -e "$WHEELS/nvidia/cuda_nvcc/bin/ptxas" ]; then

@@ -19,7 +19,15 @@ fn wav(path: &Path, x: &[f32]) {
 }
 
 fn small_config() -> AstConfig {
-    AstConfig { hidden_size: 64, num_hidden_layers: 2, num_attention_heads: 4, intermediate_size: 128, max_length: 128, num_mel_bins: 32, ..AstConfig::default() }
+    AstConfig {
+        hidden_size: 64,
+        num_hidden_layers: 2,
+        num_attention_heads: 4,
+        intermediate_size: 128,
+        max_length: 128,
+        num_mel_bins: 32,
+        ..AstConfig::default()
+    }
 }
 
 #[test]
@@ -39,7 +47,8 @@ fn embed_cli_matches_library() {
     wav(&pb, &b);
     let exe = env!("CARGO_BIN_EXE_aural");
     let run = |extra: &[&str], inputs: &[&Path], out: &Path| {
-        let mut args: Vec<String> = vec!["embed".into(), "--model".into(), ck.display().to_string(), "--out".into(), out.display().to_string(), "--device".into(), "cpu".into()];
+        let mut args: Vec<String> =
+            vec!["embed".into(), "--model".into(), ck.display().to_string(), "--out".into(), out.display().to_string(), "--device".into(), "cpu".into()];
         args.extend(extra.iter().map(|s| s.to_string()));
         args.extend(inputs.iter().map(|p| p.display().to_string()));
         let o = Command::new(exe).args(&args).output().unwrap();
@@ -67,7 +76,10 @@ fn embed_cli_matches_library() {
     assert_tensor_close("embed hidden_states.1", &got["hidden_states.1"], &want, 1e-6, 1e-6);
 
     // --logits without a classifier head: one clear error.
-    let o = Command::new(exe).args(["embed", "--model", ck.to_str().unwrap(), pa.to_str().unwrap(), "--out", "x.safetensors", "--device", "cpu", "--logits"]).output().unwrap();
+    let o = Command::new(exe)
+        .args(["embed", "--model", ck.to_str().unwrap(), pa.to_str().unwrap(), "--out", "x.safetensors", "--device", "cpu", "--logits"])
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("no classifier head"));
 
@@ -77,14 +89,30 @@ fn embed_cli_matches_library() {
     std::fs::create_dir_all(&sub).unwrap();
     std::fs::write(sub.join("a.wav"), b"RIFF").unwrap();
     let clash = dir.join("clash.safetensors");
-    let o = Command::new(exe).args(["embed", "--model", ck.to_str().unwrap(), pa.to_str().unwrap(), sub.join("a.wav").to_str().unwrap(), "--out", clash.to_str().unwrap(), "--device", "cpu"]).output().unwrap();
+    let o = Command::new(exe)
+        .args([
+            "embed",
+            "--model",
+            ck.to_str().unwrap(),
+            pa.to_str().unwrap(),
+            sub.join("a.wav").to_str().unwrap(),
+            "--out",
+            clash.to_str().unwrap(),
+            "--device",
+            "cpu",
+        ])
+        .output()
+        .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("share a file stem") && err.contains(sub.join("a.wav").to_str().unwrap()) && err.contains("'a/last_hidden_state'"), "{err}");
     assert!(!clash.exists());
 
     // A missing checkpoint: exit code 2 and a message naming config.json.
-    let o = Command::new(exe).args(["embed", "--model", dir.join("nope").to_str().unwrap(), pa.to_str().unwrap(), "--out", "x.safetensors", "--device", "cpu"]).output().unwrap();
+    let o = Command::new(exe)
+        .args(["embed", "--model", dir.join("nope").to_str().unwrap(), pa.to_str().unwrap(), "--out", "x.safetensors", "--device", "cpu"])
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("config.json"));
     let _ = std::fs::remove_dir_all(&dir);

@@ -57,7 +57,26 @@ fn features_cli_matches_library() {
     // torchaudio's options: 8 kHz (resampled from 16 kHz), 40 mel, 20/8 ms frames, Blackman, no
     // pre-emphasis, DC kept, 320-sample FFT, edges 50 Hz … Nyquist − 300 Hz; and --ast --max-length.
     let out3 = dir.join("opts.safetensors");
-    let args = ["--sample-rate", "8000", "--num-mel-bins", "40", "--frame-length", "20", "--frame-shift", "8", "--window", "blackman", "--preemphasis", "0", "--low-freq", "50", "--high-freq", "-300", "--keep-dc-offset", "--no-round-to-power-of-two"];
+    let args = [
+        "--sample-rate",
+        "8000",
+        "--num-mel-bins",
+        "40",
+        "--frame-length",
+        "20",
+        "--frame-shift",
+        "8",
+        "--window",
+        "blackman",
+        "--preemphasis",
+        "0",
+        "--low-freq",
+        "50",
+        "--high-freq",
+        "-300",
+        "--keep-dc-offset",
+        "--no-round-to-power-of-two",
+    ];
     let o = Command::new(exe).arg("features").arg(&p2).args(["--out", out3.to_str().unwrap(), "--device", "cpu"]).args(args).output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let got = safetensors_io::load(&out3).unwrap();
@@ -78,9 +97,18 @@ fn features_cli_matches_library() {
     let want = fbank(&Tensor::from_vec(b8.clone(), &[b8.len()]).unwrap(), &o8).unwrap();
     assert_eq!(got["fbank"].shape(), &[1 + (b8.len() - 160) / 64, 40]);
     aural::runtime::testing::assert_tensor_close("cli fbank with options", &got["fbank"], &want, 1e-6, 0.0);
-    let o = Command::new(exe).arg("features").arg(&p2).args(["--out", out3.to_str().unwrap(), "--device", "cpu", "--ast", "--max-length", "20", "--num-mel-bins", "64"]).output().unwrap();
+    let o = Command::new(exe)
+        .arg("features")
+        .arg(&p2)
+        .args(["--out", out3.to_str().unwrap(), "--device", "cpu", "--ast", "--max-length", "20", "--num-mel-bins", "64"])
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let want = fbank(&Tensor::from_vec(b.clone(), &[n]).unwrap(), &FbankOpts { num_mel_bins: 64, ast_norm: Some(AstNorm { max_length: 20, ..AstNorm::AUDIOSET }), ..Default::default() }).unwrap();
+    let want = fbank(
+        &Tensor::from_vec(b.clone(), &[n]).unwrap(),
+        &FbankOpts { num_mel_bins: 64, ast_norm: Some(AstNorm { max_length: 20, ..AstNorm::AUDIOSET }), ..Default::default() },
+    )
+    .unwrap();
     aural::runtime::testing::assert_tensor_close("cli --ast --max-length 20", &safetensors_io::load(&out3).unwrap()["input_values"], &want, 1e-6, 0.0);
     // Impossible options: one error before any file is read (the bad WAV is not reached).
     let o = Command::new(exe).args(["features", "nonexistent.wav", "--out", out3.to_str().unwrap(), "--high-freq", "9000"]).output().unwrap();

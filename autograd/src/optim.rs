@@ -93,7 +93,11 @@ impl AdamW {
                 let p = var.value();
                 let st = match self.state.remove(name) {
                     Some(s) => s,
-                    None => State { step: 0, exp_avg: Tensor::zeros(p.shape(), DType::F32, p.device())?, exp_avg_sq: Tensor::zeros(p.shape(), DType::F32, p.device())? },
+                    None => State {
+                        step: 0,
+                        exp_avg: Tensor::zeros(p.shape(), DType::F32, p.device())?,
+                        exp_avg_sq: Tensor::zeros(p.shape(), DType::F32, p.device())?,
+                    },
                 };
                 let step = st.step + 1;
                 let h = AdamWHyper { lr: g.lr, beta1: self.beta1, beta2: self.beta2, eps: self.eps, weight_decay: g.weight_decay, step };
@@ -139,7 +143,15 @@ pub fn clip_grad_norm(store: &ParamStore, grads: &mut Grads, max_norm: f64) -> R
 /// parts) gets lr = base_lr · decay^(num_layers + 1 − layer). Returns one group per layer that has
 /// parameters; `no_decay(name)` selects parameters with weight decay 0 (biases, norms), which get
 /// their own groups.
-pub fn layerwise_lr_groups(store: &ParamStore, base_lr: f64, decay: f64, num_layers: usize, weight_decay: f64, layer_of: impl Fn(&str) -> usize, no_decay: impl Fn(&str) -> bool) -> Vec<ParamGroup> {
+pub fn layerwise_lr_groups(
+    store: &ParamStore,
+    base_lr: f64,
+    decay: f64,
+    num_layers: usize,
+    weight_decay: f64,
+    layer_of: impl Fn(&str) -> usize,
+    no_decay: impl Fn(&str) -> bool,
+) -> Vec<ParamGroup> {
     let mut groups: std::collections::BTreeMap<(usize, bool), Vec<String>> = Default::default();
     for name in store.names() {
         let layer = layer_of(&name).min(num_layers + 1);
@@ -147,7 +159,11 @@ pub fn layerwise_lr_groups(store: &ParamStore, base_lr: f64, decay: f64, num_lay
     }
     groups
         .into_iter()
-        .map(|((layer, nd), names)| ParamGroup { names, lr: base_lr * decay.powi((num_layers + 1 - layer) as i32), weight_decay: if nd { 0.0 } else { weight_decay } })
+        .map(|((layer, nd), names)| ParamGroup {
+            names,
+            lr: base_lr * decay.powi((num_layers + 1 - layer) as i32),
+            weight_decay: if nd { 0.0 } else { weight_decay },
+        })
         .collect()
 }
 

@@ -220,7 +220,12 @@ pub(crate) fn will_record(inputs: &[&Var]) -> bool {
 
 /// Records the op that produced `value` from `inputs`: appends a tape entry when some input needs a
 /// gradient and the inputs' tape is recording, else returns a Var that needs none.
-pub(crate) fn record(op: &'static str, inputs: &[&Var], value: Tensor, back: impl FnOnce(&Tensor, &[bool]) -> Result<Vec<Option<Tensor>>> + 'static) -> Result<Var> {
+pub(crate) fn record(
+    op: &'static str,
+    inputs: &[&Var],
+    value: Tensor,
+    back: impl FnOnce(&Tensor, &[bool]) -> Result<Vec<Option<Tensor>>> + 'static,
+) -> Result<Var> {
     let mut tape: Option<&Tape> = None;
     for v in inputs {
         if let Some(t) = &v.tape {

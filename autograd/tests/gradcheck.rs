@@ -5,9 +5,9 @@
 //! transposes, batched and shared operands. Inputs of non-smooth ops are kept ≥ 0.1 from the kinks.
 
 use aural_autograd::ops::*;
+use aural_autograd::ops::{GruDirParams, GruParams};
 use aural_autograd::testing::gradcheck;
 use aural_autograd::Var;
-use aural_autograd::ops::{GruDirParams, GruParams};
 use aural_runtime::testing::rand_vec;
 use aural_runtime::{Result, Tensor};
 
@@ -60,7 +60,8 @@ fn linear_rank3_with_and_without_bias() {
 #[test]
 fn binary_with_broadcasting() {
     let pos = |s: &[usize], seed| tmap(s, seed, |v| 1.5 + 0.5 * v);
-    for (sa, sb) in [(vec![3, 5], vec![3, 5]), (vec![2, 3, 5], vec![5]), (vec![3, 1, 5], vec![4, 5]), (vec![1, 4], vec![3, 1]), (vec![2, 3, 4], vec![2, 1, 4])] {
+    for (sa, sb) in [(vec![3, 5], vec![3, 5]), (vec![2, 3, 5], vec![5]), (vec![3, 1, 5], vec![4, 5]), (vec![1, 4], vec![3, 1]), (vec![2, 3, 4], vec![2, 1, 4])]
+    {
         let (a, b) = (t(&sa, 20), t(&sb, 21));
         check(&format!("add {sa:?} {sb:?}"), &[a.clone(), b.clone()], |v| add(&v[0], &v[1]));
         check(&format!("sub {sa:?} {sb:?}"), &[a.clone(), b.clone()], |v| sub(&v[0], &v[1]));
@@ -181,7 +182,12 @@ fn gru_backprop_through_time() {
                     let dirs = (0..d)
                         .map(|di| {
                             let w = &v[1 + di * per..1 + (di + 1) * per];
-                            GruDirParams { weight_ih: w[0].clone(), weight_hh: w[1].clone(), bias_ih: bias.then(|| w[2].clone()), bias_hh: bias.then(|| w[3].clone()) }
+                            GruDirParams {
+                                weight_ih: w[0].clone(),
+                                weight_hh: w[1].clone(),
+                                bias_ih: bias.then(|| w[2].clone()),
+                                bias_hh: bias.then(|| w[3].clone()),
+                            }
                         })
                         .collect();
                     gru(&v[0], &GruParams { dirs }, bi)
@@ -211,5 +217,7 @@ fn patch_embed_parameters() {
     check("patch_embed prefix pos", &[t(&[4, 1, 3, 2], 141), t(&[4], 142), t(&[2, 4], 143), t(&[18, 4], 144)], move |v| {
         patch_embed(&Var::constant(xc.clone()), &v[0], &v[1], (2, 3), Some(&v[2]), Some(&v[3]))
     });
-    check("patch_embed plain", &[t(&[3, 2, 2], 145), t(&[3], 146), t(&[1, 16, 3], 147)], move |v| patch_embed(&Var::constant(x.clone()), &v[0], &v[1], (2, 3), None, Some(&v[2])));
+    check("patch_embed plain", &[t(&[3, 2, 2], 145), t(&[3], 146), t(&[1, 16, 3], 147)], move |v| {
+        patch_embed(&Var::constant(x.clone()), &v[0], &v[1], (2, 3), None, Some(&v[2]))
+    });
 }

@@ -119,7 +119,14 @@ fn param_store_round_trips_through_safetensors() {
 #[test]
 fn layerwise_lr_decay_groups() {
     let mut s = ParamStore::new();
-    for n in ["embeddings.cls_token", "encoder.layer.0.output.dense.weight", "encoder.layer.0.output.dense.bias", "encoder.layer.1.output.dense.weight", "layernorm.weight", "head.weight"] {
+    for n in [
+        "embeddings.cls_token",
+        "encoder.layer.0.output.dense.weight",
+        "encoder.layer.0.output.dense.bias",
+        "encoder.layer.1.output.dense.weight",
+        "layernorm.weight",
+        "head.weight",
+    ] {
         s.insert(n, rand_tensor(&[2], 1));
     }
     assert_eq!(ast_layer_id("audio_spectrogram_transformer.encoder.layer.11.x", 12), 12);

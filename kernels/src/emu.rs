@@ -457,14 +457,7 @@ pub const MAX_SHARED_BYTES: u32 = 227 * 1024;
 /// # Safety
 /// The kernel runs arbitrary C++: the values behind `params` must have the kernel's parameter types,
 /// and its pointers must point into live buffers (accesses up to 4 KiB outside a buffer are caught).
-pub unsafe fn launch(
-    kernel: &str,
-    grid: Dim3,
-    block: Dim3,
-    shared_bytes: u32,
-    params: &[*mut c_void],
-    opts: &LaunchOptions,
-) -> Result<LaunchStats, EmuError> {
+pub unsafe fn launch(kernel: &str, grid: Dim3, block: Dim3, shared_bytes: u32, params: &[*mut c_void], opts: &LaunchOptions) -> Result<LaunchStats, EmuError> {
     let _guard = LAUNCH_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let Some(k) = table().iter().find(|k| cstr(k.name) == kernel) else {
         let mut known: Vec<String> = kernels().into_iter().map(String::from).collect();
@@ -508,9 +501,8 @@ pub unsafe fn launch(
             off += 8;
         }
     }
-    let snapshot = |bufs: &[(usize, usize, usize)]| -> Vec<Vec<u8>> {
-        bufs.iter().map(|&(b, l, _)| std::slice::from_raw_parts(b as *const u8, l).to_vec()).collect()
-    };
+    let snapshot =
+        |bufs: &[(usize, usize, usize)]| -> Vec<Vec<u8>> { bufs.iter().map(|&(b, l, _)| std::slice::from_raw_parts(b as *const u8, l).to_vec()).collect() };
     let multi = opts.orders.len() > 1;
     let initial = if multi { snapshot(&bufs) } else { Vec::new() };
     let mut first: Option<(LaunchStats, Vec<Vec<u8>>)> = None;
@@ -547,12 +539,7 @@ pub unsafe fn launch(
                 _ => EmuError::Trap { kernel: kname, order, block: r.block, thread: r.thread, msg },
             });
         }
-        let stats = LaunchStats {
-            bytes_read: r.bytes_read,
-            bytes_written: r.bytes_written,
-            blocks: r.blocks,
-            threads_per_block: block.count() as u32,
-        };
+        let stats = LaunchStats { bytes_read: r.bytes_read, bytes_written: r.bytes_written, blocks: r.blocks, threads_per_block: block.count() as u32 };
         match &first {
             None => first = Some((stats, if multi { snapshot(&bufs) } else { Vec::new() })),
             Some((_, want)) => {

@@ -69,15 +69,7 @@ pub fn kernel_names(src: &str) -> Vec<String> {
         loop {
             let Some(p) = scan.find('(') else { break };
             let head = &scan[..p];
-            let ident: String = head
-                .trim_end()
-                .chars()
-                .rev()
-                .take_while(|c| c.is_alphanumeric() || *c == '_')
-                .collect::<Vec<_>>()
-                .into_iter()
-                .rev()
-                .collect();
+            let ident: String = head.trim_end().chars().rev().take_while(|c| c.is_alphanumeric() || *c == '_').collect::<Vec<_>>().into_iter().rev().collect();
             if ident == "__launch_bounds__" {
                 let close = scan[p..].find(')').map(|c| p + c + 1).unwrap_or(scan.len());
                 scan = &scan[close..];

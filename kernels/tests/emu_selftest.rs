@@ -44,12 +44,9 @@ fn launch_limits() {
     let y = EmuBuffer::zeros::<f32>(4);
     let mut a = Args::new().buf(&x).buf(&y).arg(4i32);
     let o = LaunchOptions::single(Order::Forward);
-    for (grid, block, smem) in [
-        (Dim3::x(1), Dim3::x(1025), 0),
-        (Dim3::x(1), Dim3::new(32, 32, 2), 0),
-        (Dim3::new(1, 65536, 1), Dim3::x(32), 0),
-        (Dim3::x(1), Dim3::x(32), 228 * 1024),
-    ] {
+    for (grid, block, smem) in
+        [(Dim3::x(1), Dim3::x(1025), 0), (Dim3::x(1), Dim3::new(32, 32, 2), 0), (Dim3::new(1, 65536, 1), Dim3::x(32), 0), (Dim3::x(1), Dim3::x(32), 228 * 1024)]
+    {
         let e = unsafe { emu::launch_args("emu_test_copy", grid, block, smem, &mut a, &o) }.unwrap_err();
         assert!(matches!(e, EmuError::BadLaunch { .. }), "{e}");
     }
@@ -66,10 +63,7 @@ fn smem_reduction_is_exact() {
     let x = EmuBuffer::from_f32(&xs);
     let out = EmuBuffer::zeros::<f32>(blocks);
     let mut a = Args::new().buf(&x).buf(&out);
-    let st = unsafe {
-        emu::launch_args("emu_test_reduce_smem", Dim3::x(blocks as u32), Dim3::x(256), 0, &mut a, &LaunchOptions::default())
-    }
-    .unwrap();
+    let st = unsafe { emu::launch_args("emu_test_reduce_smem", Dim3::x(blocks as u32), Dim3::x(256), 0, &mut a, &LaunchOptions::default()) }.unwrap();
     let got = out.to_vec_f32();
     for b in 0..blocks {
         // the same tree, in f32
@@ -96,9 +90,7 @@ fn missing_syncthreads_is_caught() {
     let x = EmuBuffer::from_f32(&xs);
     let out = EmuBuffer::zeros::<f32>(blocks);
     let mut a = Args::new().buf(&x).buf(&out);
-    let r = unsafe {
-        emu::launch_args("emu_test_reduce_smem_racy", Dim3::x(blocks as u32), Dim3::x(256), 0, &mut a, &LaunchOptions::default())
-    };
+    let r = unsafe { emu::launch_args("emu_test_reduce_smem_racy", Dim3::x(blocks as u32), Dim3::x(256), 0, &mut a, &LaunchOptions::default()) };
     if let Err(e) = &r {
         eprintln!("{e}");
     }
@@ -117,10 +109,7 @@ fn shuffle_reduction() {
     let out = EmuBuffer::zeros::<f32>(blocks);
     for threads in [32u32, 128, 1024] {
         let mut a = Args::new().buf(&x).buf(&out).arg(n as i32);
-        let st = unsafe {
-            emu::launch_args("emu_test_reduce_shfl", Dim3::x(blocks as u32), Dim3::x(threads), 0, &mut a, &LaunchOptions::default())
-        }
-        .unwrap();
+        let st = unsafe { emu::launch_args("emu_test_reduce_shfl", Dim3::x(blocks as u32), Dim3::x(threads), 0, &mut a, &LaunchOptions::default()) }.unwrap();
         let got = out.to_vec_f32();
         for b in 0..blocks {
             let want: f32 = xs[b * n..(b + 1) * n].iter().sum();
@@ -135,8 +124,7 @@ fn warp_ops_semantics() {
     let threads = 64usize;
     let out = EmuBuffer::zeros::<i32>(threads * 8);
     let mut a = Args::new().buf(&out);
-    unsafe { emu::launch_args("emu_test_warp_ops", Dim3::x(1), Dim3::x(threads as u32), 0, &mut a, &LaunchOptions::default()) }
-        .unwrap();
+    unsafe { emu::launch_args("emu_test_warp_ops", Dim3::x(1), Dim3::x(threads as u32), 0, &mut a, &LaunchOptions::default()) }.unwrap();
     let o = out.to_vec::<i32>();
     for t in 0..threads {
         let lane = t % 32;
@@ -224,11 +212,7 @@ fn gemm_256_is_fast() {
     let t = std::time::Instant::now();
     let (got, want, st) = run_gemm("emu_test_gemm_tiled", 256, 256, 256, &LaunchOptions::single(Order::Forward)).unwrap();
     let dt = t.elapsed();
-    eprintln!(
-        "256^3 tiled GEMM (one order): {:?}; fiber round trip {:.1} ns",
-        dt,
-        emu::bench_fiber_switch(100_000)
-    );
+    eprintln!("256^3 tiled GEMM (one order): {:?}; fiber round trip {:.1} ns", dt, emu::bench_fiber_switch(100_000));
     assert_eq!(got, want);
     assert_eq!(st.bytes_read, 4 * 2 * 256 * 256 * 16);
     assert!(dt.as_secs_f64() < 2.0, "256^3 GEMM took {dt:?}");
@@ -241,8 +225,7 @@ fn copy_counts_exact_bytes() {
         let x = EmuBuffer::from_f32(&xs);
         let y = EmuBuffer::zeros::<f32>(n);
         let mut a = Args::new().buf(&x).buf(&y).arg(n as i32);
-        let st = unsafe { emu::launch_args("emu_test_copy", Dim3::x(7), Dim3::x(128), 0, &mut a, &LaunchOptions::default()) }
-            .unwrap();
+        let st = unsafe { emu::launch_args("emu_test_copy", Dim3::x(7), Dim3::x(128), 0, &mut a, &LaunchOptions::default()) }.unwrap();
         assert_eq!(st.bytes_read, 4 * n as u64);
         assert_eq!(st.bytes_written, 4 * n as u64);
         assert_eq!(y.to_vec_f32(), xs);
@@ -254,8 +237,7 @@ fn copy_out_of_bounds_store_is_caught() {
     let x = EmuBuffer::zeros::<f32>(1001);
     let y = EmuBuffer::zeros::<f32>(1000);
     let mut a = Args::new().buf(&x).buf(&y).arg(1001i32);
-    let e = unsafe { emu::launch_args("emu_test_copy", Dim3::x(1), Dim3::x(64), 0, &mut a, &LaunchOptions::default()) }
-        .unwrap_err();
+    let e = unsafe { emu::launch_args("emu_test_copy", Dim3::x(1), Dim3::x(64), 0, &mut a, &LaunchOptions::default()) }.unwrap_err();
     match e {
         EmuError::OutOfBounds { buffer_index: Some(1), byte_offset: 4000, is_store: true, .. } => {}
         e => panic!("{e}"),
@@ -269,8 +251,7 @@ fn histogram_with_atomics() {
     let vb = EmuBuffer::from_slice(&v);
     let h = EmuBuffer::zeros::<u32>(bins);
     let mut a = Args::new().buf(&vb).buf(&h).arg(n as i32).arg(bins as i32);
-    unsafe { emu::launch_args("emu_test_histogram", Dim3::x(6), Dim3::x(128), (4 * bins) as u32, &mut a, &LaunchOptions::default()) }
-        .unwrap();
+    unsafe { emu::launch_args("emu_test_histogram", Dim3::x(6), Dim3::x(128), (4 * bins) as u32, &mut a, &LaunchOptions::default()) }.unwrap();
     let mut want = vec![0u32; bins];
     for x in &v {
         want[(*x % bins as u32) as usize] += 1;
@@ -285,8 +266,7 @@ fn extern_shared_memory() {
     let x = EmuBuffer::from_f32(&xs);
     let y = EmuBuffer::zeros::<f32>(blocks * t);
     let mut a = Args::new().buf(&x).buf(&y);
-    unsafe { emu::launch_args("emu_test_extern_smem", Dim3::x(blocks as u32), Dim3::x(t as u32), (4 * t) as u32, &mut a, &LaunchOptions::default()) }
-        .unwrap();
+    unsafe { emu::launch_args("emu_test_extern_smem", Dim3::x(blocks as u32), Dim3::x(t as u32), (4 * t) as u32, &mut a, &LaunchOptions::default()) }.unwrap();
     let got = y.to_vec_f32();
     for b in 0..blocks {
         for i in 0..t {
@@ -300,16 +280,16 @@ fn half_round_to_nearest_even() {
     let e = |k: i32| 2f32.powi(k);
     let cases: Vec<(f32, u16)> = vec![
         (1.0, 0x3c00),
-        (1.0 + e(-11), 0x3c00),             // tie -> even (down)
-        (1.0 + 3.0 * e(-11), 0x3c02),       // tie -> even (up)
-        (1.0 + e(-11) + e(-20), 0x3c01),    // above the tie
+        (1.0 + e(-11), 0x3c00),          // tie -> even (down)
+        (1.0 + 3.0 * e(-11), 0x3c02),    // tie -> even (up)
+        (1.0 + e(-11) + e(-20), 0x3c01), // above the tie
         (-2.5, 0xc100),
         (65504.0, 0x7bff),
         (65519.0, 0x7bff),
-        (65520.0, 0x7c00),                  // rounds to inf
-        (e(-24), 0x0001),                   // smallest subnormal
-        (e(-25), 0x0000),                   // tie -> even (zero)
-        (3.0 * e(-25), 0x0002),             // tie -> even (up)
+        (65520.0, 0x7c00),      // rounds to inf
+        (e(-24), 0x0001),       // smallest subnormal
+        (e(-25), 0x0000),       // tie -> even (zero)
+        (3.0 * e(-25), 0x0002), // tie -> even (up)
         (e(-14), 0x0400),
         (f32::INFINITY, 0x7c00),
         (0.1, 0x2e66),
@@ -373,10 +353,8 @@ fn wmma_matches_naive() {
     let b = EmuBuffer::from_slice(&bh);
     let c = EmuBuffer::zeros::<f32>(m * n);
     let mut args = Args::new().buf(&a).buf(&b).buf(&c).arg(P { m: m as i32, n: n as i32, k: k as i32, alpha: 0.5 });
-    let st = unsafe {
-        emu::launch_args("emu_test_wmma", Dim3::xy((n / 16) as u32, (m / 16) as u32), Dim3::x(32), 0, &mut args, &LaunchOptions::default())
-    }
-    .unwrap();
+    let st =
+        unsafe { emu::launch_args("emu_test_wmma", Dim3::xy((n / 16) as u32, (m / 16) as u32), Dim3::x(32), 0, &mut args, &LaunchOptions::default()) }.unwrap();
     let want: Vec<f32> = naive_gemm(&av, &bv, m, n, k).iter().map(|v| v * 0.5).collect();
     assert_eq!(c.to_vec_f32(), want);
     // once per warp: each of the (m/16)(n/16) warps reads k/16 tiles of A and of B (512 B each)
@@ -389,8 +367,7 @@ fn wmma_matches_naive() {
 fn assert_failure_is_a_trap() {
     let x = EmuBuffer::from_slice(&[1i32, 2, -3, 4]);
     let mut a = Args::new().buf(&x);
-    let e = unsafe { emu::launch_args("emu_test_assert", Dim3::x(1), Dim3::x(4), 0, &mut a, &LaunchOptions::default()) }
-        .unwrap_err();
+    let e = unsafe { emu::launch_args("emu_test_assert", Dim3::x(1), Dim3::x(4), 0, &mut a, &LaunchOptions::default()) }.unwrap_err();
     match &e {
         EmuError::Trap { thread, msg, .. } => {
             assert_eq!(thread[0], 2);
@@ -404,8 +381,7 @@ fn assert_failure_is_a_trap() {
 fn divergent_barrier_is_a_deadlock() {
     let x = EmuBuffer::zeros::<f32>(64);
     let mut a = Args::new().buf(&x);
-    let e = unsafe { emu::launch_args("emu_test_divergent_barrier", Dim3::x(1), Dim3::x(64), 0, &mut a, &LaunchOptions::default()) }
-        .unwrap_err();
+    let e = unsafe { emu::launch_args("emu_test_divergent_barrier", Dim3::x(1), Dim3::x(64), 0, &mut a, &LaunchOptions::default()) }.unwrap_err();
     assert!(matches!(e, EmuError::Deadlock { .. }), "{e}");
 }
 
@@ -420,8 +396,7 @@ fn concurrent_launches_from_threads() {
                     let x = EmuBuffer::from_f32(&xs);
                     let y = EmuBuffer::zeros::<f32>(n);
                     let mut a = Args::new().buf(&x).buf(&y).arg(n as i32);
-                    let st = unsafe { emu::launch_args("emu_test_copy", Dim3::x(4), Dim3::x(256), 0, &mut a, &LaunchOptions::default()) }
-                        .unwrap();
+                    let st = unsafe { emu::launch_args("emu_test_copy", Dim3::x(4), Dim3::x(256), 0, &mut a, &LaunchOptions::default()) }.unwrap();
                     assert_eq!(st.bytes_read, 4 * n as u64);
                     assert_eq!(y.to_vec_f32(), xs);
                 }
@@ -437,8 +412,7 @@ fn macro_generated_kernels_and_fp16_templates() {
     let x = EmuBuffer::from_f32(&xs);
     let y = EmuBuffer::zeros::<f32>(rows * n);
     let mut a = Args::new().buf(&x).buf(&y).arg(n as i32).arg(1e-5f32);
-    let st = unsafe { emu::launch_args("emu_cov_ln_f32", Dim3::x(rows as u32), Dim3::x(256), 0, &mut a, &LaunchOptions::default()) }
-        .unwrap();
+    let st = unsafe { emu::launch_args("emu_cov_ln_f32", Dim3::x(rows as u32), Dim3::x(256), 0, &mut a, &LaunchOptions::default()) }.unwrap();
     // x is read twice, y written once
     assert_eq!(st.bytes_read, 2 * 4 * (rows * n) as u64);
     assert_eq!(st.bytes_written, 4 * (rows * n) as u64);
@@ -446,8 +420,7 @@ fn macro_generated_kernels_and_fp16_templates() {
     let xh = EmuBuffer::from_slice(&vec![0x3c00u16; rows * n]); // 1.0 in f16
     let yh = EmuBuffer::zeros::<u16>(rows * n);
     let mut a = Args::new().buf(&xh).buf(&yh).arg(n as i32).arg(0.0f32);
-    let st = unsafe { emu::launch_args("emu_cov_ln_f16", Dim3::x(rows as u32), Dim3::x(256), 0, &mut a, &LaunchOptions::default()) }
-        .unwrap();
+    let st = unsafe { emu::launch_args("emu_cov_ln_f16", Dim3::x(rows as u32), Dim3::x(256), 0, &mut a, &LaunchOptions::default()) }.unwrap();
     assert_eq!(st.bytes_read, 2 * 2 * (rows * n) as u64);
     assert!(yh.to_vec::<u16>().iter().all(|&v| v == 0), "(1 - mean) * rsqrt(mean) = 0");
 }

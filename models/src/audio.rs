@@ -222,7 +222,8 @@ pub fn resample(path: &Path, a: Audio, rate: u32) -> Result<Audio> {
     while out[0].len() < want + delay {
         let take = chunk.min(n.saturating_sub(pos));
         let block: Vec<Vec<f64>> = a.channels.iter().map(|c| c[pos..pos + take].iter().map(|&v| v as f64).collect()).collect();
-        let y = if take == chunk { rs.process(&block, None) } else { rs.process_partial(if take > 0 { Some(&block) } else { None }, None) }.map_err(|e| rerr(e.to_string()))?;
+        let y = if take == chunk { rs.process(&block, None) } else { rs.process_partial(if take > 0 { Some(&block) } else { None }, None) }
+            .map_err(|e| rerr(e.to_string()))?;
         pos += take;
         for (o, c) in out.iter_mut().zip(y) {
             o.extend(c);
@@ -260,7 +261,12 @@ mod tests {
     }
 
     fn write(path: &Path, bits: u16, float: bool, chans: &[Vec<f32>], rate: u32) {
-        let spec = hound::WavSpec { channels: chans.len() as u16, sample_rate: rate, bits_per_sample: bits, sample_format: if float { hound::SampleFormat::Float } else { hound::SampleFormat::Int } };
+        let spec = hound::WavSpec {
+            channels: chans.len() as u16,
+            sample_rate: rate,
+            bits_per_sample: bits,
+            sample_format: if float { hound::SampleFormat::Float } else { hound::SampleFormat::Int },
+        };
         let mut w = hound::WavWriter::create(path, spec).unwrap();
         for i in 0..chans[0].len() {
             for c in chans {

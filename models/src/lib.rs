@@ -2,7 +2,7 @@
 //!
 //! Audio front end, AST, AST-SED and the S5 separator, built on `aural-runtime` ops.
 pub use aural_runtime as runtime;
-pub mod audio;
 pub mod ast;
 pub mod ast_sed;
+pub mod audio;
 pub mod sed;

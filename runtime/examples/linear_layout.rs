@@ -15,7 +15,16 @@ fn main() {
     let x1 = rand_tensor(&[1214, 768], 3);
     let w1 = rand_tensor(&[3072, 768], 4);
     let w1t = aural_runtime::ops::shape::transpose(&w1, 0, 1).unwrap();
-    for (name, a, b, tb) in [("fc2 trans_b", &x, &w, true), ("fc2 kxn", &x, &wt, false), ("fc1 trans_b", &x1, &w1, true), ("fc1 kxn", &x1, &w1t, false), ("qkv trans_b", &xq, &wq, true), ("qkv kxn", &xq, &wqt, false), ("o trans_b", &xq, &wo, true), ("o kxn", &xq, &wot, false)] {
+    for (name, a, b, tb) in [
+        ("fc2 trans_b", &x, &w, true),
+        ("fc2 kxn", &x, &wt, false),
+        ("fc1 trans_b", &x1, &w1, true),
+        ("fc1 kxn", &x1, &w1t, false),
+        ("qkv trans_b", &xq, &wq, true),
+        ("qkv kxn", &xq, &wqt, false),
+        ("o trans_b", &xq, &wo, true),
+        ("o kxn", &xq, &wot, false),
+    ] {
         let o = MatmulOpts { trans_b: tb, ..Default::default() };
         let _ = matmul_opts(a, b, &o).unwrap();
         let mut ts = vec![];

@@ -247,7 +247,15 @@ pub fn gpu_model() -> Result<Vec<ModelRow>> {
             1 => elt * 2.0 * mf * nf * kf + 4.0 * mf * nf,
             _ => elt * (mf * kf * tiles(n) + kf * nf * tiles(m)) + 4.0 * mf * nf,
         };
-        rows.push(ModelRow { kernel, case: format!("{m}x{k}x{n}"), bytes_read: r, bytes_written: w, min_bytes: elt * (mf * kf + kf * nf) + 4.0 * mf * nf, documented_bytes: documented, flops });
+        rows.push(ModelRow {
+            kernel,
+            case: format!("{m}x{k}x{n}"),
+            bytes_read: r,
+            bytes_written: w,
+            min_bytes: elt * (mf * kf + kf * nf) + 4.0 * mf * nf,
+            documented_bytes: documented,
+            flops,
+        });
     }
 
     // Softmax rows: every version reads each row three times (max, Σexp, write) and writes it once.
@@ -258,7 +266,15 @@ pub fn gpu_model() -> Result<Vec<ModelRow>> {
             softmax::softmax_version(&x, v)?;
             let kernel = format!("softmax_fwd_f32_v{v}");
             let (r, w) = bytes(&kernel)?;
-            rows.push(ModelRow { kernel, case: format!("{rows_n}x{len}"), bytes_read: r, bytes_written: w, min_bytes: 8.0 * nel, documented_bytes: 16.0 * nel, flops: 5.0 * nel });
+            rows.push(ModelRow {
+                kernel,
+                case: format!("{rows_n}x{len}"),
+                bytes_read: r,
+                bytes_written: w,
+                min_bytes: 8.0 * nel,
+                documented_bytes: 16.0 * nel,
+                flops: 5.0 * nel,
+            });
         }
     }
 
@@ -269,6 +285,14 @@ pub fn gpu_model() -> Result<Vec<ModelRow>> {
     binary::binary_version(binary::BinaryOp::Add, &x, &bias, 2)?;
     let (r, w) = bytes("add_fwd_f32_v2")?;
     let nel = (r_ * c_) as f64;
-    rows.push(ModelRow { kernel: "add_fwd_f32_v2".into(), case: format!("{r_}x{c_}+{c_}"), bytes_read: r, bytes_written: w, min_bytes: 8.0 * nel + 4.0 * c_ as f64, documented_bytes: 12.0 * nel, flops: nel });
+    rows.push(ModelRow {
+        kernel: "add_fwd_f32_v2".into(),
+        case: format!("{r_}x{c_}+{c_}"),
+        bytes_read: r,
+        bytes_written: w,
+        min_bytes: 8.0 * nel + 4.0 * c_ as f64,
+        documented_bytes: 12.0 * nel,
+        flops: nel,
+    });
     Ok(rows)
 }

@@ -23,10 +23,7 @@ impl Device {
     /// The best device here and why: CUDA when a driver, a GPU and NVRTC are usable, else the CPU.
     pub fn auto() -> (Device, String) {
         match gpu::probe(0) {
-            Ok(info) => (
-                Device::Cuda(0),
-                format!("CUDA device 0 ({}, compute capability {}.{}) is usable", info.name, info.cc.0, info.cc.1),
-            ),
+            Ok(info) => (Device::Cuda(0), format!("CUDA device 0 ({}, compute capability {}.{}) is usable", info.name, info.cc.0, info.cc.1)),
             Err(why) => (Device::Cpu, format!("using the CPU: {why}")),
         }
     }
@@ -41,9 +38,7 @@ impl Device {
             "cuda" | "gpu" => Ok((Device::Cuda(0), "CUDA device 0 was asked for".into())),
             _ => {
                 if let Some(n) = s.strip_prefix("cuda:") {
-                    let n: usize = n
-                        .parse()
-                        .map_err(|_| Error::Msg(format!("device '{s}': expected cuda:N with N a GPU ordinal")))?;
+                    let n: usize = n.parse().map_err(|_| Error::Msg(format!("device '{s}': expected cuda:N with N a GPU ordinal")))?;
                     Ok((Device::Cuda(n), format!("CUDA device {n} was asked for")))
                 } else {
                     Err(Error::Msg(format!("unknown device '{s}' (expected auto, cpu, cuda or cuda:N)")))

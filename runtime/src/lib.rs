@@ -18,11 +18,11 @@ pub mod gpu;
 pub mod malloc;
 pub mod ops;
 pub mod safetensors_io;
-pub mod testing;
 pub mod tensor;
+pub mod testing;
 
 pub use device::Device;
 pub use dtype::DType;
 pub use error::{Error, Result};
-pub use tensor::{numel, CpuStorage, Tensor};
 pub use half::f16;
+pub use tensor::{numel, CpuStorage, Tensor};

@@ -90,10 +90,7 @@ pub fn load_bytes(bytes: &[u8]) -> Result<BTreeMap<String, Tensor>> {
         let t = match view.dtype() {
             Dtype::F32 => Tensor::from_vec(bytemuck::pod_collect_to_vec(data), &shape)?,
             Dtype::F16 => Tensor::from_vec_f16(bytemuck::pod_collect_to_vec::<u8, f16>(data), &shape)?,
-            Dtype::BF16 => Tensor::from_vec(
-                bytemuck::pod_collect_to_vec::<u8, bf16>(data).iter().map(|x| x.to_f32()).collect(),
-                &shape,
-            )?,
+            Dtype::BF16 => Tensor::from_vec(bytemuck::pod_collect_to_vec::<u8, bf16>(data).iter().map(|x| x.to_f32()).collect(), &shape)?,
             Dtype::F64 => Tensor::from_vec(bytemuck::pod_collect_to_vec::<u8, f64>(data).iter().map(|&x| x as f32).collect(), &shape)?,
             Dtype::I64 => Tensor::from_vec(bytemuck::pod_collect_to_vec::<u8, i64>(data).iter().map(|&x| x as f32).collect(), &shape)?,
             Dtype::I32 => Tensor::from_vec(bytemuck::pod_collect_to_vec::<u8, i32>(data).iter().map(|&x| x as f32).collect(), &shape)?,

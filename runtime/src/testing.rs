@@ -68,10 +68,7 @@ pub fn assert_close(what: &str, got: &[f32], want: &[f32], atol: f32, rtol: f32)
         }
     }
     if let Some(i) = first_bad {
-        panic!(
-            "{what}: mismatch at index {i}: got {} want {} (atol {atol}, rtol {rtol}); worst abs error {} at {}",
-            got[i], want[i], worst.1, worst.0
-        );
+        panic!("{what}: mismatch at index {i}: got {} want {} (atol {atol}, rtol {rtol}); worst abs error {} at {}", got[i], want[i], worst.1, worst.0);
     }
     let nerr = (num.sqrt() / (den.sqrt() + 1e-12)) as f32;
     assert!(nerr <= rtol.max(atol) * 10.0 + 1e-7, "{what}: normalised error {nerr} too large");

@@ -5,8 +5,8 @@
 //! under the emulator (and a GPU) vs the CPU.
 
 use aural_runtime::ops::attention::{
-    bwd_default_version, attention_heads_bwd, attention_qkv_bwd, attention_qkv_bwd_version,
-    attention, attention_heads, attention_heads_version, attention_qkv, attention_qkv_version, attention_version, default_version,
+    attention, attention_heads, attention_heads_bwd, attention_heads_version, attention_qkv, attention_qkv_bwd, attention_qkv_bwd_version,
+    attention_qkv_version, attention_version, bwd_default_version, default_version,
 };
 use aural_runtime::testing::{assert_close, gpu_devices, rand_vec};
 use aural_runtime::Tensor;
@@ -155,9 +155,15 @@ fn kernels_match_cpu() {
         let got = attention_heads_version(&q.to_device(dev).unwrap(), &k.to_device(dev).unwrap(), &v.to_device(dev).unwrap(), 2, 0.25, Some(3)).unwrap();
         assert_close(&format!("{dev} attention heads v3"), &got.to_vec().unwrap(), &want, 1e-6, 1e-5);
         // A version that cannot run says why.
-        let e = attention_version(&t(&[1, 40, 80], 1, 1.0).to_device(dev).unwrap(), &t(&[1, 40, 80], 1, 1.0).to_device(dev).unwrap(), &t(&[1, 40, 80], 1, 1.0).to_device(dev).unwrap(), 1.0, Some(2))
-            .unwrap_err()
-            .to_string();
+        let e = attention_version(
+            &t(&[1, 40, 80], 1, 1.0).to_device(dev).unwrap(),
+            &t(&[1, 40, 80], 1, 1.0).to_device(dev).unwrap(),
+            &t(&[1, 40, 80], 1, 1.0).to_device(dev).unwrap(),
+            1.0,
+            Some(2),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("attention_fwd_f32_v2") && e.contains("head dim 80"), "{e}");
     }
 }

@@ -7,7 +7,10 @@
 
 use std::collections::BTreeMap;
 
-use aural_runtime::ops::gru::{bwd_default_version, bwd_v2_config, gru, gru_bwd, gru_bwd_version, gru_train_forward, gru_version, gru_with_state, random_weights, GruDirWeights, GruWeights};
+use aural_runtime::ops::gru::{
+    bwd_default_version, bwd_v2_config, gru, gru_bwd, gru_bwd_version, gru_train_forward, gru_version, gru_with_state, random_weights, GruDirWeights,
+    GruWeights,
+};
 use aural_runtime::testing::{assert_close, fixture, gpu_devices, rand_tensor};
 use aural_runtime::Tensor;
 
@@ -67,14 +70,8 @@ fn without_biases(w: &GruWeights) -> GruWeights {
 }
 
 /// (B, T, I, H, layers, bidirectional)
-const CASES: &[(usize, usize, usize, usize, usize, bool)] = &[
-    (1, 1, 1, 1, 1, false),
-    (1, 5, 3, 2, 1, true),
-    (2, 9, 7, 5, 2, true),
-    (3, 4, 16, 12, 1, false),
-    (1, 13, 10, 37, 2, true),
-    (2, 6, 20, 64, 1, true),
-];
+const CASES: &[(usize, usize, usize, usize, usize, bool)] =
+    &[(1, 1, 1, 1, 1, false), (1, 5, 3, 2, 1, true), (2, 9, 7, 5, 2, true), (3, 4, 16, 12, 1, false), (1, 13, 10, 37, 2, true), (2, 6, 20, 64, 1, true)];
 
 #[test]
 fn cpu_matches_naive() {
@@ -184,14 +181,8 @@ fn kernels_match_cpu() {
     // (B, T, I, H, layers, bidirectional): sizes 1, odd, H not a multiple of 32, v2/v3 batch groups
     // of 2 plus a tail of 1 (B = 5), 2 layers.
     // v3 splits k over S = 8 groups for H ≤ 128 (H = 12: k-quads 3 over 8 groups, some empty).
-    let cases: &[(usize, usize, usize, usize, usize, bool)] = &[
-        (1, 1, 3, 1, 1, false),
-        (1, 7, 5, 12, 1, true),
-        (2, 20, 16, 48, 2, true),
-        (5, 6, 4, 9, 1, true),
-        (2, 11, 8, 33, 1, false),
-        (5, 5, 6, 8, 1, true),
-    ];
+    let cases: &[(usize, usize, usize, usize, usize, bool)] =
+        &[(1, 1, 3, 1, 1, false), (1, 7, 5, 12, 1, true), (2, 20, 16, 48, 2, true), (5, 6, 4, 9, 1, true), (2, 11, 8, 33, 1, false), (5, 5, 6, 8, 1, true)];
     for dev in gpu_devices() {
         for (ci, &(b, t, i, h, layers, bi)) in cases.iter().enumerate() {
             let w = random_weights(i, h, layers, bi, 40 + ci as u64).unwrap();
@@ -341,7 +332,8 @@ fn to32(v: &[f64]) -> Vec<f32> {
 
 /// (B, T, I, H, bidirectional): T = 1, odd sizes, B = 5 (v1's batch pairs plus a tail).
 /// H = 12, 8 and 64 take v2 too (8 thread groups; H = 64: 2 · 32 threads per group).
-const BWD_CASES: &[(usize, usize, usize, usize, bool)] = &[(1, 1, 3, 2, false), (2, 7, 5, 3, true), (1, 13, 4, 9, false), (5, 6, 7, 12, true), (3, 4, 2, 33, true), (1, 5, 3, 8, true), (2, 9, 6, 64, true)];
+const BWD_CASES: &[(usize, usize, usize, usize, bool)] =
+    &[(1, 1, 3, 2, false), (2, 7, 5, 3, true), (1, 13, 4, 9, false), (5, 6, 7, 12, true), (3, 4, 2, 33, true), (1, 5, 3, 8, true), (2, 9, 6, 64, true)];
 
 #[test]
 fn backward_dispatcher() {
@@ -373,7 +365,9 @@ fn backward_cpu_matches_naive_bptt() {
             let g = gru_bwd(&x, &w, &y, &saved, &dy).unwrap();
             assert_close(&format!("{what} dx"), &g.dx.to_vec().unwrap(), &to32(&dx), 1e-5, 1e-4);
             for (di, (got, want)) in g.dirs.iter().zip(&grads).enumerate() {
-                for (n, gt, wt) in [("dw_ih", &got.dw_ih, &want[0]), ("dw_hh", &got.dw_hh, &want[1]), ("db_ih", &got.db_ih, &want[2]), ("db_hh", &got.db_hh, &want[3])] {
+                for (n, gt, wt) in
+                    [("dw_ih", &got.dw_ih, &want[0]), ("dw_hh", &got.dw_hh, &want[1]), ("db_ih", &got.db_ih, &want[2]), ("db_hh", &got.db_hh, &want[3])]
+                {
                     assert_close(&format!("{what} dir {di} {n}"), &gt.to_vec().unwrap(), &to32(wt), 1e-5, 1e-4);
                 }
             }
@@ -403,7 +397,9 @@ fn backward_kernel_matches_cpu() {
                 let got = gru_bwd_version(&gx, &gw, &gy, &gsaved, &gdy, v).unwrap_or_else(|e| panic!("{what}: {e}"));
                 assert_close(&format!("{what} dx"), &got.dx.to_vec().unwrap(), &want.dx.to_vec().unwrap(), 1e-5, 1e-4);
                 for (di, (g, c)) in got.dirs.iter().zip(&want.dirs).enumerate() {
-                    for (n, gt, wt) in [("dw_ih", &g.dw_ih, &c.dw_ih), ("dw_hh", &g.dw_hh, &c.dw_hh), ("db_ih", &g.db_ih, &c.db_ih), ("db_hh", &g.db_hh, &c.db_hh)] {
+                    for (n, gt, wt) in
+                        [("dw_ih", &g.dw_ih, &c.dw_ih), ("dw_hh", &g.dw_hh, &c.dw_hh), ("db_ih", &g.db_ih, &c.db_ih), ("db_hh", &g.db_hh, &c.db_hh)]
+                    {
                         assert_close(&format!("{what} dir {di} {n}"), &gt.to_vec().unwrap(), &wt.to_vec().unwrap(), 1e-5, 1e-4);
                     }
                 }

@@ -214,9 +214,7 @@ fn shape_errors_are_clear() {
     assert!(e.contains("[2, 3]") && e.contains("[4, 5]"), "{e}");
     let e = matmul(&rand_tensor(&[2, 2, 3], 1), &rand_tensor(&[3, 3, 4], 2)).unwrap_err().to_string();
     assert!(e.contains("[2, 2, 3]") && e.contains("[3, 3, 4]"), "{e}");
-    let e = matmul_opts(&a, &rand_tensor(&[3, 4], 2), &MatmulOpts { bias: Some(rand_tensor(&[3], 3)), ..Default::default() })
-        .unwrap_err()
-        .to_string();
+    let e = matmul_opts(&a, &rand_tensor(&[3, 4], 2), &MatmulOpts { bias: Some(rand_tensor(&[3], 3)), ..Default::default() }).unwrap_err().to_string();
     assert!(e.contains("bias") && e.contains("[3]"), "{e}");
     let e = linear(&rand_tensor(&[2, 6], 1), &rand_tensor(&[4, 5], 2), None).unwrap_err().to_string();
     assert!(e.contains("[2, 6]") && e.contains("[4, 5]"), "{e}");
@@ -242,8 +240,7 @@ fn kernels_match_cpu() {
             // f16 tensor-core kernel vs the CPU on the same f16-rounded inputs.
             let (ha, hb) = (to_f16(&a).unwrap(), to_f16(&b).unwrap());
             let want16 = matmul_opts(&ha, &hb, &opts(cs, bias.clone())).unwrap().to_vec().unwrap();
-            let got = matmul_version(&ha.to_device(dev).unwrap(), &hb.to_device(dev).unwrap(), &o, 3)
-                .unwrap_or_else(|e| panic!("{dev} v3 f16 {cs:?}: {e}"));
+            let got = matmul_version(&ha.to_device(dev).unwrap(), &hb.to_device(dev).unwrap(), &o, 3).unwrap_or_else(|e| panic!("{dev} v3 f16 {cs:?}: {e}"));
             assert_close(&format!("{dev} v3 f16 {cs:?}"), &got.to_vec().unwrap(), &want16, tol, tol);
             // The dispatcher (v2 for f32) agrees too.
             let got = matmul_opts(&ga, &gb, &o).unwrap();
@@ -299,7 +296,13 @@ fn prepared_linear_matches_linear_act() {
                 let got = l.forward(&xd, act).unwrap();
                 assert_eq!(got.shape(), &[b, s, n]);
                 assert_eq!(l.out_features(), n);
-                aural_runtime::testing::assert_close(&format!("{dev} Linear {b}x{s}x{k}→{n} bias {with_bias}"), &got.to_vec().unwrap(), &want.to_vec().unwrap(), 1e-5, 1e-5);
+                aural_runtime::testing::assert_close(
+                    &format!("{dev} Linear {b}x{s}x{k}→{n} bias {with_bias}"),
+                    &got.to_vec().unwrap(),
+                    &want.to_vec().unwrap(),
+                    1e-5,
+                    1e-5,
+                );
             }
         }
     }

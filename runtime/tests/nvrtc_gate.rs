@@ -65,7 +65,10 @@ fn kernel_names_follow_the_convention() {
             let parts: Vec<&str> = k.split('_').collect();
             let dir = parts.iter().position(|p| *p == "fwd" || *p == "bwd");
             let ok = dir.is_some_and(|i| {
-                i >= 1 && i + 1 < parts.len() && ["f32", "f16", "bf16", "i32", "u8"].contains(&parts[i + 1]) && (i + 2 == parts.len() || (i + 3 == parts.len() && parts[i + 2].starts_with('v') && parts[i + 2][1..].parse::<u32>().is_ok()))
+                i >= 1
+                    && i + 1 < parts.len()
+                    && ["f32", "f16", "bf16", "i32", "u8"].contains(&parts[i + 1])
+                    && (i + 2 == parts.len() || (i + 3 == parts.len() && parts[i + 2].starts_with('v') && parts[i + 2][1..].parse::<u32>().is_ok()))
             });
             assert!(ok, "{}: kernel '{k}' does not follow <op>_<fwd|bwd>_<dtype>[_v<N>]", s.file);
         }
@@ -110,7 +113,10 @@ fn ptxas_report_has_no_spills_and_fits_the_budget() {
             None => bad.push(format!("{k}: not in kernels/ptxas-budget.toml (regenerate with AURAL_WRITE_PTXAS_BUDGET=1)")),
             Some(b) if same_compiler => {
                 if u.registers > b.registers || u.smem > b.smem || u.stack > b.stack {
-                    bad.push(format!("{k}: uses {} registers / {} B smem / {} B stack, budget {} / {} / {}", u.registers, u.smem, u.stack, b.registers, b.smem, b.stack));
+                    bad.push(format!(
+                        "{k}: uses {} registers / {} B smem / {} B stack, budget {} / {} / {}",
+                        u.registers, u.smem, u.stack, b.registers, b.smem, b.stack
+                    ));
                 }
             }
             Some(_) => {}

@@ -18,9 +18,7 @@
 //! idx = torch.tensor([4, 0, 0, 2, 16]);  t["index_select.1"] = torch.index_select(x, 1, idx)
 //! ```
 
-use aural_runtime::ops::shape::{
-    concat, index_select, permute, permute_version, repeat_interleave, slice, slice_step, transpose, PermKind, PermPlan,
-};
+use aural_runtime::ops::shape::{concat, index_select, permute, permute_version, repeat_interleave, slice, slice_step, transpose, PermKind, PermPlan};
 use aural_runtime::testing::{fixture, gpu_devices, rand_tensor, rand_vec};
 use aural_runtime::{f16, numel, DType, Tensor};
 
@@ -278,15 +276,15 @@ fn identity_permute_shares_storage() {
 /// Emulator-sized permutation cases: (shape, dims), covering every plan kind, partial 32×32 tiles
 /// (33, 47, 45×37), size-1 dims and rank 6.
 const PERM_CASES: &[(&[usize], &[usize])] = &[
-    (&[45, 37], &[1, 0]),               // v2, 2×2 tiles, both partial
-    (&[2, 33, 47], &[0, 2, 1]),         // v2 batched, partial tiles
-    (&[3, 1, 17, 32], &[0, 1, 3, 2]),   // v2, exact tile width
-    (&[17, 3, 4], &[1, 0, 2]),          // v3 head split, I = 4
-    (&[3, 5, 129], &[1, 0, 2]),         // v3, I > 128 (threads stride along a row)
-    (&[2, 3, 4, 5], &[2, 0, 3, 1]),     // v1 general
-    (&[2, 3, 4, 5], &[3, 2, 1, 0]),     // v1, full reversal
+    (&[45, 37], &[1, 0]),                       // v2, 2×2 tiles, both partial
+    (&[2, 33, 47], &[0, 2, 1]),                 // v2 batched, partial tiles
+    (&[3, 1, 17, 32], &[0, 1, 3, 2]),           // v2, exact tile width
+    (&[17, 3, 4], &[1, 0, 2]),                  // v3 head split, I = 4
+    (&[3, 5, 129], &[1, 0, 2]),                 // v3, I > 128 (threads stride along a row)
+    (&[2, 3, 4, 5], &[2, 0, 3, 1]),             // v1 general
+    (&[2, 3, 4, 5], &[3, 2, 1, 0]),             // v1, full reversal
     (&[2, 3, 2, 3, 2, 2], &[5, 3, 1, 4, 2, 0]), // v1, rank 6 after reduction
-    (&[1], &[0]),                       // identity
+    (&[1], &[0]),                               // identity
 ];
 
 #[test]

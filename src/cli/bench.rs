@@ -78,7 +78,14 @@ fn model_gpu(json: bool) -> Result<()> {
         } else {
             println!(
                 "{:<22} {:>12} {:>11} {:>11} {:>11.0} {:>7.2}x {:>10.4} {:>9.2}",
-                r.kernel, r.case, r.bytes_read, r.bytes_written, r.min_bytes, r.reread_factor(), r.hbm_time_s() * 1e6, r.flops / r.counted()
+                r.kernel,
+                r.case,
+                r.bytes_read,
+                r.bytes_written,
+                r.min_bytes,
+                r.reread_factor(),
+                r.hbm_time_s() * 1e6,
+                r.flops / r.counted()
             );
         }
     }

@@ -52,7 +52,10 @@ pub fn run(a: Args) -> Result<()> {
         (Err(e), _) => println!("NVRTC:         {e}"),
     }
     let inc = libs::include_dirs();
-    println!("CUDA headers:  {}", if inc.is_empty() { "not found".to_string() } else { inc.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ") });
+    println!(
+        "CUDA headers:  {}",
+        if inc.is_empty() { "not found".to_string() } else { inc.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ") }
+    );
     println!("ptxas:         {}", libs::ptxas().map(|p| p.display().to_string()).unwrap_or_else(|| "not found".into()));
     println!("kernel cache:  {}", nvrtc::cache_dir().display());
     println!("kernels:       {} families: {}", aural::kernels::SOURCES.len(), aural::kernels::SOURCES.iter().map(|s| s.family).collect::<Vec<_>>().join(", "));
@@ -93,10 +96,8 @@ fn emu_coverage(dir: &std::path::Path) -> Result<()> {
         let text = std::fs::read_to_string(e.path()).unwrap_or_default();
         ran.extend(text.lines().map(str::to_string));
     }
-    let all: Vec<&str> = gpu::emu::kernel_names()
-        .into_iter()
-        .filter(|k| aural::kernels::emu::kernel_info(k).is_some_and(|i| i.file.contains("cuda/")))
-        .collect();
+    let all: Vec<&str> =
+        gpu::emu::kernel_names().into_iter().filter(|k| aural::kernels::emu::kernel_info(k).is_some_and(|i| i.file.contains("cuda/"))).collect();
     let missing: Vec<&str> = all.iter().copied().filter(|k| !ran.contains(*k)).collect();
     println!("emulator coverage: {} of {} kernels of kernels/cuda ran under the emulator", all.len() - missing.len(), all.len());
     if !missing.is_empty() {

@@ -66,7 +66,14 @@ pub fn run(a: Args) -> Result<()> {
         eprintln!("warning: {} tensor(s) of the checkpoint are not AST parameters and were ignored: {}", model.unexpected.len(), model.unexpected.join(", "));
     }
     let c = &model.config;
-    eprintln!("model: {} blocks of {}, {} heads, {} tokens ({:.2} s to load)", model.layers.len(), c.hidden_size, c.num_attention_heads, c.seq_len(), t0.elapsed().as_secs_f64());
+    eprintln!(
+        "model: {} blocks of {}, {} heads, {} tokens ({:.2} s to load)",
+        model.layers.len(),
+        c.hidden_size,
+        c.num_attention_heads,
+        c.seq_len(),
+        t0.elapsed().as_secs_f64()
+    );
     let opts = FbankOpts { num_mel_bins: c.num_mel_bins, ast_norm: Some(AstNorm { max_length: c.max_length, ..AstNorm::AUDIOSET }), ..Default::default() };
     let ch = a.channel.map(Channels::Select).unwrap_or(Channels::MixDown);
     if a.logits && model.classifier.is_none() {

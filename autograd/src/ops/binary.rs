@@ -4,8 +4,8 @@
 //! half on ties.
 
 use aural_runtime::ops::binary as rb;
-use aural_runtime::ops::unary as ru;
 use aural_runtime::ops::broadcast;
+use aural_runtime::ops::unary as ru;
 use aural_runtime::{Result, Tensor};
 
 use super::reduce_to;
@@ -85,10 +85,7 @@ fn extremum(op: &'static str, a: &Var, b: &Var, is_max: bool) -> Result<Var> {
         }
         let dev = g.device();
         let up = |v: Vec<f32>| -> Result<Tensor> { Tensor::from_vec(v, &bc.out)?.to_device(dev) };
-        Ok(vec![
-            if n[0] { Some(reduce_to(&up(ga)?, av.shape())?) } else { None },
-            if n[1] { Some(reduce_to(&up(gb)?, bv.shape())?) } else { None },
-        ])
+        Ok(vec![if n[0] { Some(reduce_to(&up(ga)?, av.shape())?) } else { None }, if n[1] { Some(reduce_to(&up(gb)?, bv.shape())?) } else { None }])
     })
 }
 

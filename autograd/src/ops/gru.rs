@@ -36,7 +36,12 @@ impl GruParams {
         for suffix in if bidirectional { &["", "_reverse"][..] } else { &[""][..] } {
             let name = |w: &str| format!("{prefix}{w}_l{layer}{suffix}");
             let opt = |w: &str| if store.contains(&name(w)) { store.get(&name(w)).map(Some) } else { Ok(None) };
-            dirs.push(GruDirParams { weight_ih: store.get(&name("weight_ih"))?, weight_hh: store.get(&name("weight_hh"))?, bias_ih: opt("bias_ih")?, bias_hh: opt("bias_hh")? });
+            dirs.push(GruDirParams {
+                weight_ih: store.get(&name("weight_ih"))?,
+                weight_hh: store.get(&name("weight_hh"))?,
+                bias_ih: opt("bias_ih")?,
+                bias_hh: opt("bias_hh")?,
+            });
         }
         Ok(GruParams { dirs })
     }

@@ -83,7 +83,17 @@ pub fn abs(x: &Var) -> Result<Var> {
     let y = ru::abs(x.value())?;
     let xv = x.value().clone();
     // torch: sign(x)·g, 0 at x = 0.
-    record("abs", &[x], y, move |g, _| Ok(vec![Some(host_map2(&xv, g, |x, g| if x > 0.0 { g } else if x < 0.0 { -g } else { 0.0 })?)]))
+    record("abs", &[x], y, move |g, _| {
+        Ok(vec![Some(host_map2(&xv, g, |x, g| {
+            if x > 0.0 {
+                g
+            } else if x < 0.0 {
+                -g
+            } else {
+                0.0
+            }
+        })?)])
+    })
 }
 
 /// `x·scale + shift`.

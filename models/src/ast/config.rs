@@ -87,7 +87,15 @@ impl AstConfig {
             return bad(format!("hidden_size {} is not divisible by num_attention_heads {}", self.hidden_size, self.num_attention_heads));
         }
         if self.grid().is_none() {
-            return bad(format!("no patch fits: {}×{} patches on {} mel × {} frames with strides {}/{}", self.patch_dims().0, self.patch_dims().1, self.num_mel_bins, self.max_length, self.frequency_stride, self.time_stride));
+            return bad(format!(
+                "no patch fits: {}×{} patches on {} mel × {} frames with strides {}/{}",
+                self.patch_dims().0,
+                self.patch_dims().1,
+                self.num_mel_bins,
+                self.max_length,
+                self.frequency_stride,
+                self.time_stride
+            ));
         }
         if !matches!(self.hidden_act.as_str(), "gelu" | "gelu_new" | "gelu_pytorch_tanh" | "gelu_fast" | "relu") {
             return bad(format!("hidden_act '{}' is not supported (gelu, gelu_new, gelu_pytorch_tanh, gelu_fast, relu)", self.hidden_act));

@@ -48,9 +48,15 @@ impl Checkpoint {
     /// The backbone tensor `name` (without the model prefix), checked against `shape`, as f32.
     pub fn take(&mut self, name: &str, shape: &[usize]) -> Result<Tensor> {
         let full = format!("{}{name}", self.prefix);
-        let t = self.tensors.get(&full).ok_or_else(|| Error::File { path: self.source.clone(), msg: format!("missing tensor '{full}' (expected shape {shape:?})") })?;
+        let t = self
+            .tensors
+            .get(&full)
+            .ok_or_else(|| Error::File { path: self.source.clone(), msg: format!("missing tensor '{full}' (expected shape {shape:?})") })?;
         if t.shape() != shape {
-            return Err(Error::File { path: self.source.clone(), msg: format!("tensor '{full}' has shape {:?}, expected {shape:?} from config.json", t.shape()) });
+            return Err(Error::File {
+                path: self.source.clone(),
+                msg: format!("tensor '{full}' has shape {:?}, expected {shape:?} from config.json", t.shape()),
+            });
         }
         self.used.insert(full);
         Ok(match t.dtype() {

@@ -89,7 +89,13 @@ impl AstModel {
 
     /// Builds the model from a config and named tensors (the checkpoint's names); `source` is for
     /// messages.
-    pub fn from_tensors(config: AstConfig, tensors: std::collections::BTreeMap<String, Tensor>, source: &Path, device: Device, n_layers: Option<usize>) -> Result<AstModel> {
+    pub fn from_tensors(
+        config: AstConfig,
+        tensors: std::collections::BTreeMap<String, Tensor>,
+        source: &Path,
+        device: Device,
+        n_layers: Option<usize>,
+    ) -> Result<AstModel> {
         config.validate()?;
         let n = n_layers.unwrap_or(config.num_hidden_layers);
         if n > config.num_hidden_layers {
@@ -142,7 +148,12 @@ impl AstModel {
                     dense: (root("classifier.dense.weight", &[labels, d])?, root("classifier.dense.bias", &[labels])?),
                 })
             }
-            Some(s) => return Err(Error::File { path: source.display().to_string(), msg: format!("tensor 'classifier.dense.weight' has shape {s:?}, expected (labels, {d})") }),
+            Some(s) => {
+                return Err(Error::File {
+                    path: source.display().to_string(),
+                    msg: format!("tensor 'classifier.dense.weight' has shape {s:?}, expected (labels, {d})"),
+                })
+            }
             None => None,
         };
         let (unexpected, _known) = ck.leftovers(&config);
@@ -288,7 +299,9 @@ impl AstModel {
     /// `ASTForAudioClassification` logits (B, labels) from `tokens` (B, S, D): the classifier head on
     /// the pooled (cls + distillation)/2 token. An error when the checkpoint has no classifier.
     pub fn logits(&self, tokens: &Tensor) -> Result<Tensor> {
-        let c = self.classifier.as_ref().ok_or_else(|| Error::Msg("AST: this checkpoint has no classifier head (classifier.dense.*): it is an ASTModel, not ASTForAudioClassification".into()))?;
+        let c = self.classifier.as_ref().ok_or_else(|| {
+            Error::Msg("AST: this checkpoint has no classifier head (classifier.dense.*): it is an ASTModel, not ASTForAudioClassification".into())
+        })?;
         let p = layernorm(&self.pooled(tokens)?, Some(&c.ln.0), Some(&c.ln.1), self.config.layer_norm_eps as f32)?;
         linear(&p, &c.dense.0, Some(&c.dense.1))
     }

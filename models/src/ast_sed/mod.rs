@@ -167,7 +167,8 @@ impl AstSed {
                 let mut blocks = Vec::new();
                 for i in 0..config.fte_layers {
                     let b = format!("fte.blocks.{i}");
-                    let in_proj = Linear::new(p.take(&format!("{b}.attn.in_proj_weight"), &[3 * c, c])?, Some(p.take(&format!("{b}.attn.in_proj_bias"), &[3 * c])?))?;
+                    let in_proj =
+                        Linear::new(p.take(&format!("{b}.attn.in_proj_weight"), &[3 * c, c])?, Some(p.take(&format!("{b}.attn.in_proj_bias"), &[3 * c])?))?;
                     blocks.push(FteBlock {
                         in_proj,
                         out_proj: p.linear(&format!("{b}.attn.out_proj"), c, c)?,

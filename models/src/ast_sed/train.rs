@@ -71,10 +71,18 @@ impl TrainableAstSed {
             })
             .collect();
         let ast_prefix = format!("ast.{}", ck.prefix);
-        let mut used: Vec<String> = ["embeddings.patch_embeddings.projection.weight", "embeddings.patch_embeddings.projection.bias", "embeddings.cls_token", "embeddings.distillation_token", "embeddings.position_embeddings", "layernorm.weight", "layernorm.bias"]
-            .iter()
-            .map(|n| format!("{ast_prefix}{n}"))
-            .collect();
+        let mut used: Vec<String> = [
+            "embeddings.patch_embeddings.projection.weight",
+            "embeddings.patch_embeddings.projection.bias",
+            "embeddings.cls_token",
+            "embeddings.distillation_token",
+            "embeddings.position_embeddings",
+            "layernorm.weight",
+            "layernorm.bias",
+        ]
+        .iter()
+        .map(|n| format!("{ast_prefix}{n}"))
+        .collect();
         for b in &blocks {
             for p in [&b.ln1, &b.q, &b.k, &b.v, &b.o, &b.ln2, &b.fc1, &b.fc2] {
                 used.extend(p.iter().cloned());
@@ -119,7 +127,10 @@ impl TrainableAstSed {
         let b = x.shape()[0];
         let x = tape.constant(x);
         // PTE.
-        let prefix = ops::concat(&[&ops::reshape(&self.ast(tape, "embeddings.cls_token")?, &[1, d])?, &ops::reshape(&self.ast(tape, "embeddings.distillation_token")?, &[1, d])?], 0)?;
+        let prefix = ops::concat(
+            &[&ops::reshape(&self.ast(tape, "embeddings.cls_token")?, &[1, d])?, &ops::reshape(&self.ast(tape, "embeddings.distillation_token")?, &[1, d])?],
+            0,
+        )?;
         let pos = ops::reshape(&self.ast(tape, "embeddings.position_embeddings")?, &[a.seq_len(), d])?;
         let mut h = ops::patch_embed(
             &x,

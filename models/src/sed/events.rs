@@ -228,11 +228,8 @@ mod tests {
     #[test]
     fn sed_events_at_clip_start_and_end() {
         // class 0 active at frames 0..=2, class 1 at 7..=9 (the last frame).
-        let s = FrameScores::from_columns(&[
-            vec![0.9, 0.8, 0.7, 0.2, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1],
-            vec![0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.6, 0.9, 0.99],
-        ])
-        .unwrap();
+        let s = FrameScores::from_columns(&[vec![0.9, 0.8, 0.7, 0.2, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1], vec![0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.6, 0.9, 0.99]])
+            .unwrap();
         let mut pp = PostProcess::new(&["Dog", "Cat"]);
         pp.geometry = g10();
         let ev = pp.events("a.wav", &s).unwrap();

@@ -85,15 +85,5 @@ impl FrameScores {
 }
 
 /// The 10 DESED classes (DCASE 2022 task 4), in the order of the baseline's encoder.
-pub const DESED_CLASSES: [&str; 10] = [
-    "Alarm_bell_ringing",
-    "Blender",
-    "Cat",
-    "Dishes",
-    "Dog",
-    "Electric_shaver_toothbrush",
-    "Frying",
-    "Running_water",
-    "Speech",
-    "Vacuum_cleaner",
-];
+pub const DESED_CLASSES: [&str; 10] =
+    ["Alarm_bell_ringing", "Blender", "Cat", "Dishes", "Dog", "Electric_shaver_toothbrush", "Frying", "Running_water", "Speech", "Vacuum_cleaner"];

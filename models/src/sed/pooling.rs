@@ -25,10 +25,7 @@ pub enum SoftmaxAxis {
 /// (frames, classes) → one value per class.
 pub fn attention_pool(strong: &FrameScores, att: &FrameScores, axis: SoftmaxAxis) -> Result<Vec<f32>> {
     if strong.frames != att.frames || strong.classes != att.classes {
-        return Err(SedError::Invalid(format!(
-            "strong is {}×{} but attention logits are {}×{}",
-            strong.frames, strong.classes, att.frames, att.classes
-        )));
+        return Err(SedError::Invalid(format!("strong is {}×{} but attention logits are {}×{}", strong.frames, strong.classes, att.frames, att.classes)));
     }
     let (t, c) = (att.frames, att.classes);
     // a[t, c] after softmax and clamp.

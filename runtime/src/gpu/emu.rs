@@ -65,8 +65,11 @@ impl EmuGpu {
         let block = Dim3::new(l.block.0, l.block.1, l.block.2);
         // SAFETY: pointer arguments are addresses of live EmuBuffers owned by the launch's tensors;
         // `params` points at the argument values held by `l`.
-        let stats = unsafe { emu::launch(&l.kernel, grid, block, l.smem, params, &options(l.single_order)) }
-            .map_err(|e| Error::Launch { op: l.op, kernel: l.kernel.clone(), msg: format!("emulator: {e}") })?;
+        let stats = unsafe { emu::launch(&l.kernel, grid, block, l.smem, params, &options(l.single_order)) }.map_err(|e| Error::Launch {
+            op: l.op,
+            kernel: l.kernel.clone(),
+            msg: format!("emulator: {e}"),
+        })?;
         self.bytes.lock().unwrap().insert(l.kernel.clone(), (stats.bytes_read, stats.bytes_written));
         record_coverage(&l.kernel);
         Ok(())

@@ -6,11 +6,11 @@
 //! argument values); pointer arguments are raw device addresses. That is also the emulator's calling
 //! convention, so a launcher builds one [`Launch`] and does not know which of the two runs it.
 
+pub mod emu;
 pub mod libs;
 pub mod nvrtc;
 pub mod nvrtc_lib;
 pub mod ptxas;
-pub mod emu;
 
 use std::collections::HashMap;
 use std::ffi::c_void;
@@ -97,16 +97,11 @@ impl RealGpu {
             return Err(Error::CudaUnavailable("no CUDA driver (libcuda.so) was found on this machine".into()));
         }
         libs::nvrtc().map_err(Error::CudaUnavailable)?;
-        let ctx = CudaContext::new(n)
-            .map_err(|e| Error::CudaUnavailable(format!("CUDA device {n} cannot be opened ({e:?})")))?;
+        let ctx = CudaContext::new(n).map_err(|e| Error::CudaUnavailable(format!("CUDA device {n} cannot be opened ({e:?})")))?;
         let major = ctx.attribute(Attr::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR).map_err(cuda_err("attribute"))?;
         let minor = ctx.attribute(Attr::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR).map_err(cuda_err("attribute"))?;
-        let info = GpuInfo {
-            ordinal: n,
-            name: ctx.name().unwrap_or_else(|_| "unknown GPU".into()),
-            cc: (major, minor),
-            total_mem: ctx.total_mem().unwrap_or(0),
-        };
+        let info =
+            GpuInfo { ordinal: n, name: ctx.name().unwrap_or_else(|_| "unknown GPU".into()), cc: (major, minor), total_mem: ctx.total_mem().unwrap_or(0) };
         let stream = ctx.default_stream();
         Ok(RealGpu { info, ctx, stream, modules: Default::default(), functions: Default::default(), pool: Default::default() })
     }
@@ -124,13 +119,9 @@ impl RealGpu {
             match mods.get(family) {
                 Some(m) => m.clone(),
                 None => {
-                    let src = aural_kernels::source(family)
-                        .ok_or_else(|| Error::Msg(format!("no kernel family '{family}' in kernels/cuda")))?;
+                    let src = aural_kernels::source(family).ok_or_else(|| Error::Msg(format!("no kernel family '{family}' in kernels/cuda")))?;
                     let (ptx, _) = nvrtc::ptx_cached(family, src.src, self.arch())?;
-                    let m = self
-                        .ctx
-                        .load_module(cudarc::nvrtc::Ptx::from_src(ptx))
-                        .map_err(cuda_err(&format!("loading module {family}")))?;
+                    let m = self.ctx.load_module(cudarc::nvrtc::Ptx::from_src(ptx)).map_err(cuda_err(&format!("loading module {family}")))?;
                     mods.insert(family, m.clone());
                     m
                 }
@@ -233,10 +224,8 @@ impl GpuBackend {
                 let f = r.function(l.family, &l.kernel)?;
                 // SAFETY: the launcher validated shapes and buffer sizes on the host; `params`
                 // points into `l.args`, alive for the call; the stream is this context's.
-                unsafe {
-                    cudarc::driver::result::launch_kernel(f.cu_function(), l.grid, l.block, l.smem, r.stream.cu_stream(), &mut params)
-                }
-                .map_err(|e| Error::Launch { op: l.op, kernel: l.kernel.clone(), msg: format!("{e:?}") })
+                unsafe { cudarc::driver::result::launch_kernel(f.cu_function(), l.grid, l.block, l.smem, r.stream.cu_stream(), &mut params) }
+                    .map_err(|e| Error::Launch { op: l.op, kernel: l.kernel.clone(), msg: format!("{e:?}") })
             }
             Kind::Emu(e) => e.launch(l, &params),
         }

@@ -136,7 +136,8 @@ fn candidates() -> Vec<PathBuf> {
     let mut homes: Vec<PathBuf> = ["CUDA_HOME", "CUDA_PATH"].iter().filter_map(|k| std::env::var(k).ok()).map(PathBuf::from).collect();
     homes.push(PathBuf::from("/usr/local/cuda"));
     if let Ok(rd) = std::fs::read_dir("/usr/local") {
-        let mut more: Vec<PathBuf> = rd.flatten().map(|e| e.path()).filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("cuda-"))).collect();
+        let mut more: Vec<PathBuf> =
+            rd.flatten().map(|e| e.path()).filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("cuda-"))).collect();
         more.sort();
         more.reverse();
         homes.extend(more);

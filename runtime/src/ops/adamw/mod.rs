@@ -70,7 +70,10 @@ pub fn adamw_step(p: &Tensor, g: &Tensor, m: &Tensor, v: &Tensor, h: &AdamWHyper
     for t in [p, g, m, v] {
         expect_dtype(op, t, DType::F32)?;
         if t.shape() != p.shape() {
-            return Err(Error::shape(op, format!("param {:?}, grad {:?}, exp_avg {:?}, exp_avg_sq {:?} must share one shape", p.shape(), g.shape(), m.shape(), v.shape())));
+            return Err(Error::shape(
+                op,
+                format!("param {:?}, grad {:?}, exp_avg {:?}, exp_avg_sq {:?} must share one shape", p.shape(), g.shape(), m.shape(), v.shape()),
+            ));
         }
     }
     if h.step == 0 {

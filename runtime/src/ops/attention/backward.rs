@@ -148,7 +148,9 @@ fn choose(l: &Layout, version: Option<u32>) -> Result<u32> {
         None => Ok(bwd_default_version(l.seq, l.dh, l.units())),
         Some(0) => Ok(0),
         Some(1) if bwd_v1_fits(l.seq, l.dh) => Ok(1),
-        Some(1) => err(1, format!("sequence {} × head dim {} needs S ≤ {SHORT} and {} ≤ 49152 bytes of shared memory", l.seq, l.dh, bwd_v1_smem_bytes(l.seq, l.dh))),
+        Some(1) => {
+            err(1, format!("sequence {} × head dim {} needs S ≤ {SHORT} and {} ≤ 49152 bytes of shared memory", l.seq, l.dh, bwd_v1_smem_bytes(l.seq, l.dh)))
+        }
         Some(2) if l.dh <= BWD_V2_MAX_DH => Ok(2),
         Some(2) => err(2, format!("head dim {} > {BWD_V2_MAX_DH}", l.dh)),
         Some(v) => err(v, "no such version (0 = composed, 1, 2)".into()),
@@ -289,7 +291,27 @@ fn long_unit(q: &[f32], k: &[f32], v: &[f32], o: &[f32], dout: &[f32], l: &Layou
         }
         unsafe {
             // dQ_blk = scale·dS·K; dK += scale·dSᵀ·Q_blk; dV += Pᵀ·dO_blk.
-            gemm::gemm(rows, dh, s, dqp.add(i0 * l.in_row), 1, in_row, false, dp.as_ptr(), 1, ss, kp, 1, in_row, 0.0f32, scale, false, false, false, Parallelism::None);
+            gemm::gemm(
+                rows,
+                dh,
+                s,
+                dqp.add(i0 * l.in_row),
+                1,
+                in_row,
+                false,
+                dp.as_ptr(),
+                1,
+                ss,
+                kp,
+                1,
+                in_row,
+                0.0f32,
+                scale,
+                false,
+                false,
+                false,
+                Parallelism::None,
+            );
             gemm::gemm(s, dh, rows, dkp, 1, in_row, true, dp.as_ptr(), ss, 1, qp, 1, in_row, 1.0f32, scale, false, false, false, Parallelism::None);
             gemm::gemm(s, dh, rows, dvp, 1, in_row, true, sc.as_ptr(), ss, 1, dop, 1, out_row, 1.0f32, 1.0f32, false, false, false, Parallelism::None);
         }

@@ -97,7 +97,27 @@ fn long(q: &[f32], k: &[f32], v: &[f32], l: &Layout, scale: f32, o: OutPtr) {
             // inside q, k, v and out; sc holds rows × s floats; tasks write disjoint output rows.
             unsafe {
                 // scores (rows × s, row-major) = scale · Q_blk (rows × dh) · Kᵀ (dh × s).
-                gemm::gemm(rows, s, l.dh, sc.as_mut_ptr(), 1, s as isize, false, qp, 1, in_row, kp, in_row, 1, 0.0f32, scale, false, false, false, Parallelism::None);
+                gemm::gemm(
+                    rows,
+                    s,
+                    l.dh,
+                    sc.as_mut_ptr(),
+                    1,
+                    s as isize,
+                    false,
+                    qp,
+                    1,
+                    in_row,
+                    kp,
+                    in_row,
+                    1,
+                    0.0f32,
+                    scale,
+                    false,
+                    false,
+                    false,
+                    Parallelism::None,
+                );
             }
             let mut inv = [0f32; QBLOCK];
             for (r, row) in sc[..rows * s].chunks_exact_mut(s).enumerate() {
@@ -106,7 +126,27 @@ fn long(q: &[f32], k: &[f32], v: &[f32], l: &Layout, scale: f32, o: OutPtr) {
             let op = unsafe { o.0.add(obase + i0 * l.out_row) };
             unsafe {
                 // O_blk (rows × dh, row stride out_row) = P (rows × s) · V (s × dh, row stride in_row).
-                gemm::gemm(rows, l.dh, s, op, 1, out_row, false, sc.as_ptr(), 1, s as isize, vp, 1, in_row, 0.0f32, 1.0f32, false, false, false, Parallelism::None);
+                gemm::gemm(
+                    rows,
+                    l.dh,
+                    s,
+                    op,
+                    1,
+                    out_row,
+                    false,
+                    sc.as_ptr(),
+                    1,
+                    s as isize,
+                    vp,
+                    1,
+                    in_row,
+                    0.0f32,
+                    1.0f32,
+                    false,
+                    false,
+                    false,
+                    Parallelism::None,
+                );
                 for (r, &iv) in inv.iter().enumerate().take(rows) {
                     let row = std::slice::from_raw_parts_mut(op.offset(r as isize * out_row), l.dh);
                     row.iter_mut().for_each(|x| *x *= iv);
@@ -597,7 +637,21 @@ mod tests {
         for &(b, s, h, dh) in &[(1usize, 33usize, 1usize, 16usize), (2, 129, 3, 32), (1, 257, 2, 64), (2, 70, 1, 48), (1, 150, 2, 80), (3, 257, 4, 64)] {
             let w = h * dh;
             let qkv = vals(b * s * 3 * w, (s * 31 + dh) as u64, 2.0);
-            let l = Layout { batch: b, heads: h, seq: s, dh, in_batch: s * 3 * w, in_row: 3 * w, in_head: dh, q_off: 0, k_off: w, v_off: 2 * w, out_batch: s * w, out_row: w, out_head: dh };
+            let l = Layout {
+                batch: b,
+                heads: h,
+                seq: s,
+                dh,
+                in_batch: s * 3 * w,
+                in_row: 3 * w,
+                in_head: dh,
+                q_off: 0,
+                k_off: w,
+                v_off: 2 * w,
+                out_batch: s * w,
+                out_row: w,
+                out_head: dh,
+            };
             let scale = 1.0 / (dh as f32).sqrt();
             let mut want = vec![0f32; l.out_len()];
             let mut got = vec![0f32; l.out_len()];

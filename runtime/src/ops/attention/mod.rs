@@ -31,9 +31,9 @@ mod cuda;
 
 pub use backward::*;
 
-pub(crate) use cpu::exp_poly;
 #[cfg(target_arch = "x86_64")]
 pub(crate) use cpu::exp_avx512;
+pub(crate) use cpu::exp_poly;
 
 use crate::tensor::{expect_dtype, same_device};
 use crate::{DType, Device, Error, Result, Tensor};
@@ -92,7 +92,21 @@ fn layout_nsd(q: &Tensor, k: &Tensor, v: &Tensor) -> Result<Layout> {
         return Err(Error::shape(OP, format!("q, k, v must share one (N, S, Dh) shape, got q {:?}, k {:?}, v {:?}", q.shape(), k.shape(), v.shape())));
     }
     let (n, s, dh) = (q.shape()[0], q.shape()[1], q.shape()[2]);
-    Ok(Layout { batch: n, heads: 1, seq: s, dh, in_batch: s * dh, in_row: dh, in_head: 0, q_off: 0, k_off: 0, v_off: 0, out_batch: s * dh, out_row: dh, out_head: 0 })
+    Ok(Layout {
+        batch: n,
+        heads: 1,
+        seq: s,
+        dh,
+        in_batch: s * dh,
+        in_row: dh,
+        in_head: 0,
+        q_off: 0,
+        k_off: 0,
+        v_off: 0,
+        out_batch: s * dh,
+        out_row: dh,
+        out_head: 0,
+    })
 }
 
 /// Layout of [`attention_heads`]: q, k, v of one shape (B, S, H·Dh).
@@ -105,7 +119,21 @@ fn layout_heads(q: &Tensor, k: &Tensor, v: &Tensor, heads: usize) -> Result<Layo
         return Err(Error::shape(OP, format!("width {w} of {:?} is not divisible by {heads} heads", q.shape())));
     }
     let dh = w / heads;
-    Ok(Layout { batch: b, heads, seq: s, dh, in_batch: s * w, in_row: w, in_head: dh, q_off: 0, k_off: 0, v_off: 0, out_batch: s * w, out_row: w, out_head: dh })
+    Ok(Layout {
+        batch: b,
+        heads,
+        seq: s,
+        dh,
+        in_batch: s * w,
+        in_row: w,
+        in_head: dh,
+        q_off: 0,
+        k_off: 0,
+        v_off: 0,
+        out_batch: s * w,
+        out_row: w,
+        out_head: dh,
+    })
 }
 
 /// Layout of [`attention_qkv`]: one packed (B, S, 3·H·Dh).
@@ -119,7 +147,21 @@ fn layout_qkv(qkv: &Tensor, heads: usize) -> Result<Layout> {
         return Err(Error::shape(OP, format!("width {w} (a third of {:?}) is not divisible by {heads} heads", qkv.shape())));
     }
     let dh = w / heads;
-    Ok(Layout { batch: b, heads, seq: s, dh, in_batch: s * w3, in_row: w3, in_head: dh, q_off: 0, k_off: w, v_off: 2 * w, out_batch: s * w, out_row: w, out_head: dh })
+    Ok(Layout {
+        batch: b,
+        heads,
+        seq: s,
+        dh,
+        in_batch: s * w3,
+        in_row: w3,
+        in_head: dh,
+        q_off: 0,
+        k_off: w,
+        v_off: 2 * w,
+        out_batch: s * w,
+        out_row: w,
+        out_head: dh,
+    })
 }
 
 fn out_shape(l: &Layout, nsd: bool) -> Vec<usize> {
@@ -210,8 +252,7 @@ pub fn bench_cases(device: Device) -> Result<Vec<crate::bench::BenchCase>> {
     }
     // (case, B, S, H, Dh, kernel versions)
     type Case = (&'static str, usize, usize, usize, usize, &'static [u32]);
-    let cases: [Case; 2] =
-        [("ast_12x1214x64", 1, 1214, 12, 64, &[1, 2]), ("freq_101x4x13x192", 101, 13, 4, 192, &[1, 3])];
+    let cases: [Case; 2] = [("ast_12x1214x64", 1, 1214, 12, 64, &[1, 2]), ("freq_101x4x13x192", 101, 13, 4, 192, &[1, 3])];
     for (case, b, s, h, dh, versions) in cases {
         let w = h * dh;
         let qkv_cpu = rand_tensor(&[b, s, 3 * w], 41);

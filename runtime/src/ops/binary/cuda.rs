@@ -35,12 +35,24 @@ pub(super) fn binary(op: BinaryOp, a: &Tensor, b: &Tensor, bc: &Broadcast, versi
     }
     let v = version.unwrap_or(if bc.kind == BroadcastKind::General { 1 } else { 2 });
     if v == 2 && bc.kind == BroadcastKind::General {
-        return Err(Error::Launch { op: "binary", kernel: format!("{}_fwd_f32_v2", op.name()), msg: "v2 needs same shapes or a trailing-block broadcast".into() });
+        return Err(Error::Launch {
+            op: "binary",
+            kernel: format!("{}_fwd_f32_v2", op.name()),
+            msg: "v2 needs same shapes or a trailing-block broadcast".into(),
+        });
     }
     if bc.out.len() > MAX_RANK && v == 1 {
         return Err(Error::shape("binary", format!("rank {} exceeds the CUDA kernel's maximum {MAX_RANK}", bc.out.len())));
     }
-    let mut p = BinaryParams { n: n as i32, rank: bc.out.len() as i32, m: n as i32, small_is_a: 0, out_dims: [1; MAX_RANK], a_strides: [0; MAX_RANK], b_strides: [0; MAX_RANK] };
+    let mut p = BinaryParams {
+        n: n as i32,
+        rank: bc.out.len() as i32,
+        m: n as i32,
+        small_is_a: 0,
+        out_dims: [1; MAX_RANK],
+        a_strides: [0; MAX_RANK],
+        b_strides: [0; MAX_RANK],
+    };
     if v == 1 {
         for i in 0..bc.out.len() {
             p.out_dims[i] = bc.out[i] as i32;

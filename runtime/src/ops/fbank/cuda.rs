@@ -45,7 +45,11 @@ pub(super) fn fbank(wave: &Tensor, plan: &FbankPlan) -> Result<Tensor> {
     let n = wave.numel();
     let nm = plan.opts.num_mel_bins;
     if !plan.n_fft.is_power_of_two() || plan.n_fft > MAXN {
-        return Err(Error::Launch { op: "fbank", kernel: kernel.into(), msg: format!("n_fft {} must be a power of two ≤ {MAXN} (use round_to_power_of_two, or the CPU)", plan.n_fft) });
+        return Err(Error::Launch {
+            op: "fbank",
+            kernel: kernel.into(),
+            msg: format!("n_fft {} must be a power of two ≤ {MAXN} (use round_to_power_of_two, or the CPU)", plan.n_fft),
+        });
     }
     if n > i32::MAX as usize {
         return Err(Error::shape("fbank", format!("{n} samples exceed the CUDA kernel's i32 indexing")));

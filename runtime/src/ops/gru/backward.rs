@@ -109,7 +109,8 @@ pub fn gru_bwd_version(x: &Tensor, weights: &GruWeights, y: &Tensor, saved: &Gru
     let dev = x.device();
     if b * t == 0 {
         let z = |s: &[usize]| Tensor::zeros(s, DType::F32, dev);
-        let grads = (0..d).map(|_| Ok(GruDirGrads { dw_ih: z(&[g3, i])?, dw_hh: z(&[g3, h])?, db_ih: z(&[g3])?, db_hh: z(&[g3])? })).collect::<Result<Vec<_>>>()?;
+        let grads =
+            (0..d).map(|_| Ok(GruDirGrads { dw_ih: z(&[g3, i])?, dw_hh: z(&[g3, h])?, db_ih: z(&[g3])?, db_hh: z(&[g3])? })).collect::<Result<Vec<_>>>()?;
         return Ok(GruGrads { dx: z(&[b, t, i])?, dirs: grads });
     }
     let (dxp, dgh) = gru_bwd_recurrence_version(weights, y, saved, dy, version)?;
@@ -316,7 +317,8 @@ fn cuda_recurrence(dirs: &[GruDirWeights], y: &Tensor, saved: &GruSaved, dy: &Te
             (h.div_ceil(32) * 32, 1, BWD_BPB * 3 * h * 4)
         }
         2 => {
-            let (s, smem) = bwd_v2_config(h, nb).ok_or_else(|| err(format!("no configuration for H = {h} (needs H % 4 == 0, ≤ 1024 threads and ≤ 48 KiB of shared memory)")))?;
+            let (s, smem) = bwd_v2_config(h, nb)
+                .ok_or_else(|| err(format!("no configuration for H = {h} (needs H % 4 == 0, ≤ 1024 threads and ≤ 48 KiB of shared memory)")))?;
             (s * (h / 4).div_ceil(32) * 32, s, smem)
         }
         _ => return Err(err("no such version (1 or 2)".into())),
@@ -327,7 +329,8 @@ fn cuda_recurrence(dirs: &[GruDirWeights], y: &Tensor, saved: &GruSaved, dy: &Te
     let shape = [b, t, d * 3 * h];
     if n > 0 {
         let whh = if d == 1 { dirs[0].w_hh.clone() } else { concat(&dirs.iter().map(|w| &w.w_hh).collect::<Vec<_>>(), 0)? };
-        let p = super::cuda::GruParams { batch: b as i32, steps: t as i32, hidden: h as i32, dirs: d as i32, has_h0: 0, step: 0, splits: splits as i32, pad1: 0 };
+        let p =
+            super::cuda::GruParams { batch: b as i32, steps: t as i32, hidden: h as i32, dirs: d as i32, has_h0: 0, step: 0, splits: splits as i32, pad1: 0 };
         Launch::new(OP, "gru", kernel)
             .grid(d as u32, b.div_ceil(BWD_BPB) as u32, 1)
             .block(threads as u32, 1, 1)

@@ -48,7 +48,10 @@ fn layer_impl(x: &Tensor, dirs: &[GruDirWeights], h0: Option<&[f32]>, save: bool
     let (xps, xp_row, xp_off): (Vec<Tensor>, usize, usize) = if save && d > 1 {
         let w_ih = crate::ops::shape::concat(&dirs.iter().map(|w| &w.w_ih).collect::<Vec<_>>(), 0)?;
         let b_ih = if dirs.iter().any(|w| w.b_ih.is_some()) {
-            let parts = dirs.iter().map(|w| w.b_ih.clone().map_or_else(|| Tensor::zeros(&[g3], crate::DType::F32, crate::Device::Cpu), Ok)).collect::<Result<Vec<_>>>()?;
+            let parts = dirs
+                .iter()
+                .map(|w| w.b_ih.clone().map_or_else(|| Tensor::zeros(&[g3], crate::DType::F32, crate::Device::Cpu), Ok))
+                .collect::<Result<Vec<_>>>()?;
             Some(crate::ops::shape::concat(&parts.iter().collect::<Vec<_>>(), 0)?)
         } else {
             None
@@ -121,7 +124,18 @@ struct Strided {
 /// The recurrence of one direction. xp: (B, T, 3H) strided; whh: (3H, H); out rows are (b·T + t);
 /// `gh_out`, when given, receives every step's W_hh·h + b_hh (3H per row).
 #[allow(clippy::too_many_arguments)]
-fn recur(xp: &XpView, whh: &[f32], bhh: Option<&[f32]>, h0: Option<&[f32]>, reverse: bool, b: usize, t: usize, h: usize, dst: &Strided, gh_out: Option<&Strided>) {
+fn recur(
+    xp: &XpView,
+    whh: &[f32],
+    bhh: Option<&[f32]>,
+    h0: Option<&[f32]>,
+    reverse: bool,
+    b: usize,
+    t: usize,
+    h: usize,
+    dst: &Strided,
+    gh_out: Option<&Strided>,
+) {
     let g3 = 3 * h;
     let mut hs = match h0 {
         Some(v) => v.to_vec(),
@@ -205,12 +219,7 @@ pub(super) fn dot4(w: &[f32], h: &[f32], n: usize) -> [f32; 4] {
             return unsafe { dot4_avx2(w.as_ptr(), h.as_ptr(), n) };
         }
     }
-    [
-        dot_portable(&w[..n], h),
-        dot_portable(&w[n..2 * n], h),
-        dot_portable(&w[2 * n..3 * n], h),
-        dot_portable(&w[3 * n..4 * n], h),
-    ]
+    [dot_portable(&w[..n], h), dot_portable(&w[n..2 * n], h), dot_portable(&w[2 * n..3 * n], h), dot_portable(&w[3 * n..4 * n], h)]
 }
 
 /// 8-lane dot product (auto-vectorised on any target).
@@ -267,12 +276,7 @@ unsafe fn dot4_avx2(w: *const f32, h: *const f32, n: usize) -> [f32; 4] {
         let s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
         _mm_cvtss_f32(s)
     };
-    let mut out = [
-        hsum(_mm256_add_ps(a[0], a[1])),
-        hsum(_mm256_add_ps(a[2], a[3])),
-        hsum(_mm256_add_ps(a[4], a[5])),
-        hsum(_mm256_add_ps(a[6], a[7])),
-    ];
+    let mut out = [hsum(_mm256_add_ps(a[0], a[1])), hsum(_mm256_add_ps(a[2], a[3])), hsum(_mm256_add_ps(a[4], a[5])), hsum(_mm256_add_ps(a[6], a[7]))];
     while k < n {
         let hk = *h.add(k);
         out[0] += *w0.add(k) * hk;

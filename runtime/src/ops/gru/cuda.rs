@@ -109,16 +109,8 @@ pub(super) fn layer_xp(x: &Tensor, dirs: &[GruDirWeights], h0: Option<&Tensor>, 
     };
     let nb = b.min(V2_BPB);
     let (splits, smem3) = v3_splits(h, nb);
-    let p = GruParams {
-        batch: b as i32,
-        steps: t as i32,
-        hidden: h as i32,
-        dirs: d as i32,
-        has_h0: h0.is_some() as i32,
-        step: 0,
-        splits: splits as i32,
-        pad1: 0,
-    };
+    let p =
+        GruParams { batch: b as i32, steps: t as i32, hidden: h as i32, dirs: d as i32, has_h0: h0.is_some() as i32, step: 0, splits: splits as i32, pad1: 0 };
     let (xpb, wb, bb) = (xp.gpu_buf()?, whh.gpu_buf()?, b_hh.gpu_buf()?);
     // An absent h0 is passed as xp's address and never read (has_h0 says so).
     let h0b = h0.map(|t| t.gpu_buf()).transpose()?.unwrap_or(xpb);

@@ -118,9 +118,8 @@ impl GruWeights {
     /// safetensors file of a state_dict; `prefix` like `"gru."` or `""`). Biases may be absent (both
     /// of a direction, as `bias=False`). A missing or mis-shaped tensor is an error naming it.
     pub fn from_tensors(map: &BTreeMap<String, Tensor>, prefix: &str, num_layers: usize, bidirectional: bool) -> Result<GruWeights> {
-        let get = |n: &str| -> Result<Tensor> {
-            map.get(&format!("{prefix}{n}")).cloned().ok_or_else(|| Error::shape(OP, format!("weight {prefix}{n} is missing")))
-        };
+        let get =
+            |n: &str| -> Result<Tensor> { map.get(&format!("{prefix}{n}")).cloned().ok_or_else(|| Error::shape(OP, format!("weight {prefix}{n} is missing"))) };
         let mut layers = Vec::new();
         for l in 0..num_layers {
             let mut dirs = Vec::new();

@@ -67,7 +67,11 @@ pub fn layernorm_bwd(x: &Tensor, weight: Option<&Tensor>, dy: &Tensor, eps: f32)
 fn cpu(x: &[f32], w: Option<&[f32]>, dy: &[f32], eps: f32, rows: usize, len: usize, shape: &[usize]) -> Result<LayerNormGrads> {
     let mut dx = vec![0f32; x.len()];
     if rows == 0 || len == 0 {
-        return Ok(LayerNormGrads { dx: Tensor::from_vec(dx, shape)?, dweight: Tensor::from_vec(vec![0.0; len], &[len])?, dbias: Tensor::from_vec(vec![0.0; len], &[len])? });
+        return Ok(LayerNormGrads {
+            dx: Tensor::from_vec(dx, shape)?,
+            dweight: Tensor::from_vec(vec![0.0; len], &[len])?,
+            dbias: Tensor::from_vec(vec![0.0; len], &[len])?,
+        });
     }
     let per = (8192 / len).max(1) * len;
     let inv = 1.0 / len as f32;

@@ -41,14 +41,6 @@ pub(super) fn layernorm(x: &Tensor, weight: Option<&Tensor>, bias: Option<&Tenso
     let wb = weight.map(|w| w.gpu_buf()).transpose()?.unwrap_or(xb);
     let bb = bias.map(|b| b.gpu_buf()).transpose()?.unwrap_or(xb);
     let p = LayerNormParams { rows: rows as i32, len: len as i32, eps, flags: weight.is_some() as i32 | (bias.is_some() as i32) << 1 };
-    Launch::new("layernorm", "layernorm", kernel)
-        .grid(grid, 1, 1)
-        .block(block, 1, 1)
-        .buf(xb)
-        .buf(wb)
-        .buf(bb)
-        .buf(&out)
-        .param(&p)
-        .run(&be)?;
+    Launch::new("layernorm", "layernorm", kernel).grid(grid, 1, 1).block(block, 1, 1).buf(xb).buf(wb).buf(bb).buf(&out).param(&p).run(&be)?;
     Ok(Tensor::from_gpu(out, x.shape(), DType::F32, x.device()))
 }

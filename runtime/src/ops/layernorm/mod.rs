@@ -4,9 +4,9 @@
 //! CPU: `cpu.rs` (rayon over rows, two-pass mean/variance with 8-lane pairwise sums). CUDA: `cuda.rs`
 //! launching `kernels/cuda/layernorm.cu` (`layernorm_fwd_f32_v1` thread per row, `_v2` warp per row).
 
+mod backward;
 mod cpu;
 mod cuda;
-mod backward;
 pub use backward::*;
 
 use crate::tensor::{expect_dtype, same_device};
@@ -38,7 +38,9 @@ fn check(x: &Tensor, weight: Option<&Tensor>, bias: Option<&Tensor>) -> Result<(
 pub fn layernorm(x: &Tensor, weight: Option<&Tensor>, bias: Option<&Tensor>, eps: f32) -> Result<Tensor> {
     let (rows, len) = check(x, weight, bias)?;
     match x.device() {
-        Device::Cpu => cpu::layernorm(x.cpu_f32()?, weight.map(|w| w.cpu_f32()).transpose()?, bias.map(|b| b.cpu_f32()).transpose()?, eps, rows, len, x.shape()),
+        Device::Cpu => {
+            cpu::layernorm(x.cpu_f32()?, weight.map(|w| w.cpu_f32()).transpose()?, bias.map(|b| b.cpu_f32()).transpose()?, eps, rows, len, x.shape())
+        }
         Device::Cuda(_) | Device::Emu => cuda::layernorm(x, weight, bias, eps, rows, len, None),
     }
 }
@@ -47,7 +49,9 @@ pub fn layernorm(x: &Tensor, weight: Option<&Tensor>, bias: Option<&Tensor>, eps
 pub fn layernorm_version(x: &Tensor, weight: Option<&Tensor>, bias: Option<&Tensor>, eps: f32, v: u32) -> Result<Tensor> {
     let (rows, len) = check(x, weight, bias)?;
     match x.device() {
-        Device::Cpu => cpu::layernorm(x.cpu_f32()?, weight.map(|w| w.cpu_f32()).transpose()?, bias.map(|b| b.cpu_f32()).transpose()?, eps, rows, len, x.shape()),
+        Device::Cpu => {
+            cpu::layernorm(x.cpu_f32()?, weight.map(|w| w.cpu_f32()).transpose()?, bias.map(|b| b.cpu_f32()).transpose()?, eps, rows, len, x.shape())
+        }
         _ => cuda::layernorm(x, weight, bias, eps, rows, len, Some(v)),
     }
 }

@@ -78,11 +78,7 @@ pub(super) fn matmul(a: &Tensor, b: &Tensor, bias: Option<&Tensor>, act: Activat
     if grid.1 > 65535 {
         return Err(Error::shape("matmul", format!("M={} needs {} row tiles, over CUDA's 65535 grid.y limit", g.m, grid.1)));
     }
-    let mut l = Launch::new("matmul", "matmul", kernel)
-        .grid(grid.0, grid.1, g.batch as u32)
-        .block(block.0, block.1, 1)
-        .buf(a.gpu_buf()?)
-        .buf(b.gpu_buf()?);
+    let mut l = Launch::new("matmul", "matmul", kernel).grid(grid.0, grid.1, g.batch as u32).block(block.0, block.1, 1).buf(a.gpu_buf()?).buf(b.gpu_buf()?);
     l = match bias {
         Some(t) => l.buf(t.gpu_buf()?),
         None => {

@@ -91,7 +91,9 @@ fn geometry(a: &Tensor, b: &Tensor, opts: &MatmulOpts) -> Result<Geometry> {
     out_shape.extend([m, n]);
     match (a.dtype(), b.dtype()) {
         (DType::F32, DType::F32) | (DType::F16, DType::F16) => {}
-        (x, y) => return Err(Error::DType { op: OP, got: if x == DType::F32 { y } else { x }, msg: format!("a is {x} and b is {y}: both must be f32, or both f16") }),
+        (x, y) => {
+            return Err(Error::DType { op: OP, got: if x == DType::F32 { y } else { x }, msg: format!("a is {x} and b is {y}: both must be f32, or both f16") })
+        }
     }
     if let Some(bias) = &opts.bias {
         if bias.shape() != [n] {

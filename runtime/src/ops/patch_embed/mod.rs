@@ -118,7 +118,10 @@ fn geometry(x: &Tensor, pe: &PatchEmbed) -> Result<Geom> {
         let s = pos.shape();
         let ok = s == [g.rows(), n] || s == [1, g.rows(), n];
         if !ok {
-            return Err(Error::shape(OP, format!("position embedding {s:?} must be ({}, {n}) = (prefix {prefix} + {fo}×{to} patches, N) for input {:?}", g.rows(), x.shape())));
+            return Err(Error::shape(
+                OP,
+                format!("position embedding {s:?} must be ({}, {n}) = (prefix {prefix} + {fo}×{to} patches, N) for input {:?}", g.rows(), x.shape()),
+            ));
         }
     }
     Ok(g)
@@ -147,7 +150,13 @@ pub fn bench_cases(device: Device) -> Result<Vec<crate::bench::BenchCase>> {
     if device == Device::Emu {
         return Ok(out);
     }
-    let cpu = [rand_tensor(&[1, 1024, 128], 51), rand_tensor(&[768, 1, 16, 16], 52), rand_tensor(&[768], 53), rand_tensor(&[2, 768], 54), rand_tensor(&[1214, 768], 55)];
+    let cpu = [
+        rand_tensor(&[1, 1024, 128], 51),
+        rand_tensor(&[768, 1, 16, 16], 52),
+        rand_tensor(&[768], 53),
+        rand_tensor(&[2, 768], 54),
+        rand_tensor(&[1214, 768], 55),
+    ];
     let flops = 2.0 * (1212 * 768 * 256) as f64;
     let runs: Vec<Option<u32>> = if device.is_cpu() { vec![None] } else { vec![Some(1), Some(2)] };
     for v in runs {

@@ -40,18 +40,7 @@ pub(super) fn reduce(op: ReduceOp, x: &Tensor, rs: &ReduceShape, version: Option
         2 => (grid_1d(n_out, 1), V2_THREADS),
         _ => return Err(Error::Launch { op: name, kernel, msg: "no such version (1 or 2)".into() }),
     };
-    let p = ReduceParams {
-        outer: rs.outer as i32,
-        len: rs.len as i32,
-        inner: rs.inner as i32,
-        div: if op == ReduceOp::Mean { rs.len as f32 } else { 1.0 },
-    };
-    Launch::new(name, "reduce", kernel)
-        .grid(grid, 1, 1)
-        .block(block, 1, 1)
-        .buf(x.gpu_buf()?)
-        .buf(&out)
-        .param(&p)
-        .run(&be)?;
+    let p = ReduceParams { outer: rs.outer as i32, len: rs.len as i32, inner: rs.inner as i32, div: if op == ReduceOp::Mean { rs.len as f32 } else { 1.0 } };
+    Launch::new(name, "reduce", kernel).grid(grid, 1, 1).block(block, 1, 1).buf(x.gpu_buf()?).buf(&out).param(&p).run(&be)?;
     Ok(Tensor::from_gpu(out, &rs.out, DType::F32, x.device()))
 }

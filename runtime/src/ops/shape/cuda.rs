@@ -71,7 +71,15 @@ pub(super) fn concat(ts: &[&Tensor], rows: &[usize], outer: usize, inner: usize,
         for (t, &r) in ts.iter().zip(rows) {
             let n = outer * r * inner;
             if n > 0 {
-                let p = ShapeParams { n: n as i32, outer: outer as i32, rows: r as i32, inner: inner as i32, dst_rows: total as i32, start: start as i32, ..Default::default() };
+                let p = ShapeParams {
+                    n: n as i32,
+                    outer: outer as i32,
+                    rows: r as i32,
+                    inner: inner as i32,
+                    dst_rows: total as i32,
+                    start: start as i32,
+                    ..Default::default()
+                };
                 launch_1d("concat", kernel("concat", dt, 1), t.gpu_buf()?, None, &out, &p, dev)?;
             }
             start += r;
@@ -80,7 +88,15 @@ pub(super) fn concat(ts: &[&Tensor], rows: &[usize], outer: usize, inner: usize,
     done(out, out_shape, dt, dev)
 }
 
-pub(super) fn slice(op: &'static str, x: &Tensor, (outer, rows, inner): (usize, usize, usize), start: usize, step: usize, len: usize, out_shape: &[usize]) -> Result<Tensor> {
+pub(super) fn slice(
+    op: &'static str,
+    x: &Tensor,
+    (outer, rows, inner): (usize, usize, usize),
+    start: usize,
+    step: usize,
+    len: usize,
+    out_shape: &[usize],
+) -> Result<Tensor> {
     fits(op, &[x.numel(), outer * len * inner, step])?;
     let (out, empty) = output(x, out_shape)?;
     if !empty {

@@ -299,7 +299,12 @@ pub fn bench_cases(device: Device) -> Result<Vec<crate::bench::BenchCase>> {
         ("grid12x101x768_to_101x12x768", vec![vec![12, 101, 768]], perm(vec![1, 0, 2]), vec![1, 3]),
         ("heads1214x12x64_to_12x1214x64", vec![vec![1214, 12, 64]], perm(vec![1, 0, 2]), vec![1, 3]),
         ("kT12x1214x64_to_12x64x1214", vec![vec![12, 1214, 64]], perm(vec![0, 2, 1]), vec![1, 2]),
-        ("cat2x1214x768_axis0", vec![vec![1214, 768], vec![1214, 768]], std::sync::Arc::new(|xs: &[Tensor], _v: Option<u32>| concat(&[&xs[0], &xs[1]], 0)), vec![1]),
+        (
+            "cat2x1214x768_axis0",
+            vec![vec![1214, 768], vec![1214, 768]],
+            std::sync::Arc::new(|xs: &[Tensor], _v: Option<u32>| concat(&[&xs[0], &xs[1]], 0)),
+            vec![1],
+        ),
         ("repeat101x768_x10_axis0", vec![vec![101, 768]], std::sync::Arc::new(|xs: &[Tensor], _v: Option<u32>| repeat_interleave(&xs[0], 0, 10)), vec![1]),
     ];
     let mut out = Vec::new();

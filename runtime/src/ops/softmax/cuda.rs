@@ -37,12 +37,6 @@ pub(super) fn softmax(x: &Tensor, rows: usize, len: usize, version: Option<u32>)
         _ => return Err(Error::Launch { op: "softmax", kernel, msg: "no such version (1, 2 or 3)".into() }),
     };
     let p = SoftmaxParams { rows: rows as i32, len: len as i32 };
-    Launch::new("softmax", "softmax", kernel)
-        .grid(grid, 1, 1)
-        .block(block, 1, 1)
-        .buf(x.gpu_buf()?)
-        .buf(&out)
-        .param(&p)
-        .run(&be)?;
+    Launch::new("softmax", "softmax", kernel).grid(grid, 1, 1).block(block, 1, 1).buf(x.gpu_buf()?).buf(&out).param(&p).run(&be)?;
     Ok(Tensor::from_gpu(out, x.shape(), DType::F32, x.device()))
 }

@@ -4,9 +4,9 @@
 //! CPU: `cpu.rs` (rayon over rows). CUDA: `cuda.rs` launching `kernels/cuda/softmax.cu`
 //! (`softmax_fwd_f32_v1` thread per row, `_v2` warp per row, `_v3` block per row for L ≥ 1024).
 
+mod backward;
 mod cpu;
 mod cuda;
-mod backward;
 pub use backward::*;
 
 use crate::tensor::expect_dtype;

@@ -41,7 +41,11 @@ fn pick(op: &'static str, kernel: &str, o: &StftOpts, v: Option<u32>) -> Result<
         None => Ok(if fast { 2 } else { 1 }),
         Some(1) => Ok(1),
         Some(2) if fast => Ok(2),
-        Some(v) => Err(Error::Launch { op, kernel: format!("{kernel}_v{v}"), msg: format!("version {v} does not exist or needs a power-of-two n_fft ≤ {MAXN} (got {})", o.n_fft) }),
+        Some(v) => Err(Error::Launch {
+            op,
+            kernel: format!("{kernel}_v{v}"),
+            msg: format!("version {v} does not exist or needs a power-of-two n_fft ≤ {MAXN} (got {})", o.n_fft),
+        }),
     }
 }
 
@@ -63,7 +67,16 @@ pub(super) fn stft(x: &Tensor, batch: usize, len: usize, o: &StftOpts, shape: &[
         return Ok(Tensor::from_gpu(out, shape, DType::F32, x.device()));
     }
     let c = consts(&be, o)?;
-    let p = StftParams { batch: batch as i32, len: len as i32, n_fft: o.n_fft as i32, log2n: o.n_fft.trailing_zeros() as i32, hop: o.hop as i32, n_frames: nt as i32, n_freq: nf as i32, expected: 0 };
+    let p = StftParams {
+        batch: batch as i32,
+        len: len as i32,
+        n_fft: o.n_fft as i32,
+        log2n: o.n_fft.trailing_zeros() as i32,
+        hop: o.hop as i32,
+        n_frames: nt as i32,
+        n_freq: nf as i32,
+        expected: 0,
+    };
     let l = Launch::new("stft", "stft", format!("stft_fwd_f32_v{v}"));
     let l = if v == 1 { l.grid(grid_1d(batch * nf * nt, THREADS), 1, 1) } else { l.grid(nt as u32, batch as u32, 1) };
     l.block(THREADS, 1, 1).buf(x.gpu_buf()?).buf(&c).buf(&out).param(&p).run(&be)?;

@@ -45,13 +45,7 @@ pub(super) fn unary(op: UnaryOp, x: &Tensor, version: Option<u32>) -> Result<Ten
     };
     let (a, b) = op.params();
     let p = UnaryParams { n: n as i32, a, b, _pad: 0 };
-    Launch::new("unary", "unary", kernel)
-        .grid(grid_1d(work, THREADS), 1, 1)
-        .block(THREADS, 1, 1)
-        .buf(x.gpu_buf()?)
-        .buf(&out)
-        .param(&p)
-        .run(&be)?;
+    Launch::new("unary", "unary", kernel).grid(grid_1d(work, THREADS), 1, 1).block(THREADS, 1, 1).buf(x.gpu_buf()?).buf(&out).param(&p).run(&be)?;
     Ok(Tensor::from_gpu(out, x.shape(), DType::F32, x.device()))
 }
 
@@ -67,12 +61,6 @@ pub(super) fn cast(x: &Tensor, to: DType) -> Result<Tensor> {
     }
     let kernel = format!("{op}_fwd_{}_v1", x.dtype());
     let p = UnaryParams { n: n as i32, a: 0.0, b: 0.0, _pad: 0 };
-    Launch::new(op, "unary", kernel)
-        .grid(grid_1d(n, THREADS), 1, 1)
-        .block(THREADS, 1, 1)
-        .buf(x.gpu_buf()?)
-        .buf(&out)
-        .param(&p)
-        .run(&be)?;
+    Launch::new(op, "unary", kernel).grid(grid_1d(n, THREADS), 1, 1).block(THREADS, 1, 1).buf(x.gpu_buf()?).buf(&out).param(&p).run(&be)?;
     Ok(Tensor::from_gpu(out, x.shape(), to, x.device()))
 }

@@ -6,9 +6,9 @@
 //! (`<op>_fwd_f32_v1` grid-stride scalar, `<op>_fwd_f32_v2` float4 when n % 4 == 0;
 //! `to_f16_fwd_f32_v1`, `to_f32_fwd_f16_v1`).
 
+mod backward;
 mod cpu;
 mod cuda;
-mod backward;
 pub use backward::*;
 
 use crate::tensor::expect_dtype;
@@ -32,7 +32,10 @@ pub enum UnaryOp {
     Neg,
     Abs,
     /// x·scale + shift.
-    Affine { scale: f32, shift: f32 },
+    Affine {
+        scale: f32,
+        shift: f32,
+    },
 }
 
 impl UnaryOp {
