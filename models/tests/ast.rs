@@ -305,15 +305,7 @@ fn base_matches_hf() {
 fn classifier_logits_match_hf() {
     let f = fixture("ast_cls_small.safetensors");
     let w: BTreeMap<String, Tensor> = f.iter().filter_map(|(k, v)| k.strip_prefix("weights/").map(|n| (n.to_string(), v.clone()))).collect();
-    let cfg = AstConfig {
-        hidden_size: 64,
-        num_hidden_layers: 2,
-        num_attention_heads: 4,
-        intermediate_size: 128,
-        max_length: 128,
-        num_mel_bins: 32,
-        ..AstConfig::default()
-    };
+    let cfg = small_config();
     let dir = TempDir::new("cls");
     write_checkpoint(&dir, &cfg, &w);
     let mut devs = vec![Device::Cpu];
