@@ -105,7 +105,7 @@ fn embed_cli_matches_library() {
         .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
-    assert!(err.contains("share a file stem") && err.contains(sub.join("a.wav").to_str().unwrap()) && err.contains("'a/last_hidden_state'"), "{err}");
+    assert!(err.contains("share the file stem") && err.contains(sub.join("a.wav").to_str().unwrap()) && err.contains("'a/last_hidden_state'"), "{err}");
     assert!(!clash.exists());
 
     // A missing checkpoint: exit code 2 and a message naming config.json.

@@ -98,14 +98,9 @@ pub fn run(a: Args) -> Result<()> {
     };
     let mut events: Vec<Event> = Vec::new();
     let mut tensors: Vec<(String, Tensor)> = Vec::new();
-    let mut stems: Vec<String> = Vec::new();
-    for p in &a.inputs {
+    let stems = super::input_stems(&a.inputs, "…")?;
+    for (p, stem) in a.inputs.iter().zip(stems) {
         let t = Instant::now();
-        let stem = p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-        if several && stems.contains(&stem) {
-            bail!("two inputs share the file stem of {} (tensor names '{stem}/…')", p.display());
-        }
-        stems.push(stem.clone());
         bar.set_message(stem.clone());
         let au = audio::load(p, c.sample_rate, ch)?;
         let n = au.num_samples();

@@ -86,19 +86,11 @@ pub fn run(a: Args) -> Result<()> {
         (false, None) => "last_hidden_state".to_string(),
     };
     // Tensor names, checked before any file is processed: several inputs are named by file stem.
-    let mut keys: Vec<String> = Vec::new();
-    for p in &a.inputs {
-        let key = if a.inputs.len() == 1 {
-            what.clone()
-        } else {
-            let stem = p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-            format!("{stem}/{what}")
-        };
-        if let Some(i) = keys.iter().position(|k| *k == key) {
-            bail!("{} and {} share a file stem: both would be written as tensor '{key}'", a.inputs[i].display(), p.display());
-        }
-        keys.push(key);
-    }
+    let keys: Vec<String> = if a.inputs.len() == 1 {
+        vec![what.to_string()]
+    } else {
+        super::input_stems(&a.inputs, &what)?.into_iter().map(|stem| format!("{stem}/{what}")).collect()
+    };
     let mut out: Vec<(String, Tensor)> = Vec::new();
     for (p, key) in a.inputs.iter().zip(keys) {
         let t = Instant::now();

@@ -11,7 +11,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use aural::models::audio::{self, Channels};
 use aural::runtime::ops::fbank::{fbank, AstNorm, FbankOpts, FbankPlan, Window};
 use aural::runtime::{safetensors_io, Tensor};
@@ -110,19 +110,11 @@ pub fn run(a: Args) -> Result<()> {
     FbankPlan::new(&opts).context("fbank options")?;
     let name = if a.ast { "input_values" } else { "fbank" };
     let ch = a.channel.map(Channels::Select).unwrap_or(Channels::MixDown);
-    let mut keys: Vec<String> = Vec::new();
-    for p in &a.inputs {
-        let key = if a.inputs.len() == 1 {
-            name.to_string()
-        } else {
-            let stem = p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-            format!("{stem}/{name}")
-        };
-        if let Some(i) = keys.iter().position(|k| *k == key) {
-            bail!("{} and {} share a file stem: both would be written as tensor '{key}'", a.inputs[i].display(), p.display());
-        }
-        keys.push(key);
-    }
+    let keys: Vec<String> = if a.inputs.len() == 1 {
+        vec![name.to_string()]
+    } else {
+        super::input_stems(&a.inputs, &name)?.into_iter().map(|stem| format!("{stem}/{name}")).collect()
+    };
     let mut out: Vec<(String, Tensor)> = Vec::new();
     for (p, key) in a.inputs.iter().zip(keys) {
         let au = audio::load(p, a.sample_rate, ch)?;
