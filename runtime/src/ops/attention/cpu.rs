@@ -612,16 +612,9 @@ pub(crate) fn exp_poly(x: f32) -> f32 {
 mod tests {
     use super::*;
 
+    /// `n` values uniform in [−scale, scale).
     fn vals(n: usize, seed: u64, scale: f32) -> Vec<f32> {
-        let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        (0..n)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                ((x >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 2.0 * scale
-            })
-            .collect()
+        crate::testing::rand_vec(n, seed).into_iter().map(|x| x * scale).collect()
     }
 
     /// The AVX-512 tile path against the `gemm` path on packed-QKV layouts: sequences that are not
@@ -637,21 +630,7 @@ mod tests {
         for &(b, s, h, dh) in &[(1usize, 33usize, 1usize, 16usize), (2, 129, 3, 32), (1, 257, 2, 64), (2, 70, 1, 48), (1, 150, 2, 80), (3, 257, 4, 64)] {
             let w = h * dh;
             let qkv = vals(b * s * 3 * w, (s * 31 + dh) as u64, 2.0);
-            let l = Layout {
-                batch: b,
-                heads: h,
-                seq: s,
-                dh,
-                in_batch: s * 3 * w,
-                in_row: 3 * w,
-                in_head: dh,
-                q_off: 0,
-                k_off: w,
-                v_off: 2 * w,
-                out_batch: s * w,
-                out_row: w,
-                out_head: dh,
-            };
+            let l = super::super::layout_qkv(&crate::Tensor::from_vec(qkv.clone(), &[b, s, 3 * w]).unwrap(), h).unwrap();
             let scale = 1.0 / (dh as f32).sqrt();
             let mut want = vec![0f32; l.out_len()];
             let mut got = vec![0f32; l.out_len()];
