@@ -107,15 +107,14 @@ pub(crate) fn gelu_slice(y: &mut [f32]) {
 /// fit by Horner, `exp_avx512` (vscalefps), the sign select as a mask. Masked tail.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-#[allow(clippy::excessive_precision)] // the erfc fit's published coefficients
 unsafe fn gelu_slice_avx512(y: &mut [f32]) {
     use std::arch::x86_64::*;
     let c = _mm512_set1_ps;
     let g = |x: __m512| -> __m512 {
         let z = _mm512_abs_ps(_mm512_mul_ps(x, c(std::f32::consts::FRAC_1_SQRT_2)));
         let t = _mm512_div_ps(c(1.0), _mm512_fmadd_ps(c(0.5), z, c(1.0)));
-        let mut q = c(0.170_872_77);
-        for k in [-0.822_152_2, 1.488_515_9, -1.135_204, 0.278_868_07, -0.186_288_06, 0.096_784_18, 0.374_091_96, 1.000_023_7] {
+        let mut q = c(ERFC_FIT[0]);
+        for &k in &ERFC_FIT[1..] {
             q = _mm512_fmadd_ps(q, t, c(k));
         }
         // −z² − 1.2655122 + t·q
@@ -154,16 +153,16 @@ fn gelu_slice_generic(y: &mut [f32]) {
     }
 }
 
+/// The erfc fit's polynomial in t, highest power first: erfc(z) ≈ t·exp(−z² − 1.2655122 + t·q(t)).
+#[allow(clippy::excessive_precision)] // the fit's published coefficients
+const ERFC_FIT: [f32; 9] = [0.170_872_77, -0.822_152_2, 1.488_515_9, -1.135_204, 0.278_868_07, -0.186_288_06, 0.096_784_18, 0.374_091_96, 1.000_023_7];
+
 #[inline(always)]
-#[allow(clippy::excessive_precision)] // the erfc fit's published coefficients
 fn gelu_f32(x: f32) -> f32 {
     let z = (x * std::f32::consts::FRAC_1_SQRT_2).abs();
     let t = 1.0 / (1.0 + 0.5 * z);
-    let p = -z * z - 1.265_512_2
-        + t * (1.000_023_7
-            + t * (0.374_091_96
-                + t * (0.096_784_18
-                    + t * (-0.186_288_06 + t * (0.278_868_07 + t * (-1.135_204 + t * (1.488_515_9 + t * (-0.822_152_2 + t * 0.170_872_77))))))));
+    let q = ERFC_FIT[1..].iter().fold(ERFC_FIT[0], |q, &k| k + t * q);
+    let p = -z * z - 1.265_512_2 + t * q;
     let erfc = t * crate::ops::attention::exp_poly(p);
     let one_plus_erf = if x >= 0.0 { 2.0 - erfc } else { erfc };
     0.5 * x * one_plus_erf
