@@ -72,6 +72,20 @@ enum Cmd {
     ///   aural detect --model ast-sed/ clip.wav --json --scores s.safetensors --plot clip.png
     #[command(verbatim_doc_comment)]
     Detect(cli::detect::Args),
+    /// DCASE SED metrics of thresholded events or score tables against a strong-label reference.
+    ///
+    /// Event-based F1 / error rate (sed_eval: collar 200 ms, 20 % of the length), segment-based
+    /// (sed_eval, 1 s), and from score tables the threshold-independent PSDS1 / PSDS2
+    /// (sed_scores_eval) and the PSDS on the DESED baseline's 50 operating points (psds_eval). Every
+    /// file of the durations TSV is evaluated.
+    ///
+    /// Examples:
+    ///   aural evaluate --reference gt.tsv --durations dur.tsv --predictions events.tsv
+    ///   aural detect --model ast-sed/ clips/*.wav --scores-dir scores/
+    ///   aural evaluate --reference gt.tsv --durations dur.tsv --scores scores/ --json m.json --plot roc.png
+    ///   aural evaluate ... --scores scores/ --median-filter 7 --psds1 dtc=0.5,gtc=0.5
+    #[command(verbatim_doc_comment)]
+    Evaluate(cli::evaluate::Args),
 }
 
 fn main() -> ExitCode {
@@ -83,6 +97,7 @@ fn main() -> ExitCode {
         Cmd::Features(a) => cli::features::run(a),
         Cmd::Embed(a) => cli::embed::run(a),
         Cmd::Detect(a) => cli::detect::run(a),
+        Cmd::Evaluate(a) => cli::evaluate::run(a),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

@@ -5,7 +5,8 @@
 //! models::ast_sed::detect) → the config's post-processing (per-class median filter and
 //! thresholds, events clipped to the audio's length) → DCASE TSV (`filename onset offset
 //! event_label`) on stdout, or JSON with `--json`, or into `--tsv FILE`. `--scores` keeps the scores
-//! before post-processing, `--plot` draws them.
+//! before post-processing (`--scores-dir` as sed_scores_eval tables for `aural evaluate`), `--plot`
+//! draws them.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -14,7 +15,8 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use aural::models::ast_sed::{AstSed, DetectOpts};
 use aural::models::audio::{self, Channels};
-use aural::models::sed::{events_to_json, write_tsv, Event};
+use aural::models::sed::metrics::io::file_id;
+use aural::models::sed::{events_to_json, write_tsv, Event, FrameGeometry, FrameScores};
 use aural::runtime::{safetensors_io, Tensor};
 
 #[derive(clap::Args)]
@@ -35,6 +37,11 @@ pub struct Args {
     /// `<file stem>/strong`, `<file stem>/weak` for several inputs.
     #[arg(long, value_name = "OUT.safetensors")]
     scores: Option<PathBuf>,
+    /// Write each file's frame scores (post-sigmoid, before post-processing) as a sed_scores_eval
+    /// table `DIR/<file id>.tsv` (`onset offset <class>…`, one row per output frame, clipped to the
+    /// audio's length): what `aural evaluate --scores DIR` reads.
+    #[arg(long, value_name = "DIR")]
+    scores_dir: Option<PathBuf>,
     /// Draw spectrogram, frame probabilities and events to a PNG (several inputs: OUT.<stem>.png).
     #[arg(long, value_name = "OUT.png")]
     plot: Option<PathBuf>,
@@ -99,6 +106,20 @@ pub fn run(a: Args) -> Result<()> {
     let mut events: Vec<Event> = Vec::new();
     let mut tensors: Vec<(String, Tensor)> = Vec::new();
     let stems = super::input_stems(&a.inputs, "…")?;
+    if let Some(d) = &a.scores_dir {
+        std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+        // Score tables are named by file id (the name without its extension): refuse two inputs
+        // that would write one table, before any file is processed.
+        let mut seen: Vec<(String, &PathBuf)> = Vec::new();
+        for p in &a.inputs {
+            let name = p.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            let id = file_id(&name).to_string();
+            if let Some((_, q)) = seen.iter().find(|(i, _)| *i == id) {
+                bail!("{} and {} would both write the score table {}/{id}.tsv", q.display(), p.display(), d.display());
+            }
+            seen.push((id, p));
+        }
+    }
     for (p, stem) in a.inputs.iter().zip(stems) {
         let t = Instant::now();
         bar.set_message(stem.clone());
@@ -127,6 +148,11 @@ pub fn run(a: Args) -> Result<()> {
                     duration_s: duration.max(sc.strong.frames as f64 * post.geometry.hop_s),
                 },
             )?;
+        }
+        if let Some(d) = &a.scores_dir {
+            let path = d.join(format!("{}.tsv", file_id(&name)));
+            let table = score_table(&sc.strong, &post.geometry, duration, &post.labels);
+            super::evaluate::write_atomic(&path, table.as_bytes())?;
         }
         if a.scores.is_some() {
             let key = |what: &str| {
@@ -157,6 +183,20 @@ pub fn run(a: Args) -> Result<()> {
         write_tsv(&mut out, &events)?;
     }
     Ok(())
+}
+
+/// A sed_scores_eval score table: header `onset offset <class>…`, one row per frame whose onset
+/// is before the audio's end, the last offset clipped to it.
+fn score_table(s: &FrameScores, g: &FrameGeometry, duration: f64, labels: &[String]) -> String {
+    let mut out = format!("onset\toffset\t{}\n", labels.join("\t"));
+    for f in (0..s.frames).take_while(|&f| g.time(f) < duration) {
+        out += &format!("{}\t{}", g.time(f), g.time(f + 1).min(duration));
+        for c in 0..s.classes {
+            out += &format!("\t{}", s.get(f, c));
+        }
+        out.push('\n');
+    }
+    out
 }
 
 /// The TSV through a temporary file and a rename (a failed run leaves no half-written file).

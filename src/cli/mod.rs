@@ -3,6 +3,7 @@ pub mod bench;
 pub mod detect;
 pub mod doctor;
 pub mod embed;
+pub mod evaluate;
 pub mod features;
 pub mod plot;
 

@@ -172,3 +172,61 @@ pub fn plot(path: &Path, p: &PlotInput) -> Result<()> {
     root.present().map_err(|err| anyhow!("writing {}: {err}", path.display()))?;
     Ok(())
 }
+
+/// `aural evaluate --plot`: the effective PSD-ROC of PSDS1 and PSDS2 (thick) over their classes'
+/// single-class ROCs (thin), eTPR against eFPR per hour, each step curve up to its max eFPR.
+pub fn psd_roc(path: &Path, r: &aural::models::sed::metrics::report::Report) -> Result<()> {
+    let text = font_ready();
+    let (w, h) = (1300u32, 560u32);
+    let root = BitMapBackend::new(path, (w, h)).into_drawing_area();
+    let e = |e: DrawingAreaErrorKind<_>| anyhow!("plot {}: {e}", path.display());
+    root.fill(&WHITE).map_err(e)?;
+    let style = |size: u32| TextStyle::from((FONT, size).into_font()).color(&BLACK);
+    let panels = [("PSDS1", &r.psds1), ("PSDS2", &r.psds2)];
+    let pw = (w as i32 - 60) / 2 - 40;
+    for (i, (name, res)) in panels.iter().enumerate() {
+        let Some(res) = res else { continue };
+        let (x0, y0, ph) = (60 + i as i32 * (pw + 60), 40, h as i32 - 100);
+        let max_x = res.roc.last().map_or(1.0, |p| p.0).max(1e-9);
+        let px = |x: f64| x0 + ((x / max_x).clamp(0.0, 1.0) * pw as f64).round() as i32;
+        let py = |y: f64| y0 + ph - ((y.clamp(0.0, 1.0)) * ph as f64).round() as i32;
+        root.draw(&Rectangle::new([(x0, y0), (x0 + pw, y0 + ph)], BLACK.stroke_width(1))).map_err(e)?;
+        let stairs = |pts: &[(f64, f64)]| -> Vec<(i32, i32)> {
+            let mut v = Vec::with_capacity(2 * pts.len() + 1);
+            let mut last_y = 0.0;
+            for &(x, y) in pts {
+                v.push((px(x), py(last_y)));
+                v.push((px(x), py(y)));
+                last_y = y;
+            }
+            v.push((px(max_x), py(last_y)));
+            v
+        };
+        for (c, roc) in res.class_rocs.iter().enumerate() {
+            let color = Palette99::pick(c).to_rgba().mix(0.5);
+            root.draw(&PathElement::new(stairs(roc), color.stroke_width(1))).map_err(e)?;
+            if text {
+                if let Some(label) = r.psds_classes.get(c) {
+                    root.draw_text(
+                        label,
+                        &style(12).color(&Palette99::pick(c).to_rgba()),
+                        (x0 + pw - 170, y0 + ph - 16 * (res.class_rocs.len() - c) as i32 - 4),
+                    )
+                    .map_err(e)?;
+                }
+            }
+        }
+        root.draw(&PathElement::new(stairs(&res.roc), BLACK.stroke_width(3))).map_err(e)?;
+        if text {
+            root.draw_text(&format!("{name} = {:.4}   (effective PSD-ROC, thick; classes, thin)", res.psds), &style(15), (x0, 12)).map_err(e)?;
+            for k in 0..=5 {
+                let (fx, fy) = (k as f64 / 5.0, k as f64 / 5.0);
+                root.draw_text(&format!("{:.0}", fx * max_x), &style(12), (px(fx * max_x) - 8, y0 + ph + 6)).map_err(e)?;
+                root.draw_text(&format!("{fy:.1}"), &style(12), (x0 - 28, py(fy) - 6)).map_err(e)?;
+            }
+            root.draw_text("eFPR per hour", &style(13), (x0 + pw / 2 - 40, y0 + ph + 26)).map_err(e)?;
+        }
+    }
+    root.present().map_err(|err| anyhow!("writing {}: {err}", path.display()))?;
+    Ok(())
+}

@@ -21,20 +21,37 @@ pub fn reflect_index(i: isize, n: usize) -> usize {
     (if m >= n { p - 1 - m } else { m }) as usize
 }
 
+/// A value the median filter sorts: f32 frame scores, f64 score tables (the metrics).
+pub trait MedianValue: Copy {
+    fn total_order(&self, other: &Self) -> std::cmp::Ordering;
+}
+
+impl MedianValue for f32 {
+    fn total_order(&self, other: &Self) -> std::cmp::Ordering {
+        self.total_cmp(other)
+    }
+}
+
+impl MedianValue for f64 {
+    fn total_order(&self, other: &Self) -> std::cmp::Ordering {
+        self.total_cmp(other)
+    }
+}
+
 /// Median-filters one sequence with window `w` (scipy semantics above).
-pub fn median_filter_1d(x: &[f32], w: usize) -> Vec<f32> {
+pub fn median_filter_1d<T: MedianValue>(x: &[T], w: usize) -> Vec<T> {
     let n = x.len();
     if w <= 1 || n == 0 {
         return x.to_vec();
     }
     let half = (w / 2) as isize;
-    let mut buf = vec![0f32; w];
+    let mut buf = vec![x[0]; w];
     (0..n)
         .map(|t| {
             for (k, b) in buf.iter_mut().enumerate() {
                 *b = x[reflect_index(t as isize - half + k as isize, n)];
             }
-            let (_, m, _) = buf.select_nth_unstable_by(w / 2, |a, b| a.total_cmp(b));
+            let (_, m, _) = buf.select_nth_unstable_by(w / 2, |a, b| a.total_order(b));
             *m
         })
         .collect()

@@ -12,6 +12,7 @@
 
 pub mod events;
 pub mod median;
+pub mod metrics;
 pub mod pooling;
 
 pub use events::{decode_events, events_to_json, events_to_tsv, write_tsv, Event, FrameGeometry, MedianOn, PostProcess};
