@@ -101,8 +101,8 @@ fn sed_metrics_event_and_segment_based_equal_sed_eval() {
         let r = run(c, false, want);
         let classes: Vec<String> = want["classes"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
         assert_eq!(r.classes, classes, "case {c}: union of the labels, sorted");
-        check_counting(&format!("{c}.event_based"), &r.event_based, &r.classes, &want["event_based"]);
-        check_counting(&format!("{c}.segment_based"), &r.segment_based, &r.classes, &want["segment_based"]);
+        check_counting(&format!("{c}.event_based"), r.event_based.as_ref().unwrap(), &r.classes, &want["event_based"]);
+        check_counting(&format!("{c}.segment_based"), r.segment_based.as_ref().unwrap(), &r.classes, &want["segment_based"]);
         assert!(r.psds1.is_none() && r.psds1_op.is_none(), "no PSDS from thresholded events");
     }
 }
@@ -114,7 +114,7 @@ fn sed_metrics_from_scores_equal_sed_scores_eval_and_psds_eval() {
     for c in ["a", "b", "c"] {
         let want = &exp[c];
         let r = run(c, true, want);
-        check_counting(&format!("{c}.scores_event_based"), &r.event_based, &r.classes, &want["scores_event_based"]);
+        check_counting(&format!("{c}.scores_event_based"), r.event_based.as_ref().unwrap(), &r.classes, &want["scores_event_based"]);
         for (k, got) in [("psds1", &r.psds1), ("psds2", &r.psds2)] {
             let got = got.as_ref().unwrap();
             close(&format!("{c}.{k}"), got.psds, &want[k]["value"]);

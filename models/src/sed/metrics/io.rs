@@ -211,25 +211,96 @@ pub fn per_file(gt: &GroundTruth, pred: &StrongTsv) -> Result<Vec<Vec<Ev>>> {
     Ok(out)
 }
 
+/// Plain decimals (`[-]digits[.digits]`, at most 15 significant digits) parsed exactly as
+/// `str::parse::<f64>` (and Python's `float`) round them: the digits form an integer m < 2⁵³, exactly a
+/// f64, and m / 10^k with k ≤ 22 is one correctly rounded division of two exact values (Clinger's
+/// fast path). Anything else (exponents, more digits, `nan`, `inf`) → None, for the general parser.
+/// Score tables hold ~2 million such numbers per 1000 clips; this is ~3× faster than the general path.
+pub fn parse_short_decimal(s: &str) -> Option<f64> {
+    parse_short_decimal_bytes(s.as_bytes())
+}
+
+fn parse_short_decimal_bytes(b: &[u8]) -> Option<f64> {
+    const POW10: [f64; 16] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15];
+    let (neg, b) = match b.first() {
+        Some(b'-') => (true, &b[1..]),
+        _ => (false, b),
+    };
+    if b.is_empty() {
+        return None;
+    }
+    let (mut m, mut digits, mut frac, mut seen_dot, mut any) = (0u64, 0usize, 0usize, false, false);
+    for &c in b {
+        match c {
+            b'0'..=b'9' => {
+                any = true;
+                if m == 0 && c == b'0' {
+                    // Leading zeros add no significant digit.
+                } else {
+                    digits += 1;
+                }
+                m = m * 10 + (c - b'0') as u64;
+                if seen_dot {
+                    frac += 1;
+                }
+                if digits > 15 || frac > 15 {
+                    return None;
+                }
+            }
+            b'.' if !seen_dot => seen_dot = true,
+            _ => return None,
+        }
+    }
+    if !any {
+        return None;
+    }
+    let v = m as f64 / POW10[frac];
+    Some(if neg { -v } else { v })
+}
+
 /// One score table file: its timestamps, class names (header order) and scores (frames × classes).
 pub fn read_score_table(path: &Path) -> Result<(Vec<String>, ScoreTable)> {
     let text = read_text(path)?;
-    let mut it = rows(&text);
-    let (hline, header) = it.next().ok_or_else(|| SedError::Invalid(format!("{}: empty score table (a header line is required)", path.display())))?;
+    let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
+    let (hline, header) = lines.next().ok_or_else(|| SedError::Invalid(format!("{}: empty score table (a header line is required)", path.display())))?;
+    let header: Vec<&str> = header.split('\t').map(str::trim).collect();
     if header.len() < 3 || header[0] != "onset" || header[1] != "offset" {
-        return Err(bad(path, hline, format!("the header must be 'onset offset <class>…', got '{}'", header.join(" "))));
+        return Err(bad(path, hline + 1, format!("the header must be 'onset offset <class>…', got '{}'", header.join(" "))));
     }
     let classes: Vec<String> = header[2..].iter().map(|s| s.to_string()).collect();
     let k = classes.len();
     let mut ts: Vec<f64> = Vec::new();
-    let mut scores: Vec<f64> = Vec::new();
+    let mut scores: Vec<f64> = Vec::with_capacity(text.len() / 8);
     let mut last_off = f64::NAN;
-    for (line, f) in it {
-        if f.len() != k + 2 {
-            return Err(bad(path, line, format!("{} fields, the header has {}", f.len(), k + 2)));
+    let mut row: Vec<f64> = Vec::with_capacity(k + 2);
+    for (i, l) in lines {
+        let line = i + 1;
+        // Fast path: fields split on tabs as bytes and parsed in place; messages only on an error.
+        row.clear();
+        for (j, f) in l.as_bytes().split(|&c| c == b'\t').enumerate() {
+            let v = match parse_short_decimal_bytes(f) {
+                Some(v) => v,
+                None => {
+                    let f = std::str::from_utf8(f).unwrap_or("").trim();
+                    let what = || match j {
+                        0 => "onset".to_string(),
+                        1 => "offset".to_string(),
+                        _ => format!("score of '{}'", classes.get(j - 2).map_or("?", |c| c.as_str())),
+                    };
+                    let v: f64 = f.parse().map_err(|_| bad(path, line, format!("{} '{f}' is not a number", what())))?;
+                    if !v.is_finite() {
+                        return Err(bad(path, line, format!("{} is {f}", what())));
+                    }
+                    v
+                }
+            };
+            row.push(v);
         }
-        let on = number(path, line, "onset", f[0])?;
-        let off = number(path, line, "offset", f[1])?;
+        if row.len() != k + 2 {
+            return Err(bad(path, line, format!("{} fields, the header has {}", row.len(), k + 2)));
+        }
+        let (on, off) = (row[0], row[1]);
+        scores.extend_from_slice(&row[2..]);
         if !(off > on) {
             return Err(bad(path, line, format!("frame offset {off} is not after its onset {on}")));
         }
@@ -241,10 +312,6 @@ pub fn read_score_table(path: &Path) -> Result<(Vec<String>, ScoreTable)> {
         }
         ts.push(off);
         last_off = off;
-        for (c, s) in f[2..].iter().enumerate() {
-            let what = format!("score of '{}'", classes[c]);
-            scores.push(number(path, line, &what, s)?);
-        }
     }
     if ts.is_empty() {
         return Err(SedError::Invalid(format!("{}: a score table without frames", path.display())));
@@ -315,6 +382,50 @@ mod tests {
         let p = d.join(name);
         std::fs::write(&p, text).unwrap();
         p
+    }
+
+    #[test]
+    fn short_decimals_parse_as_the_general_parser() {
+        // Odd forms: equal to the general parser where taken, None (general parser) otherwise.
+        for c in [
+            "0",
+            "0.0",
+            "1",
+            "-0.5",
+            "0.1",
+            "0.30000000000000004",
+            "1234567890123456",
+            "0.064103",
+            ".5",
+            "5.",
+            "1e-3",
+            "nan",
+            "inf",
+            "",
+            "-",
+            ".",
+            "1.2.3",
+            "00012.5000",
+        ] {
+            if let Some(v) = parse_short_decimal(c) {
+                assert_eq!(v.to_bits(), c.parse::<f64>().unwrap().to_bits(), "{c}");
+            }
+        }
+        // Random plain decimals of 1–15 digits: always the fast path, bit-equal.
+        let mut x = 0x2545F4914F6CDD1Du64;
+        for _ in 0..20000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let digits = (x % 15) as usize + 1;
+            let dot = (x >> 8) as usize % (digits + 1);
+            let mut c: String = (0..digits).map(|i| char::from(b'0' + ((x >> (i * 4 % 60)) % 10) as u8)).collect();
+            c.insert(dot, '.');
+            let v = parse_short_decimal(&c).unwrap_or_else(|| panic!("{c} should take the fast path"));
+            assert_eq!(v.to_bits(), c.parse::<f64>().unwrap().to_bits(), "{c}");
+        }
+        assert_eq!(parse_short_decimal("0.0640"), Some(0.064));
+        assert_eq!(parse_short_decimal("1e3"), None);
     }
 
     #[test]

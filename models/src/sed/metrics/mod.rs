@@ -59,8 +59,9 @@ impl GroundTruth {
 
     /// The reference with the events of one class that overlap or touch merged into one (onset of
     /// the first, latest offset), per file sorted by (class, onset). sed_scores_eval refuses such
-    /// references ("Connected/overlapping events") and psds_eval counts them twice; the PSDS functions
-    /// take this form. Returns the merged reference and how many events were merged away.
+    /// references ("Connected/overlapping events"), psds_eval refuses overlapping ones (touching ones
+    /// it accepts, identical duplicates it counts twice); the PSDS functions take this form. Returns
+    /// the merged reference and how many events were merged away.
     pub fn merged(&self) -> (GroundTruth, usize) {
         let mut merged_away = 0;
         let events = self

@@ -24,7 +24,9 @@
 //!   max(t_ref_c, 1e-12))) · unit_s`, the mean over the other classes, t_ref_c the summed length of
 //!   class c's events. The points are sorted by (eFPR, TPR); a point is kept when its TPR exceeds
 //!   every TPR before it (the first is always kept), of equal eFPRs the last kept one stays, and
-//!   points with eFPR > max_efpr are dropped: the single-class ROC.
+//!   points with eFPR > max_efpr are dropped: the single-class ROC. (Implementation: one radix sort
+//!   of the pooled changes per class; with alpha_ct = 0 the eFPR grows with the FP count, so the
+//!   best TP count per FP count replaces the second sort.)
 //! - The PSD-ROC is evaluated on the union of the classes' eFPRs, each class ROC read as a staircase
 //!   (the TPR of the last point at or below the eFPR); eTPR = max(mean − alpha_st · std, 0) over
 //!   classes, std with ddof 0 (`np.std`); a final point (max_efpr, last eTPR) is appended. PSDS =
@@ -44,7 +46,11 @@
 //! - TPR and eFPR need not grow as the threshold falls (runs merge, lengthen and stop being
 //!   relevant); only points that raise the TPR survive, which is why the ROC is built from sorted
 //!   points rather than in threshold order.
-//! - Ties in scores switch on all their frames at once: one ROC point per distinct score.
+//! - Ties in scores switch on all their frames at once: one ROC point per distinct score (−0.0 and
+//!   +0.0 are one score, as for `np.unique`).
+//! - A class none of whose statistics ever changes (possible only with degenerate criteria, e.g. dtc
+//!   ≤ 0 with cttc on a class without events): sed_scores_eval 0.0.4 fails (its statistics arrays
+//!   come out empty beside the +∞ threshold); here its ROC is the single point (0, 0).
 //! - sed_scores_eval refuses `cttc` with `alpha_ct = 0` and `alpha_ct ≠ 0` without `cttc`, and so
 //!   does this function.
 //! - A class without any reference event: sed_scores_eval 0.0.4 stops with an assertion ("No ground
@@ -55,16 +61,19 @@
 //!   summed (events or frames beyond a file's duration are not checked, as in sed_scores_eval).
 //!
 //! Float evaluation follows the reference's order where it matters: the sum over a file's events of
-//! one class is numpy's pairwise sum in reference order, t_ref and the dataset duration are summed
-//! in file order, the class means and std are sequential sums (pairwise when the PSD-ROC has a single
-//! eFPR, as numpy then reduces along one row). The sum over the relevant runs that
-//! meet one event is taken in time order (numpy may group it pairwise when the file has a single
-//! event of the class); the rounding to 10⁻⁶ that follows makes this invisible unless a sum falls
+//! one class is numpy's pairwise sum in reference order; t_ref and the dataset duration are summed
+//! in file order; the eFPR is `fp / duration`, plus the cross-trigger term, times unit_s, as
+//! sed_scores_eval writes it; the class means and std are sequential sums (pairwise when the
+//! PSD-ROC has a single eFPR, as numpy then reduces along one row). The sum over the relevant runs
+//! that meet one event is taken in time order (numpy groups it pairwise when the file has a single
+//! event of the class); the rounding to 10⁻⁶ that follows hides the difference unless a sum falls
 //! within an ulp of a half-microsecond.
 //!
-//! Verified against sed_scores_eval 0.0.4 on random sets (files without events, classes never present,
-//! constant and tied scores, events on frame boundaries, non-uniform timestamps, scenarios 1 and 2 and
-//! odd parameters): every number within 1e-12.
+//! Verified against sed_scores_eval 0.0.4 on ~1000 random sets × up to 12 parameter sets (files
+//! without events, classes never present, constant, tied and ±0 scores, events on frame
+//! boundaries, non-uniform timestamps, 1–12 classes, scenarios 1 and 2, max_efpr 0.5 … 100, units
+//! second / minute / hour, alpha_st 0 … 2, dtc, gtc or cttc 0): all numbers bit-identical.
+//! Files are processed in parallel, then classes (rayon).
 
 use super::{GroundTruth, PsdsParams, PsdsResult, Result, ScoreTable, SedError};
 use rayon::prelude::*;
@@ -74,8 +83,13 @@ const TIME_DECIMALS: i32 = 6;
 
 /// `np.round(x, TIME_DECIMALS)`: `rint(x · 10^d) / 10^d`, ties to even.
 fn round_t(x: f64) -> f64 {
-    let f = 10f64.powi(TIME_DECIMALS);
-    (x * f).round_ties_even() / f
+    const F: f64 = 1e6;
+    const _: () = assert!(TIME_DECIMALS == 6);
+    let y = x * F;
+    // rint without a libm call: adding and removing 2^52 rounds to an integer, ties to even.
+    const M: f64 = 4503599627370496.0;
+    let r = if y.abs() < M { (y + M.copysign(y)) - M.copysign(y) } else { y };
+    r / F
 }
 
 /// Length of the intersection of `[on, off)` with `[g_on, g_off)` (0 when disjoint), as numpy
@@ -115,14 +129,69 @@ fn np_sum(a: &[f64]) -> f64 {
     }
 }
 
-/// The changes of the statistics of one class in one file (or pooled over files) when the threshold
-/// falls to `score[i]`; `ct[i · n_other + j]` for the j-th other class (empty without cttc).
+/// numpy's sum of the intersections of `[on, off)` with `events` (in their order).
+fn inter_sum(on: f64, off: f64, events: &[(f64, f64)], buf: &mut Vec<f64>) -> f64 {
+    if events.len() < 8 {
+        let mut r = 0.0;
+        for &g in events {
+            r += inter(on, off, g);
+        }
+        r
+    } else {
+        buf.clear();
+        buf.extend(events.iter().map(|&g| inter(on, off, g)));
+        np_sum(buf)
+    }
+}
+
+/// Sorts `v` by key (ascending; LSD radix, bytes on which all keys agree are skipped).
+fn radix_sort(v: &mut Vec<(u64, u64)>, tmp: &mut Vec<(u64, u64)>) {
+    let mut hist = [[0usize; 256]; 8];
+    for &(k, _) in v.iter() {
+        for (b, h) in hist.iter_mut().enumerate() {
+            h[((k >> (8 * b)) & 0xff) as usize] += 1;
+        }
+    }
+    tmp.clear();
+    tmp.resize(v.len(), (0, 0));
+    for (b, h) in hist.iter().enumerate() {
+        if h.contains(&v.len()) {
+            continue;
+        }
+        let mut pos = [0usize; 256];
+        let mut acc = 0;
+        for (p, &n) in pos.iter_mut().zip(h) {
+            *p = acc;
+            acc += n;
+        }
+        for &e in v.iter() {
+            let d = ((e.0 >> (8 * b)) & 0xff) as usize;
+            tmp[pos[d]] = e;
+            pos[d] += 1;
+        }
+        std::mem::swap(v, tmp);
+    }
+}
+
+/// Order-preserving map of a finite f64 to u64 (−0 and +0, equal scores, map to one key).
+fn order_key(x: f64) -> u64 {
+    let b = (x + 0.0).to_bits();
+    if b >> 63 == 1 {
+        !b
+    } else {
+        b | 1 << 63
+    }
+}
+
+/// The changes of the statistics of one class in one file when the threshold falls to `score[i]`,
+/// descending scores (`d[i]`). Cross triggers sparse: the changes of delta i are
+/// `ct[ct_end[i − 1] .. ct_end[i]]`, (other-class position, change) (empty without cttc).
 #[derive(Default)]
 struct Deltas {
-    score: Vec<f64>,
-    tp: Vec<i32>,
-    fp: Vec<i32>,
-    ct: Vec<i32>,
+    /// (score, tp change, fp change)
+    d: Vec<(f64, i32, i32)>,
+    ct_end: Vec<u32>,
+    ct: Vec<(u32, i32)>,
 }
 
 /// Validated parameters.
@@ -137,7 +206,7 @@ struct Cfg {
 #[derive(Default)]
 struct Sweep {
     col: Vec<f64>,
-    order: Vec<u32>,
+    order: Vec<(u64, u32)>,
     parent: Vec<u32>,
     end: Vec<u32>,
     active: Vec<bool>,
@@ -145,12 +214,13 @@ struct Sweep {
     rel: Vec<bool>,
     ct: Vec<bool>,
     dirty_runs: Vec<u32>,
-    terms: Vec<f64>,
+    buf: Vec<f64>,
     g_thr: Vec<f64>,
     g_tp: Vec<bool>,
     g_range: Vec<(usize, usize)>,
     g_dirty: Vec<bool>,
     dirty_gts: Vec<usize>,
+    act: Vec<(u32, usize)>,
     cts: Vec<i64>,
     prev_cts: Vec<i64>,
 }
@@ -171,9 +241,17 @@ fn class_deltas(table: &ScoreTable, c: usize, gts: &[Vec<(f64, f64)>], cfg: &Cfg
     let n = table.timestamps.len() - 1;
     let k = cfg.classes;
     let ts = &table.timestamps;
-    sw.col.clear();
-    sw.col.extend((0..n).map(|f| table.scores[f * k + c]));
-    let col = &sw.col;
+    let mut col = std::mem::take(&mut sw.col);
+    col.clear();
+    col.extend(table.scores.iter().skip(c).step_by(k).take(n));
+    sweep(ts, &col, c, gts, cfg, sw, out);
+    sw.col = col;
+}
+
+/// [`class_deltas`] on the class's score column `col`.
+fn sweep(ts: &[f64], col: &[f64], c: usize, gts: &[Vec<(f64, f64)>], cfg: &Cfg, sw: &mut Sweep, out: &mut Deltas) {
+    let n = col.len();
+    let k = cfg.classes;
     let target = &gts[c];
     if target.is_empty() && cfg.cttc.is_none() {
         // sed_scores_eval's shortcut: +1 false positive where a run starts (local maximum), −1 where
@@ -184,19 +262,22 @@ fn class_deltas(table: &ScoreTable, c: usize, gts: &[Vec<(f64, f64)>], cfg: &Cfg
             let down = i + 1 < n && col[i + 1] > s;
             let d = up as i32 - down as i32;
             if d != 0 {
-                out.score.push(s);
-                out.tp.push(0);
-                out.fp.push(d);
+                out.d.push((s, 0, d));
             }
         }
         return;
     }
-    let n_other = if cfg.cttc.is_some() { k - 1 } else { 0 };
-    let others = || (0..k).filter(move |&j| j != c).map(|j| &gts[j]);
+    // Other classes with events in this file (the others never count a cross trigger here):
+    // (position among the other classes, class).
+    sw.act.clear();
+    if cfg.cttc.is_some() {
+        sw.act.extend((0..k).filter(|&j| j != c && !gts[j].is_empty()).map(|j| ((if j < c { j } else { j - 1 }) as u32, j)));
+    }
+    let n_act = sw.act.len();
 
     sw.order.clear();
-    sw.order.extend(0..n as u32);
-    sw.order.sort_unstable_by(|&a, &b| col[b as usize].total_cmp(&col[a as usize]));
+    sw.order.extend(col.iter().enumerate().map(|(f, &x)| (!order_key(x), f as u32)));
+    sw.order.sort_unstable();
     sw.parent.clear();
     sw.parent.extend(0..n as u32);
     sw.end.clear();
@@ -206,11 +287,11 @@ fn class_deltas(table: &ScoreTable, c: usize, gts: &[Vec<(f64, f64)>], cfg: &Cfg
         v.resize(n, false);
     }
     sw.ct.clear();
-    sw.ct.resize(n * n_other, false);
+    sw.ct.resize(n * n_act, false);
     sw.cts.clear();
-    sw.cts.resize(n_other, 0);
+    sw.cts.resize(n_act, 0);
     sw.prev_cts.clear();
-    sw.prev_cts.resize(n_other, 0);
+    sw.prev_cts.resize(n_act, 0);
     sw.g_thr.clear();
     sw.g_tp.clear();
     sw.g_range.clear();
@@ -232,23 +313,28 @@ fn class_deltas(table: &ScoreTable, c: usize, gts: &[Vec<(f64, f64)>], cfg: &Cfg
 
     let mut i = 0;
     while i < n {
-        let u = col[sw.order[i] as usize];
+        let key = sw.order[i].0;
+        let u = col[sw.order[i].1 as usize];
         sw.dirty_runs.clear();
-        while i < n && col[sw.order[i] as usize] == u {
-            let f = sw.order[i] as usize;
+        while i < n && sw.order[i].0 == key {
+            let f = sw.order[i].1 as usize;
             i += 1;
             sw.active[f] = true;
             let mut root = f;
-            if f > 0 && sw.active[f - 1] {
-                let a = find(&mut sw.parent, f - 1);
+            // Joined runs stop counting until re-evaluated below.
+            let mut uncount = |sw: &mut Sweep, a: usize| {
                 if sw.counted[a] {
                     sw.counted[a] = false;
                     n_runs -= 1;
                     n_rel -= sw.rel[a] as i64;
-                    for j in 0..n_other {
-                        sw.cts[j] -= sw.ct[a * n_other + j] as i64;
+                    for j in 0..n_act {
+                        sw.cts[j] -= sw.ct[a * n_act + j] as i64;
                     }
                 }
+            };
+            if f > 0 && sw.active[f - 1] {
+                let a = find(&mut sw.parent, f - 1);
+                uncount(sw, a);
                 sw.parent[f] = a as u32;
                 sw.end[a] = f as u32;
                 root = a;
@@ -256,14 +342,7 @@ fn class_deltas(table: &ScoreTable, c: usize, gts: &[Vec<(f64, f64)>], cfg: &Cfg
             if f + 1 < n && sw.active[f + 1] {
                 // f was off, so f + 1 starts its run.
                 let b = f + 1;
-                if sw.counted[b] {
-                    sw.counted[b] = false;
-                    n_runs -= 1;
-                    n_rel -= sw.rel[b] as i64;
-                    for j in 0..n_other {
-                        sw.cts[j] -= sw.ct[b * n_other + j] as i64;
-                    }
-                }
+                uncount(sw, b);
                 sw.parent[b] = root as u32;
                 sw.end[root] = sw.end[b];
             }
@@ -277,35 +356,24 @@ fn class_deltas(table: &ScoreTable, c: usize, gts: &[Vec<(f64, f64)>], cfg: &Cfg
             }
             let (on, off) = (ts[l], ts[sw.end[l] as usize + 1]);
             let len = off - on;
-            sw.terms.clear();
             for (j, &g) in target.iter().enumerate() {
-                let x = inter(on, off, g);
-                sw.terms.push(x);
-                if x > 0.0 && !sw.g_dirty[j] {
+                if inter(on, off, g) > 0.0 && !sw.g_dirty[j] {
                     sw.g_dirty[j] = true;
                     sw.dirty_gts.push(j);
                 }
             }
-            let rel = round_t(np_sum(&sw.terms)) >= round_t(cfg.dtc * len);
+            let rel = round_t(inter_sum(on, off, target, &mut sw.buf)) >= round_t(cfg.dtc * len);
             sw.rel[l] = rel;
             sw.counted[l] = true;
             n_runs += 1;
             n_rel += rel as i64;
             if let Some(cttc) = cfg.cttc {
                 let thr = round_t(cttc * len);
-                for (j, o) in others().enumerate() {
-                    let is_ct = !o.is_empty() && {
-                        let tot = if rel {
-                            0.0
-                        } else {
-                            sw.terms.clear();
-                            sw.terms.extend(o.iter().map(|&g| inter(on, off, g)));
-                            round_t(np_sum(&sw.terms))
-                        };
-                        tot >= thr
-                    };
-                    sw.ct[l * n_other + j] = is_ct;
-                    sw.cts[j] += is_ct as i64;
+                for a in 0..n_act {
+                    let tot = if rel { 0.0 } else { round_t(inter_sum(on, off, &gts[sw.act[a].1], &mut sw.buf)) };
+                    let is_ct = tot >= thr;
+                    sw.ct[l * n_act + a] = is_ct;
+                    sw.cts[a] += is_ct as i64;
                 }
             }
         }
@@ -337,11 +405,15 @@ fn class_deltas(table: &ScoreTable, c: usize, gts: &[Vec<(f64, f64)>], cfg: &Cfg
         sw.dirty_gts.clear();
         let fps = n_runs - n_rel;
         if tps != prev_tp || fps != prev_fp || sw.cts != sw.prev_cts {
-            out.score.push(u);
-            out.tp.push((tps - prev_tp) as i32);
-            out.fp.push((fps - prev_fp) as i32);
-            for j in 0..n_other {
-                out.ct.push((sw.cts[j] - sw.prev_cts[j]) as i32);
+            out.d.push((u, (tps - prev_tp) as i32, (fps - prev_fp) as i32));
+            if cfg.cttc.is_some() {
+                for a in 0..n_act {
+                    let d = sw.cts[a] - sw.prev_cts[a];
+                    if d != 0 {
+                        out.ct.push((sw.act[a].0, d as i32));
+                    }
+                }
+                out.ct_end.push(out.ct.len() as u32);
             }
             prev_tp = tps;
             prev_fp = fps;
@@ -351,23 +423,39 @@ fn class_deltas(table: &ScoreTable, c: usize, gts: &[Vec<(f64, f64)>], cfg: &Cfg
 }
 
 /// The single-class ROC of class `c` from the changes of all files.
-#[allow(clippy::too_many_arguments)]
-fn class_roc(c: usize, per_file: &[Vec<Deltas>], n_ref: usize, t_ref_other: &[f64], duration: f64, p: &PsdsParams, n_other: usize) -> Vec<(f64, f64)> {
-    let total: usize = per_file.iter().map(|d| d[c].score.len()).sum();
-    let mut tp = Vec::with_capacity(total);
-    let mut fp = Vec::with_capacity(total);
-    let mut ct = Vec::with_capacity(total * n_other);
-    let mut keys: Vec<(f64, u32)> = Vec::with_capacity(total);
+fn class_roc(c: usize, per_file: &[Vec<Deltas>], n_ref: usize, t_ref_other: &[f64], duration: f64, p: &PsdsParams) -> Vec<(f64, f64)> {
+    let n_other = t_ref_other.len();
+    let total: usize = per_file.iter().map(|d| d[c].d.len()).sum();
+    let with_ct_counts = p.cttc.is_some();
+    // tp and fp changes of entry i (with cross triggers; without, they travel in the sort payload)
+    let mut tp_fp: Vec<(i32, i32)> = Vec::new();
+    let mut ct_range: Vec<(u32, u32)> = Vec::new();
+    let mut ct: Vec<(u32, i32)> = Vec::new();
+    let pack = |tp: i32, fp: i32| ((tp as u32 as u64) << 32) | fp as u32 as u64;
+    // (descending-score key, entry index or packed changes)
+    let mut keys: Vec<(u64, u64)> = Vec::with_capacity(total);
     for d in per_file {
         let d = &d[c];
-        for (i, &s) in d.score.iter().enumerate() {
-            keys.push((s, (tp.len() + i) as u32));
+        if with_ct_counts {
+            for &(s, tp, fp) in &d.d {
+                keys.push((!order_key(s), tp_fp.len() as u64));
+                tp_fp.push((tp, fp));
+            }
+        } else {
+            keys.extend(d.d.iter().map(|&(s, tp, fp)| (!order_key(s), pack(tp, fp))));
         }
-        tp.extend_from_slice(&d.tp);
-        fp.extend_from_slice(&d.fp);
-        ct.extend_from_slice(&d.ct);
+        if with_ct_counts {
+            let base = ct.len() as u32;
+            let mut start = base;
+            for &e in &d.ct_end {
+                ct_range.push((start, base + e));
+                start = base + e;
+            }
+            ct.extend_from_slice(&d.ct);
+        }
     }
-    keys.sort_unstable_by(|a, b| b.0.total_cmp(&a.0));
+    let mut tmp = Vec::new();
+    radix_sort(&mut keys, &mut tmp);
 
     let n_ref = n_ref.max(1) as f64;
     let efpr = |fp: i64, cts: &[i64]| -> f64 {
@@ -383,28 +471,65 @@ fn class_roc(c: usize, per_file: &[Vec<Deltas>], n_ref: usize, t_ref_other: &[f6
         };
         e * p.unit_s
     };
+    // The states after each distinct score, highest first, after the all-zero state (threshold ∞).
     let (mut acc_tp, mut acc_fp) = (0i64, 0i64);
-    let mut acc_ct = vec![0i64; n_other];
-    let mut points = Vec::with_capacity(keys.len() + 1);
-    points.push((efpr(0, &acc_ct), 0.0));
+    let mut acc_ct = vec![0i64; if with_ct_counts { n_other } else { 0 }];
+    let mut states: Vec<(i64, i64)> = Vec::with_capacity(keys.len() + 1);
+    // eFPR bits, TPR bits (with cross triggers, the eFPR is computed on the fly)
+    let mut points: Vec<(u64, u64)> = Vec::new();
+    let with_ct = p.alpha_ct != 0.0;
+    if with_ct {
+        points.reserve(keys.len() + 1);
+        points.push((efpr(0, &acc_ct).to_bits(), 0f64.to_bits()));
+    } else {
+        states.push((0, 0));
+    }
     let mut i = 0;
     while i < keys.len() {
         let s = keys[i].0;
         while i < keys.len() && keys[i].0 == s {
-            let e = keys[i].1 as usize;
-            acc_tp += tp[e] as i64;
-            acc_fp += fp[e] as i64;
-            for j in 0..n_other {
-                acc_ct[j] += ct[e * n_other + j] as i64;
+            let e = keys[i].1;
+            if with_ct_counts {
+                let e = e as usize;
+                acc_tp += tp_fp[e].0 as i64;
+                acc_fp += tp_fp[e].1 as i64;
+                let (a, b) = ct_range[e];
+                for &(j, d) in &ct[a as usize..b as usize] {
+                    acc_ct[j as usize] += d as i64;
+                }
+            } else {
+                acc_tp += (e >> 32) as u32 as i32 as i64;
+                acc_fp += e as u32 as i32 as i64;
             }
             i += 1;
         }
-        points.push((efpr(acc_fp, &acc_ct), acc_tp as f64 / n_ref));
+        if with_ct {
+            points.push((efpr(acc_fp, &acc_ct).to_bits(), (acc_tp as f64 / n_ref).to_bits()));
+        } else {
+            states.push((acc_fp, acc_tp));
+        }
     }
-    points.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
+    if with_ct {
+        // eFPR ≥ 0, so its bits sort as the values.
+        radix_sort(&mut points, &mut tmp);
+    } else {
+        // The eFPR grows with the false-positive count: the highest TP count per FP count, in
+        // FP order.
+        let max_fp = states.iter().map(|s| s.0).max().unwrap_or(0).max(0) as usize;
+        let mut best_tp = vec![-1i64; max_fp + 1];
+        for &(f, t) in &states {
+            let b = &mut best_tp[f.max(0) as usize];
+            *b = (*b).max(t);
+        }
+        points = best_tp.iter().enumerate().filter(|(_, &t)| t >= 0).map(|(f, &t)| (efpr(f as i64, &[]).to_bits(), (t as f64 / n_ref).to_bits())).collect();
+    }
+    // sed_scores_eval's `_unique_cummax_sort` on points sorted by eFPR (the order within one eFPR
+    // does not matter): keep a point when its TPR beats every earlier one (the first always), of
+    // one eFPR the last kept.
     let mut roc: Vec<(f64, f64)> = Vec::new();
     let mut best = f64::NEG_INFINITY;
-    for (k, &(x, y)) in points.iter().enumerate() {
+    for (k, &(xb, yb)) in points.iter().enumerate() {
+        let (x, y) = (f64::from_bits(xb), f64::from_bits(yb));
         if k == 0 || y > best {
             best = y;
             match roc.last_mut() {
@@ -413,7 +538,7 @@ fn class_roc(c: usize, per_file: &[Vec<Deltas>], n_ref: usize, t_ref_other: &[f6
             }
         }
     }
-    let cut = roc.partition_point(|q| !(q.0 > p.max_efpr));
+    let cut = roc.partition_point(|q| q.0 <= p.max_efpr);
     roc.truncate(cut);
     roc
 }
@@ -443,8 +568,11 @@ fn check_params(p: &PsdsParams, classes: usize) -> Result<()> {
     }
 }
 
+/// One file's reference events per class: (onset, offset), in reference order.
+type ClassEvents = Vec<Vec<(f64, f64)>>;
+
 /// Reference events per file per class (reference order), after checking them.
-fn check_ground_truth(gt: &GroundTruth, scores: &[ScoreTable]) -> Result<Vec<Vec<Vec<(f64, f64)>>>> {
+fn check_ground_truth(gt: &GroundTruth, scores: &[ScoreTable]) -> Result<Vec<ClassEvents>> {
     let n = gt.files.len();
     let k = gt.classes.len();
     if n == 0 {
@@ -505,7 +633,7 @@ fn check_ground_truth(gt: &GroundTruth, scores: &[ScoreTable]) -> Result<Vec<Vec
         if let Some(f) = t.timestamps.iter().position(|x| !x.is_finite()) {
             return invalid(format!("file {id}: timestamp {f} is {}", t.timestamps[f]));
         }
-        if let Some(f) = t.timestamps.windows(2).position(|w| !(w[1] > w[0])) {
+        if let Some(f) = t.timestamps.windows(2).position(|w| w[1] <= w[0]) {
             return invalid(format!("file {id}: frame {f} has timestamps {} → {} (must increase)", t.timestamps[f], t.timestamps[f + 1]));
         }
         if let Some(i) = t.scores.iter().position(|x| !x.is_finite()) {
@@ -518,7 +646,8 @@ fn check_ground_truth(gt: &GroundTruth, scores: &[ScoreTable]) -> Result<Vec<Vec
 /// The PSDS of sed_scores_eval 0.0.4 (`intersection_based.psds`, `time_decimals=6`) with `p.unit_s`
 /// seconds per unit of the false-positive rate.
 ///
-/// `scores[i]` belongs to `gt.files[i]` (same classes, in `gt.classes` order); `gt` has no overlapping or touching events of one class (the caller merges them with `GroundTruth::merged`).
+/// `scores[i]` belongs to `gt.files[i]` (same classes, in `gt.classes` order); `gt` has no
+/// overlapping or touching events of one class (the caller merges them with `GroundTruth::merged`).
 pub fn psds(gt: &GroundTruth, scores: &[ScoreTable], p: &PsdsParams) -> Result<PsdsResult> {
     check_params(p, gt.classes.len())?;
     let gts = check_ground_truth(gt, scores)?;
@@ -527,7 +656,7 @@ pub fn psds(gt: &GroundTruth, scores: &[ScoreTable], p: &PsdsParams) -> Result<P
     for &d in &gt.durations {
         duration += d;
     }
-    if !(duration > 0.0) {
+    if duration <= 0.0 {
         return invalid(format!("total duration is {duration} s"));
     }
     let mut n_ref = vec![0usize; k];
@@ -543,7 +672,6 @@ pub fn psds(gt: &GroundTruth, scores: &[ScoreTable], p: &PsdsParams) -> Result<P
         }
     }
     let cfg = Cfg { dtc: p.dtc, gtc: p.gtc, cttc: p.cttc, classes: k };
-    let n_other = if p.cttc.is_some() { k - 1 } else { 0 };
 
     let per_file: Vec<Vec<Deltas>> = scores
         .par_iter()
@@ -551,7 +679,7 @@ pub fn psds(gt: &GroundTruth, scores: &[ScoreTable], p: &PsdsParams) -> Result<P
         .map_init(Sweep::default, |sw, (table, file_gts)| {
             (0..k)
                 .map(|c| {
-                    let mut d = Deltas::default();
+                    let mut d = Deltas { d: Vec::with_capacity(table.timestamps.len()), ..Deltas::default() };
                     class_deltas(table, c, file_gts, &cfg, sw, &mut d);
                     d
                 })
@@ -563,7 +691,7 @@ pub fn psds(gt: &GroundTruth, scores: &[ScoreTable], p: &PsdsParams) -> Result<P
         .into_par_iter()
         .map(|c| {
             let t_ref_other: Vec<f64> = (0..k).filter(|&j| j != c).map(|j| t_ref[j]).collect();
-            class_roc(c, &per_file, n_ref[c], &t_ref_other, duration, p, n_other)
+            class_roc(c, &per_file, n_ref[c], &t_ref_other, duration, p)
         })
         .collect();
 
@@ -745,6 +873,23 @@ mod tests {
     }
 
     #[test]
+    fn tied_scores_switch_on_together() {
+        // Frames 0 and 2 share a score: at that threshold the true run (on the event) and the false
+        // one appear together, so there is no point (eFPR 0, TPR 1). One FP in 3 s = 1200 / h.
+        // Scores +0.0 and −0.0 are one threshold too.
+        let g = gt(&[3.0], 1, vec![vec![ev(0.0, 1.0, 0)]]);
+        for (a, b) in [(0.5, 0.5), (0.0, -0.0), (-0.0, 0.0)] {
+            let t = table(&[vec![a, -1.0, b]]);
+            let r = psds(&g, &[t], &params(2000.0, 1.0)).unwrap();
+            let c = &r.class_rocs[0];
+            assert!(c.len() == 2 && c[0] == (0.0, 0.0) && close(c[1].0, 1200.0) && c[1].1 == 1.0, "{a} {b}: {c:?}");
+        }
+        // Untied, the true run comes first: TPR 1 at eFPR 0.
+        let r = psds(&g, &[table(&[vec![0.6, -1.0, 0.5]])], &params(2000.0, 1.0)).unwrap();
+        assert_eq!(r.class_rocs[0], vec![(0.0, 1.0)]);
+    }
+
+    #[test]
     fn class_without_events_has_zero_tpr() {
         let g = gt(&[10.0], 2, vec![vec![ev(2.0, 5.0, 0)]]);
         let t = table(&[col(10, 0.0, &[(2, 5, 1.0)]), col(10, 0.0, &[(6, 8, 1.0)])]);
@@ -785,7 +930,8 @@ mod tests {
         assert!(err(&one, &[table(&[col(10, 0.0, &[])])], &PsdsParams::SCENARIO2).contains("two classes"));
     }
 
-    /// Compares with sed_scores_eval results dumped by a script (floats as u64 bit patterns):
+    /// Compares with sed_scores_eval results dumped by tests/golden/psds_random.py (floats as u64 bit
+    /// patterns):
     /// `PSDS_REF_JSON=/path/to/sets.json cargo test --release -p aural-models --lib psds -- --ignored --nocapture`.
     #[test]
     #[ignore]

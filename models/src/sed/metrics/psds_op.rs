@@ -204,7 +204,7 @@ fn sort_and_check(evs: &mut [Iv], what: &dyn Fn() -> String, classes: &[String])
             while j < evs.len() && evs[j].class == c && evs[j].on.to_bits() == e.on.to_bits() && evs[j].off.to_bits() == e.off.to_bits() {
                 j += 1;
             }
-            if last.map_or(true, |l| e.off > l.off) {
+            if last.is_none_or(|l| e.off > l.off) {
                 last = Some(e);
             }
             i = j;
@@ -399,7 +399,7 @@ impl Reference {
         // The total is a plain Series.sum (numpy's pairwise sum), the class durations a groupby sum.
         let positive: Vec<f64> = names.iter().map(|&i| files[i].duration).filter(|&d| d > 0.0).collect();
         let total = pairwise_sum(&positive);
-        if !(total > 0.0) {
+        if total <= 0.0 {
             return Err(SedError::Invalid("psds: the files' durations sum to 0".into()));
         }
         let present: Vec<bool> = n_events.iter().map(|&k| k > 0).collect();
@@ -683,7 +683,7 @@ mod tests {
         let g = gt(&[("a", 3600.0, vec![ev(0.0, 2.0, 0), ev(10.0, 12.0, 2)]), ("b", 0.0, vec![])], &["x", "never", "y"]);
         let op = vec![vec![ev(0.0, 2.0, 0), ev(20.0, 21.0, 1)], vec![ev(0.0, 1.0, 2)]];
         let empty = vec![vec![], vec![]];
-        let base = psds_operating_points(&g, &[op.clone()], &PsdsParams::SCENARIO1).unwrap();
+        let base = psds_operating_points(&g, std::slice::from_ref(&op), &PsdsParams::SCENARIO1).unwrap();
         // The class without reference events counts nowhere; a detection in a file of duration 0 is no FP.
         assert_eq!(base.roc, vec![(0.0, 0.0)]);
         assert_eq!(base.class_rocs, vec![vec![(0.0, 1.0)], vec![], vec![(0.0, 0.0)]]);
@@ -708,7 +708,7 @@ mod tests {
         let g = gt(&[("a", 10.0, vec![ev(0.0, 2.0, 0), ev(3.0, 4.0, 1)]), ("b", 10.0, vec![])], &["x", "y"]);
         let ok = vec![vec![ev(0.0, 1.0, 0)], vec![]];
         let p = PsdsParams::SCENARIO1;
-        assert!(psds_operating_points(&g, &[ok.clone()], &p).is_ok());
+        assert!(psds_operating_points(&g, std::slice::from_ref(&ok), &p).is_ok());
         assert!(err(psds_operating_points(&g, &[ok.clone(), vec![vec![]]], &p)).contains("operating point 1 has detections for 1 files"));
         let m = err(psds_operating_points(&g, &[vec![vec![], vec![ev(2.0, 1.0, 0)]]], &p));
         assert!(m.contains("'b'") && m.contains("offset 1 < onset 2"), "{m}");
@@ -718,33 +718,33 @@ mod tests {
         assert!(m.contains("'a'") && m.contains("overlapping") && m.contains("'y'"), "{m}");
         let m = err(psds_operating_points(&g, &[vec![vec![ev(f64::NAN, 3.0, 1)], vec![]]], &p));
         assert!(m.contains("finite"), "{m}");
-        let m = err(psds_operating_points(&g, &[ok.clone()], &params(0.7, 0.7, None, 0.5, 1.0, 100.0)));
+        let m = err(psds_operating_points(&g, std::slice::from_ref(&ok), &params(0.7, 0.7, None, 0.5, 1.0, 100.0)));
         assert!(m.contains("alpha_ct") && m.contains("cttc"), "{m}");
-        assert!(err(psds_operating_points(&g, &[ok.clone()], &params(1.5, 0.7, None, 0.0, 1.0, 100.0))).contains("dtc"));
-        assert!(err(psds_operating_points(&g, &[ok.clone()], &params(0.7, 0.7, None, 0.0, 1.0, 0.0))).contains("max_efpr"));
+        assert!(err(psds_operating_points(&g, std::slice::from_ref(&ok), &params(1.5, 0.7, None, 0.0, 1.0, 100.0))).contains("dtc"));
+        assert!(err(psds_operating_points(&g, std::slice::from_ref(&ok), &params(0.7, 0.7, None, 0.0, 1.0, 0.0))).contains("max_efpr"));
         assert!(err(psds_operating_points(&g, &[], &p)).contains("no operating points"));
         let mut over = g.clone();
         over.events[0].push(ev(1.0, 2.5, 0));
-        let m = err(psds_operating_points(&over, &[ok.clone()], &p));
+        let m = err(psds_operating_points(&over, std::slice::from_ref(&ok), &p));
         assert!(m.contains("reference") && m.contains("'a'") && m.contains("overlapping"), "{m}");
         // The merged reference is accepted.
-        assert!(psds_operating_points(&over.merged().0, &[ok.clone()], &p).is_ok());
+        assert!(psds_operating_points(&over.merged().0, std::slice::from_ref(&ok), &p).is_ok());
         // A zero-length event strictly inside another one of its class overlaps it (psds_eval).
         let mut zero_in = g.clone();
         zero_in.events[0].push(ev(1.0, 1.0, 0));
-        assert!(err(psds_operating_points(&zero_in, &[ok.clone()], &p)).contains("overlapping"));
+        assert!(err(psds_operating_points(&zero_in, std::slice::from_ref(&ok), &p)).contains("overlapping"));
         let mut zero_edge = g.clone();
         zero_edge.events[0].push(ev(2.0, 2.0, 0));
-        assert!(psds_operating_points(&zero_edge, &[ok.clone()], &p).is_ok());
+        assert!(psds_operating_points(&zero_edge, std::slice::from_ref(&ok), &p).is_ok());
         let mut empty = g.clone();
         empty.events = vec![vec![ev(1.0, 1.0, 0)], vec![]];
-        assert!(err(psds_operating_points(&empty, &[ok.clone()], &p)).contains("no event"));
+        assert!(err(psds_operating_points(&empty, std::slice::from_ref(&ok), &p)).contains("no event"));
         let mut silent = g.clone();
         silent.durations = vec![0.0, 0.0];
-        assert!(err(psds_operating_points(&silent, &[ok.clone()], &p)).contains("durations"));
+        assert!(err(psds_operating_points(&silent, std::slice::from_ref(&ok), &p)).contains("durations"));
         let mut short = g.clone();
         short.durations.pop();
-        assert!(err(psds_operating_points(&short, &[ok.clone()], &p)).contains("durations"));
+        assert!(err(psds_operating_points(&short, std::slice::from_ref(&ok), &p)).contains("durations"));
         let mut twice = g.clone();
         twice.files[1] = "a".into();
         assert!(err(psds_operating_points(&twice, &[ok], &p)).contains("twice"));
@@ -760,8 +760,8 @@ mod tests {
         assert_eq!(pairwise_sum(&[1.0; 9]), 9.0);
     }
 
-    /// Compares with dumps of psds_eval 0.5.3 (a JSON file named by PSDS_OP_DUMP, made by a script
-    /// outside the repository): `cargo test -p aural-models --lib psds_op -- --ignored --nocapture`.
+    /// Compares with dumps of psds_eval 0.5.3 (a JSON file named by PSDS_OP_DUMP, written by
+    /// tests/golden/psds_op_random.py): `cargo test -p aural-models --lib psds_op -- --ignored --nocapture`.
     #[test]
     #[ignore]
     fn matches_psds_eval_dump() {
@@ -795,7 +795,11 @@ mod tests {
                 }
                 for p in variants {
                     let what = format!("{name} {p:?}");
+                    let t0 = std::time::Instant::now();
                     let r = psds_operating_points(&g, &ops, &p);
+                    if g.files.len() >= 500 {
+                        println!("{what}: {} files, {} operating points: {:.1} ms", g.files.len(), ops.len(), t0.elapsed().as_secs_f64() * 1e3);
+                    }
                     if let Some(e) = case.get("error") {
                         assert!(r.is_err(), "{what}: psds_eval raised {e}, we returned {r:?}");
                         continue;

@@ -48,6 +48,42 @@ pub struct EvalOptions {
     pub psds2: PsdsParams,
     /// Operating points of the psds_eval PSDS (the DESED baseline's 50).
     pub op_thresholds: Vec<f64>,
+    /// Which metrics to compute (all by default; the PSDS need score tables).
+    pub which: Which,
+}
+
+/// A selection of the metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Which {
+    pub event: bool,
+    pub segment: bool,
+    pub psds1: bool,
+    pub psds2: bool,
+    pub psds1_op: bool,
+    pub psds2_op: bool,
+}
+
+impl Which {
+    pub const ALL: Which = Which { event: true, segment: true, psds1: true, psds2: true, psds1_op: true, psds2_op: true };
+    pub const NAMES: [&'static str; 6] = ["event", "segment", "psds1", "psds2", "psds1_op", "psds2_op"];
+
+    /// From names (`event`, `segment`, `psds1`, `psds2`, `psds1_op`, `psds2_op`, `psds` = all four).
+    pub fn parse(names: &[String]) -> Result<Which> {
+        let mut w = Which { event: false, segment: false, psds1: false, psds2: false, psds1_op: false, psds2_op: false };
+        for n in names {
+            match n.trim() {
+                "event" => w.event = true,
+                "segment" => w.segment = true,
+                "psds1" => w.psds1 = true,
+                "psds2" => w.psds2 = true,
+                "psds1_op" => w.psds1_op = true,
+                "psds2_op" => w.psds2_op = true,
+                "psds" => (w.psds1, w.psds2, w.psds1_op, w.psds2_op) = (true, true, true, true),
+                other => return Err(SedError::Invalid(format!("unknown metric '{other}' (one of {}, psds)", Which::NAMES.join(", ")))),
+            }
+        }
+        Ok(w)
+    }
 }
 
 impl Default for EvalOptions {
@@ -61,6 +97,7 @@ impl Default for EvalOptions {
             psds1: PsdsParams::SCENARIO1,
             psds2: PsdsParams::SCENARIO2,
             op_thresholds: desed_thresholds(50),
+            which: Which::ALL,
         }
     }
 }
@@ -79,8 +116,8 @@ pub enum Predictions {
 pub struct Report {
     pub classes: Vec<String>,
     pub files: usize,
-    pub event_based: CountMetrics,
-    pub segment_based: CountMetrics,
+    pub event_based: Option<CountMetrics>,
+    pub segment_based: Option<CountMetrics>,
     /// From score tables only.
     pub psds1: Option<PsdsResult>,
     pub psds2: Option<PsdsResult>,
@@ -101,39 +138,57 @@ pub fn threshold_events(t: &ScoreTable, threshold: f64, median: usize, on: Media
 fn decode_columns(ts: &[f64], cols: &[Vec<f64>], threshold: f64, median: usize, on: MedianOn) -> Vec<Ev> {
     let mut out = Vec::new();
     for (c, col) in cols.iter().enumerate() {
-        let mut active: Vec<f64> = col.iter().map(|&s| if s > threshold { 1.0 } else { 0.0 }).collect();
         if median > 1 && on == MedianOn::Binary {
-            active = median_filter_1d(&active, median);
-        }
-        let mut start = None;
-        for f in 0..=active.len() {
-            let a = f < active.len() && active[f] > 0.5;
-            match (a, start) {
-                (true, None) => start = Some(f),
-                (false, Some(s)) => {
-                    out.push(Ev { onset: ts[s], offset: ts[f], class: c });
-                    start = None;
-                }
-                _ => {}
-            }
+            let active: Vec<f64> = col.iter().map(|&s| if s > threshold { 1.0 } else { 0.0 }).collect();
+            push_runs(ts, &median_filter_1d(&active, median), 0.5, c, &mut out);
+        } else {
+            push_runs(ts, col, threshold, c, &mut out);
         }
     }
     out
 }
 
+/// Appends the runs of frames with value > threshold of class `c` as events.
+fn push_runs(ts: &[f64], col: &[f64], threshold: f64, c: usize, out: &mut Vec<Ev>) {
+    let mut start = None;
+    for (f, &v) in col.iter().enumerate() {
+        match (v > threshold, start) {
+            (true, None) => start = Some(f),
+            (false, Some(s)) => {
+                out.push(Ev { onset: ts[s], offset: ts[f], class: c });
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    if let Some(s) = start {
+        out.push(Ev { onset: ts[s], offset: ts[col.len()], class: c });
+    }
+}
+
 /// Runs every metric that `pred` allows.
 pub fn evaluate(gt: &GroundTruth, pred: &Predictions, o: &EvalOptions) -> Result<Report> {
     let mut warnings = Vec::new();
-    let events: Vec<Vec<Ev>> = match pred {
-        Predictions::Events(e) => e.clone(),
-        Predictions::Scores(t) => {
-            check_tables(gt, t)?;
-            use rayon::prelude::*;
-            t.par_iter().map(|t| threshold_events(t, o.threshold, o.median, o.median_on)).collect()
+    let w = o.which;
+    if let Predictions::Scores(t) = pred {
+        check_tables(gt, t)?;
+    }
+    let (mut event_based, mut segment_based) = (None, None);
+    if w.event || w.segment {
+        let events: Vec<Vec<Ev>> = match pred {
+            Predictions::Events(e) => e.clone(),
+            Predictions::Scores(t) => {
+                use rayon::prelude::*;
+                t.par_iter().map(|t| threshold_events(t, o.threshold, o.median, o.median_on)).collect()
+            }
+        };
+        if w.event {
+            event_based = Some(event_based::evaluate(gt, &events, &o.event)?);
         }
-    };
-    let event_based = event_based::evaluate(gt, &events, &o.event)?;
-    let segment_based = segment_based::evaluate(gt, &events, o.segment_s)?;
+        if w.segment {
+            segment_based = Some(segment_based::evaluate(gt, &events, o.segment_s)?);
+        }
+    }
     let mut r = Report {
         classes: gt.classes.clone(),
         files: gt.files.len(),
@@ -146,7 +201,7 @@ pub fn evaluate(gt: &GroundTruth, pred: &Predictions, o: &EvalOptions) -> Result
         psds_classes: Vec::new(),
         warnings: Vec::new(),
     };
-    if let Predictions::Scores(tables) = pred {
+    if let (Predictions::Scores(tables), true) = (pred, w.psds1 || w.psds2 || w.psds1_op || w.psds2_op) {
         let (sub, sub_tables, dropped, merged) = psds_subset(gt, tables);
         if !dropped.is_empty() {
             warnings.push(format!("PSDS: class(es) without reference events left out (sed_scores_eval refuses them): {}", dropped.join(", ")));
@@ -159,11 +214,21 @@ pub fn evaluate(gt: &GroundTruth, pred: &Predictions, o: &EvalOptions) -> Result
         if sub.classes.is_empty() {
             warnings.push("PSDS: no reference events at all: not computed".into());
         } else {
-            r.psds1 = Some(psds::psds(&sub, &sub_tables, &o.psds1)?);
-            r.psds2 = Some(psds::psds(&sub, &sub_tables, &o.psds2)?);
-            let ops = operating_points(&sub_tables, &o.op_thresholds, o.median, o.median_on);
-            r.psds1_op = Some(psds_op::psds_operating_points(&sub, &ops, &o.psds1)?);
-            r.psds2_op = Some(psds_op::psds_operating_points(&sub, &ops, &o.psds2)?);
+            if w.psds1 {
+                r.psds1 = Some(psds::psds(&sub, &sub_tables, &o.psds1)?);
+            }
+            if w.psds2 {
+                r.psds2 = Some(psds::psds(&sub, &sub_tables, &o.psds2)?);
+            }
+            if w.psds1_op || w.psds2_op {
+                let ops = operating_points(&sub_tables, &o.op_thresholds, o.median, o.median_on);
+                if w.psds1_op {
+                    r.psds1_op = Some(psds_op::psds_operating_points(&sub, &ops, &o.psds1)?);
+                }
+                if w.psds2_op {
+                    r.psds2_op = Some(psds_op::psds_operating_points(&sub, &ops, &o.psds2)?);
+                }
+            }
         }
         r.psds_classes = sub.classes;
     }
@@ -187,7 +252,7 @@ fn check_tables(gt: &GroundTruth, t: &[ScoreTable]) -> Result<()> {
 }
 
 /// The ground truth and tables restricted to the classes with reference events, references merged.
-fn psds_subset(gt: &GroundTruth, tables: &[ScoreTable]) -> (GroundTruth, Vec<ScoreTable>, Vec<String>, usize) {
+fn psds_subset<'a>(gt: &GroundTruth, tables: &'a [ScoreTable]) -> (GroundTruth, std::borrow::Cow<'a, [ScoreTable]>, Vec<String>, usize) {
     let (m, merged) = gt.merged();
     let k = gt.classes.len();
     let mut present = vec![false; k];
@@ -225,7 +290,13 @@ pub fn operating_points(tables: &[ScoreTable], thresholds: &[f64], median: usize
             thresholds.iter().map(|&th| decode_columns(&t.timestamps, &cols, th, median, on)).collect()
         })
         .collect();
-    (0..thresholds.len()).map(|k| per_file.iter().map(|f| f[k].clone()).collect()).collect()
+    let mut out: Vec<Vec<Vec<Ev>>> = (0..thresholds.len()).map(|_| Vec::with_capacity(tables.len())).collect();
+    for f in per_file {
+        for (k, ev) in f.into_iter().enumerate() {
+            out[k].push(ev);
+        }
+    }
+    out
 }
 
 fn num(x: f64) -> Value {
@@ -236,7 +307,8 @@ fn num(x: f64) -> Value {
     }
 }
 
-fn counting_json(m: &CountMetrics, classes: &[String]) -> Value {
+fn counting_json(m: &Option<CountMetrics>, classes: &[String]) -> Value {
+    let Some(m) = m else { return Value::Null };
     let mut cw = Map::new();
     for (i, c) in classes.iter().enumerate() {
         let s = &m.class_wise[i];
@@ -303,6 +375,7 @@ impl Report {
         s += &format!("{} files, {} classes\n\n", self.files, self.classes.len());
         s += "                        F1 %   P %    R %    ER\n";
         for (name, m) in [("event-based", &self.event_based), ("segment-based", &self.segment_based)] {
+            let Some(m) = m else { continue };
             s += &format!(
                 "{name:<14} macro  {} {} {} {}\n",
                 pct(m.macro_avg.f1),
@@ -313,13 +386,16 @@ impl Report {
             s += &format!("{:<14} micro  {} {} {} {}\n", "", pct(m.overall.f1), pct(m.overall.precision), pct(m.overall.recall), er(m.overall.error_rate));
         }
         let w = self.classes.iter().map(|c| c.len()).max().unwrap_or(5).max(5);
-        s += &format!("\n{:<w$}  Nref  Nsys  EB-F1 %  EB-P %  EB-R %  SB-F1 %\n", "class");
-        for (i, c) in self.classes.iter().enumerate() {
-            let (e, n, g) = (&self.event_based.class_wise[i], &self.event_based.class_counts[i], &self.segment_based.class_wise[i]);
-            s += &format!("{c:<w$} {:5} {:5}   {}  {}  {}   {}\n", n.nref, n.nsys, pct(e.f1), pct(e.precision), pct(e.recall), pct(g.f1));
+        if let Some(eb) = &self.event_based {
+            s += &format!("\n{:<w$}  Nref  Nsys  EB-F1 %  EB-P %  EB-R %  SB-F1 %\n", "class");
+            for (i, c) in self.classes.iter().enumerate() {
+                let (e, n) = (&eb.class_wise[i], &eb.class_counts[i]);
+                let g = self.segment_based.as_ref().map_or(f64::NAN, |m| m.class_wise[i].f1);
+                s += &format!("{c:<w$} {:5} {:5}   {}  {}  {}   {}\n", n.nref, n.nsys, pct(e.f1), pct(e.precision), pct(e.recall), pct(g));
+            }
         }
         let v = |r: &Option<PsdsResult>| r.as_ref().map_or("-".to_string(), |r| format!("{:.4}", r.psds));
-        if self.psds1.is_some() || self.psds1_op.is_some() {
+        if self.psds1.is_some() || self.psds2.is_some() || self.psds1_op.is_some() || self.psds2_op.is_some() {
             s += &format!(
                 "\nPSDS1 {}  PSDS2 {}  (threshold-independent)\nPSDS1 {}  PSDS2 {}  (on the operating points)\n",
                 v(&self.psds1),
