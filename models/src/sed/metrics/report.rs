@@ -214,11 +214,23 @@ pub fn evaluate(gt: &GroundTruth, pred: &Predictions, o: &EvalOptions) -> Result
         if sub.classes.is_empty() {
             warnings.push("PSDS: no reference events at all: not computed".into());
         } else {
-            if w.psds1 {
-                r.psds1 = Some(psds::psds(&sub, &sub_tables, &o.psds1)?);
+            let one = sub.classes.len() == 1;
+            for (on, params, slot, name) in [(w.psds1, &o.psds1, &mut r.psds1, "PSDS1"), (w.psds2, &o.psds2, &mut r.psds2, "PSDS2")] {
+                if !on {
+                    continue;
+                }
+                if one && params.cttc.is_some() {
+                    // sed_scores_eval needs another class for cross triggers.
+                    warnings.push(format!("{name}: cross triggers (cttc) need at least two classes with reference events: not computed"));
+                    continue;
+                }
+                *slot = Some(psds::psds(&sub, &sub_tables, params)?);
             }
-            if w.psds2 {
-                r.psds2 = Some(psds::psds(&sub, &sub_tables, &o.psds2)?);
+            if one && (w.psds1_op || w.psds2_op) {
+                warnings.push(
+                    "PSDS on operating points: with a single class psds_eval's eFPR is NaN (an empty mean over the other classes), so its PSDS is 0, as here"
+                        .into(),
+                );
             }
             if w.psds1_op || w.psds2_op {
                 let ops = operating_points(&sub_tables, &o.op_thresholds, o.median, o.median_on);
@@ -411,6 +423,24 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn single_class_sets_evaluate_with_warnings() {
+        // One class with reference events: PSDS2 (cttc) is skipped, PSDS1 computed, nothing fails.
+        let gt = GroundTruth {
+            files: vec!["a".into()],
+            durations: vec![3.0],
+            classes: vec!["x".into()],
+            events: vec![vec![Ev { onset: 0.5, offset: 1.5, class: 0 }]],
+        };
+        let t = ScoreTable::new(vec![0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0], 1, vec![0.1, 0.8, 0.9, 0.2, 0.1, 0.1]).unwrap();
+        let r = evaluate(&gt, &Predictions::Scores(vec![t]), &EvalOptions::default()).unwrap();
+        assert!(r.psds1.is_some() && r.psds2.is_none());
+        assert!(r.warnings.iter().any(|w| w.contains("PSDS2: cross triggers")), "{:?}", r.warnings);
+        // The detector finds the one event with no false positive: TPR 1 from eFPR 0, PSDS1 = 1.
+        assert!((r.psds1.unwrap().psds - 1.0).abs() < 1e-12);
+        assert_eq!(r.event_based.unwrap().overall.f1, 1.0);
+    }
 
     #[test]
     fn numpy_arange_thresholds() {
