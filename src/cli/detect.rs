@@ -15,8 +15,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use aural::models::ast_sed::{AstSed, DetectOpts};
 use aural::models::audio::{self, Channels};
-use aural::models::sed::metrics::io::file_id;
-use aural::models::sed::{events_to_json, write_tsv, Event, FrameGeometry, FrameScores};
+use aural::models::sed::{events_to_json, events_to_tsv, write_tsv, Event, FrameGeometry, FrameScores};
 use aural::runtime::{safetensors_io, Tensor};
 
 #[derive(clap::Args)]
@@ -107,18 +106,8 @@ pub fn run(a: Args) -> Result<()> {
     let mut tensors: Vec<(String, Tensor)> = Vec::new();
     let stems = super::input_stems(&a.inputs, "…")?;
     if let Some(d) = &a.scores_dir {
+        // Tables are named `<stem>.tsv`: input_stems has refused two inputs with one stem.
         std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
-        // Score tables are named by file id (the name without its extension): refuse two inputs
-        // that would write one table, before any file is processed.
-        let mut seen: Vec<(String, &PathBuf)> = Vec::new();
-        for p in &a.inputs {
-            let name = p.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-            let id = file_id(&name).to_string();
-            if let Some((_, q)) = seen.iter().find(|(i, _)| *i == id) {
-                bail!("{} and {} would both write the score table {}/{id}.tsv", q.display(), p.display(), d.display());
-            }
-            seen.push((id, p));
-        }
     }
     for (p, stem) in a.inputs.iter().zip(stems) {
         let t = Instant::now();
@@ -150,9 +139,8 @@ pub fn run(a: Args) -> Result<()> {
             )?;
         }
         if let Some(d) = &a.scores_dir {
-            let path = d.join(format!("{}.tsv", file_id(&name)));
             let table = score_table(&sc.strong, &post.geometry, duration, &post.labels);
-            super::evaluate::write_atomic(&path, table.as_bytes())?;
+            super::write_atomic(&d.join(format!("{stem}.tsv")), table.as_bytes())?;
         }
         if a.scores.is_some() {
             let key = |what: &str| {
@@ -174,7 +162,7 @@ pub fn run(a: Args) -> Result<()> {
         safetensors_io::save(s, tensors.iter().map(|(k, t)| (k.as_str(), t))).with_context(|| format!("writing {}", s.display()))?;
     }
     if let Some(tsv) = &a.tsv {
-        write_tsv_file(tsv, &events)?;
+        super::write_atomic(tsv, events_to_tsv(&events).as_bytes())?;
     }
     let mut out = std::io::stdout().lock();
     if a.json {
@@ -197,16 +185,4 @@ fn score_table(s: &FrameScores, g: &FrameGeometry, duration: f64, labels: &[Stri
         out.push('\n');
     }
     out
-}
-
-/// The TSV through a temporary file and a rename (a failed run leaves no half-written file).
-fn write_tsv_file(path: &Path, events: &[Event]) -> Result<()> {
-    let tmp = path.with_extension("tsv.tmp");
-    let f = std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-    let mut w = std::io::BufWriter::new(f);
-    write_tsv(&mut w, events)?;
-    w.flush()?;
-    drop(w);
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
-    Ok(())
 }

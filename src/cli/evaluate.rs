@@ -7,8 +7,7 @@
 //! score tables' columns (`--scores`), unless `--classes` names them. Prints a table; `--json`
 //! writes every number with stable keys, `--plot` the PSD-ROC curves.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -171,21 +170,10 @@ pub fn run(a: Args) -> Result<()> {
         if let Some(w) = v.get_mut("warnings").and_then(|w| w.as_array_mut()) {
             w.splice(0..0, warnings.iter().map(|s| serde_json::Value::String(s.clone())));
         }
-        write_atomic(j, serde_json::to_string_pretty(&v)?.as_bytes())?;
+        super::write_atomic(j, serde_json::to_string_pretty(&v)?.as_bytes())?;
     }
     if let Some(png) = &a.plot {
         super::plot::psd_roc(png, &rep)?;
     }
-    Ok(())
-}
-
-/// Writes through a temporary file in the same folder and a rename.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let name = path.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
-    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-    let mut f = std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-    f.write_all(bytes).and_then(|_| f.flush()).with_context(|| format!("writing {}", tmp.display()))?;
-    drop(f);
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
     Ok(())
 }

@@ -7,9 +7,10 @@ pub mod evaluate;
 pub mod features;
 pub mod plot;
 
-use std::path::PathBuf;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use aural::runtime::Device;
 
 /// The file stem of every input: several inputs written to one file are told apart by it
@@ -34,4 +35,16 @@ pub fn resolve_device(spec: &str) -> Result<Device> {
     dev.check().map_err(|e| anyhow!("{dev} is not usable: {e}"))?;
     eprintln!("device: {dev} ({why})");
     Ok(dev)
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same folder and a rename, so a failed
+/// run leaves no half-written output (the TSV, JSON and score tables of detect and evaluate).
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let name = path.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let mut f = std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    f.write_all(bytes).and_then(|_| f.flush()).with_context(|| format!("writing {}", tmp.display()))?;
+    drop(f);
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
+    Ok(())
 }

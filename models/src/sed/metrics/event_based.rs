@@ -24,7 +24,7 @@
 //! loops only over the files that have reference events, so on a set with event-free files its
 //! numbers differ from these by exactly those files' detections.
 
-use super::{CountMetrics, Counts, Ev, GroundTruth};
+use super::{check_estimated, CountMetrics, Counts, Ev, GroundTruth};
 use crate::sed::{Result, SedError};
 
 /// Parameters of the event-based metrics.
@@ -71,24 +71,15 @@ impl EventParams {
 /// Event-based metrics of `estimated[i]` against `gt.events[i]` over every file.
 pub fn evaluate(gt: &GroundTruth, estimated: &[Vec<Ev>], p: &EventParams) -> Result<CountMetrics> {
     p.check()?;
-    if estimated.len() != gt.files.len() {
-        return Err(SedError::Invalid(format!("event-based: {} predicted files for {} files", estimated.len(), gt.files.len())));
-    }
+    check_estimated(gt, estimated, "event-based")?;
     let k = gt.classes.len();
     let mut overall = Counts::default();
     let mut class_counts = vec![Counts::default(); k];
-    for (i, (refs, sys)) in gt.events.iter().zip(estimated).enumerate() {
-        if let Some(e) = refs.iter().chain(sys).find(|e| e.class >= k) {
-            return Err(SedError::Invalid(format!("event-based: file '{}' has an event of class {} (there are {k} classes)", gt.files[i], e.class)));
-        }
+    for (refs, sys) in gt.events.iter().zip(estimated) {
         let (o, per_class) = file_counts(refs, sys, k, p);
-        for (acc, c) in [(&mut overall, &o)].into_iter().chain(class_counts.iter_mut().zip(per_class.iter())) {
-            acc.nref += c.nref;
-            acc.nsys += c.nsys;
-            acc.ntp += c.ntp;
-            acc.subs += c.subs;
-            acc.del += c.del;
-            acc.ins += c.ins;
+        overall += &o;
+        for (acc, c) in class_counts.iter_mut().zip(&per_class) {
+            *acc += c;
         }
     }
     Ok(CountMetrics::finish(overall, class_counts, p.zero_score))

@@ -165,50 +165,44 @@ pub fn ground_truth(
             c
         }
     };
-    let class_of: HashMap<&str, usize> = classes.iter().enumerate().map(|(i, c)| (c.as_str(), i)).collect();
-    let file_of: HashMap<&str, usize> = durations.iter().enumerate().map(|(i, (f, _))| (f.as_str(), i)).collect();
-    let mut events = vec![Vec::new(); durations.len()];
-    let mut warnings = Vec::new();
-    for f in &reference.empty_files {
-        if !file_of.contains_key(f.as_str()) {
-            return Err(SedError::Invalid(format!("{}: file '{f}' is not in the durations file {}", reference.path.display(), durations_path.display())));
-        }
-    }
-    for e in &reference.events {
-        let i = *file_of
-            .get(e.file.as_str())
-            .ok_or_else(|| bad(&reference.path, e.line, format!("file '{}' is not in the durations file {}", e.file, durations_path.display())))?;
-        let c = *class_of
-            .get(e.label.as_str())
-            .ok_or_else(|| bad(&reference.path, e.line, format!("label '{}' is not in the class list ({})", e.label, classes.join(", "))))?;
-        if e.offset > durations[i].1 + 1e-9 {
-            warnings.push(format!("{}:{}: event ends at {} s, after the file's duration {} s", reference.path.display(), e.line, e.offset, durations[i].1));
-        }
-        events[i].push(Ev { onset: e.onset, offset: e.offset, class: c });
-    }
-    let gt = GroundTruth { files: durations.iter().map(|(f, _)| f.clone()).collect(), durations: durations.iter().map(|(_, d)| *d).collect(), classes, events };
-    Ok((gt, warnings))
+    let files: Vec<String> = durations.iter().map(|(f, _)| f.clone()).collect();
+    let secs: Vec<f64> = durations.iter().map(|(_, d)| *d).collect();
+    let (events, warnings) = place(reference, &files, &secs, &classes, Some(durations_path))?;
+    Ok((GroundTruth { files, durations: secs, classes, events }, warnings))
 }
 
 /// Predicted events per file of `gt` (in TSV order). A file that is not in the durations or a
 /// label that is not a class is an error naming the line.
 pub fn per_file(gt: &GroundTruth, pred: &StrongTsv) -> Result<Vec<Vec<Ev>>> {
-    let class_of: HashMap<&str, usize> = gt.classes.iter().enumerate().map(|(i, c)| (c.as_str(), i)).collect();
-    let file_of: HashMap<&str, usize> = gt.files.iter().enumerate().map(|(i, f)| (f.as_str(), i)).collect();
-    let mut out = vec![Vec::new(); gt.files.len()];
-    for f in &pred.empty_files {
+    Ok(place(pred, &gt.files, &gt.durations, &gt.classes, None)?.0)
+}
+
+/// The events of `tsv` per file of `files` (in TSV order), classes as indices into `classes`. A
+/// file (listed with or without events) that is not one of `files`, or a label that is not a
+/// class, is an error naming the line (and `durations_path` when given); an event ending after
+/// its file's duration is a warning.
+fn place(tsv: &StrongTsv, files: &[String], durations: &[f64], classes: &[String], durations_path: Option<&Path>) -> Result<(Vec<Vec<Ev>>, Vec<String>)> {
+    let class_of: HashMap<&str, usize> = classes.iter().enumerate().map(|(i, c)| (c.as_str(), i)).collect();
+    let file_of: HashMap<&str, usize> = files.iter().enumerate().map(|(i, f)| (f.as_str(), i)).collect();
+    let where_ = durations_path.map_or(String::new(), |p| format!(" {}", p.display()));
+    for f in &tsv.empty_files {
         if !file_of.contains_key(f.as_str()) {
-            return Err(SedError::Invalid(format!("{}: file '{f}' is not in the durations file", pred.path.display())));
+            return Err(SedError::Invalid(format!("{}: file '{f}' is not in the durations file{where_}", tsv.path.display())));
         }
     }
-    for e in &pred.events {
-        let i = *file_of.get(e.file.as_str()).ok_or_else(|| bad(&pred.path, e.line, format!("file '{}' is not in the durations file", e.file)))?;
+    let mut events = vec![Vec::new(); files.len()];
+    let mut warnings = Vec::new();
+    for e in &tsv.events {
+        let i = *file_of.get(e.file.as_str()).ok_or_else(|| bad(&tsv.path, e.line, format!("file '{}' is not in the durations file{where_}", e.file)))?;
         let c = *class_of
             .get(e.label.as_str())
-            .ok_or_else(|| bad(&pred.path, e.line, format!("label '{}' is not in the class list ({})", e.label, gt.classes.join(", "))))?;
-        out[i].push(Ev { onset: e.onset, offset: e.offset, class: c });
+            .ok_or_else(|| bad(&tsv.path, e.line, format!("label '{}' is not in the class list ({})", e.label, classes.join(", "))))?;
+        if e.offset > durations[i] + 1e-9 {
+            warnings.push(format!("{}:{}: event ends at {} s, after the file's duration {} s", tsv.path.display(), e.line, e.offset, durations[i]));
+        }
+        events[i].push(Ev { onset: e.onset, offset: e.offset, class: c });
     }
-    Ok(out)
+    Ok((events, warnings))
 }
 
 /// Plain decimals (`[-]digits[.digits]`, at most 15 significant digits) parsed exactly as

@@ -47,16 +47,6 @@ pub struct GroundTruth {
 }
 
 impl GroundTruth {
-    /// Index of file id `id`.
-    pub fn file_index(&self, id: &str) -> Option<usize> {
-        self.files.iter().position(|f| f == id)
-    }
-
-    /// Index of class `name`.
-    pub fn class_index(&self, name: &str) -> Option<usize> {
-        self.classes.iter().position(|c| c == name)
-    }
-
     /// The reference with the events of one class that overlap or touch merged into one (onset of
     /// the first, latest offset), per file sorted by (class, onset). sed_scores_eval refuses such
     /// references ("Connected/overlapping events"), psds_eval refuses overlapping ones (touching ones
@@ -170,6 +160,32 @@ pub struct Counts {
     pub del: f64,
     /// Insertions (class-wise: Nsys − Ntp).
     pub ins: f64,
+}
+
+impl std::ops::AddAssign<&Counts> for Counts {
+    fn add_assign(&mut self, c: &Counts) {
+        self.nref += c.nref;
+        self.nsys += c.nsys;
+        self.ntp += c.ntp;
+        self.subs += c.subs;
+        self.del += c.del;
+        self.ins += c.ins;
+    }
+}
+
+/// The checks every counting metric makes of its input: one event list per file, every class
+/// index (reference and estimated) in range. `what` names the metric in the message.
+pub(crate) fn check_estimated(gt: &GroundTruth, estimated: &[Vec<Ev>], what: &str) -> Result<()> {
+    if estimated.len() != gt.files.len() {
+        return Err(SedError::Invalid(format!("{what}: {} predicted files for {} files", estimated.len(), gt.files.len())));
+    }
+    let k = gt.classes.len();
+    for (i, (refs, sys)) in gt.events.iter().zip(estimated).enumerate() {
+        if let Some(e) = refs.iter().chain(sys).find(|e| e.class >= k) {
+            return Err(SedError::Invalid(format!("{what}: file '{}' has an event of class {} (there are {k} classes)", gt.files[i], e.class)));
+        }
+    }
+    Ok(())
 }
 
 /// F-score, precision, recall and error rates from [`Counts`], with sed_eval's conventions:

@@ -130,9 +130,18 @@ pub struct Report {
 
 /// Events of one score table at `threshold`, after the median filter (`median` frames).
 pub fn threshold_events(t: &ScoreTable, threshold: f64, median: usize, on: MedianOn) -> Vec<Ev> {
-    let cols: Vec<Vec<f64>> = (0..t.classes).map(|c| (0..t.frames()).map(|f| t.get(f, c)).collect()).collect();
-    let cols: Vec<Vec<f64>> = if median > 1 && on == MedianOn::Scores { cols.iter().map(|c| median_filter_1d(c, median)).collect() } else { cols };
-    decode_columns(&t.timestamps, &cols, threshold, median, on)
+    decode_columns(&t.timestamps, &score_columns(t, median, on), threshold, median, on)
+}
+
+/// The table's class columns, median-filtered when the filter runs on the scores (the part of the
+/// decoding that does not depend on the threshold).
+fn score_columns(t: &ScoreTable, median: usize, on: MedianOn) -> Vec<Vec<f64>> {
+    let cols = (0..t.classes).map(|c| (0..t.frames()).map(|f| t.get(f, c)).collect::<Vec<f64>>());
+    if median > 1 && on == MedianOn::Scores {
+        cols.map(|c| median_filter_1d(&c, median)).collect()
+    } else {
+        cols.collect()
+    }
 }
 
 fn decode_columns(ts: &[f64], cols: &[Vec<f64>], threshold: f64, median: usize, on: MedianOn) -> Vec<Ev> {
@@ -279,6 +288,9 @@ fn psds_subset<'a>(gt: &GroundTruth, tables: &'a [ScoreTable]) -> (GroundTruth, 
     }
     let events = m.events.iter().map(|ev| ev.iter().map(|e| Ev { class: new_index[e.class], ..*e }).collect()).collect();
     let sub = GroundTruth { classes: keep.iter().map(|&c| gt.classes[c].clone()).collect(), events, ..m };
+    if keep.len() == k {
+        return (sub, std::borrow::Cow::Borrowed(tables), dropped, merged);
+    }
     let sub_tables = tables
         .iter()
         .map(|t| ScoreTable {
@@ -297,8 +309,7 @@ pub fn operating_points(tables: &[ScoreTable], thresholds: &[f64], median: usize
     let per_file: Vec<Vec<Vec<Ev>>> = tables
         .par_iter()
         .map(|t| {
-            let cols: Vec<Vec<f64>> = (0..t.classes).map(|c| (0..t.frames()).map(|f| t.get(f, c)).collect()).collect();
-            let cols: Vec<Vec<f64>> = if median > 1 && on == MedianOn::Scores { cols.iter().map(|c| median_filter_1d(c, median)).collect() } else { cols };
+            let cols = score_columns(t, median, on);
             thresholds.iter().map(|&th| decode_columns(&t.timestamps, &cols, th, median, on)).collect()
         })
         .collect();

@@ -15,7 +15,7 @@
 //! the error rate are the same either way unless an event ends after the file's duration (it is
 //! cut here); only the true negatives (not reported) differ.
 
-use super::{CountMetrics, Counts, Ev, GroundTruth};
+use super::{check_estimated, CountMetrics, Counts, Ev, GroundTruth};
 use crate::sed::{Result, SedError};
 
 /// Segment-based metrics with segments of `resolution` seconds.
@@ -23,29 +23,24 @@ pub fn evaluate(gt: &GroundTruth, estimated: &[Vec<Ev>], resolution: f64) -> Res
     if !(resolution > 0.0 && resolution.is_finite()) {
         return Err(SedError::Invalid(format!("segment-based: the time resolution must be > 0, got {resolution}")));
     }
-    if estimated.len() != gt.files.len() {
-        return Err(SedError::Invalid(format!("segment-based: {} predicted files for {} files", estimated.len(), gt.files.len())));
-    }
+    check_estimated(gt, estimated, "segment-based")?;
     let k = gt.classes.len();
     let mut overall = Counts::default();
     let mut class_counts = vec![Counts::default(); k];
     for (i, (refs, sys)) in gt.events.iter().zip(estimated).enumerate() {
         let segments = (gt.durations[i] * 1.0 / resolution).ceil() as usize;
-        let roll = |events: &[Ev]| -> Result<Vec<bool>> {
+        let roll = |events: &[Ev]| -> Vec<bool> {
             let mut r = vec![false; segments * k];
             for e in events {
-                if e.class >= k {
-                    return Err(SedError::Invalid(format!("segment-based: file '{}' has an event of class {} (there are {k} classes)", gt.files[i], e.class)));
-                }
                 let on = (e.onset * 1.0 / resolution).floor().max(0.0) as usize;
                 let off = ((e.offset * 1.0 / resolution).ceil().max(0.0) as usize).min(segments);
                 for s in on..off {
                     r[s * k + e.class] = true;
                 }
             }
-            Ok(r)
+            r
         };
-        let (a, b) = (roll(refs)?, roll(sys)?);
+        let (a, b) = (roll(refs), roll(sys));
         for s in 0..segments {
             let (ra, sb) = (&a[s * k..(s + 1) * k], &b[s * k..(s + 1) * k]);
             let (mut tp, mut nref, mut nsys) = (0usize, 0usize, 0usize);
