@@ -65,6 +65,23 @@ impl AdamW {
         self.state.get(name).map_or(0, |s| s.step)
     }
 
+    /// The optimizer state of every parameter that has one: (name, step count, exp_avg, exp_avg_sq),
+    /// by name (for checkpoints).
+    pub fn state(&self) -> Vec<(&str, u64, &Tensor, &Tensor)> {
+        let mut v: Vec<_> = self.state.iter().map(|(k, s)| (k.as_str(), s.step, &s.exp_avg, &s.exp_avg_sq)).collect();
+        v.sort_by(|a, b| a.0.cmp(b.0));
+        v
+    }
+
+    /// Restores one parameter's state (a resumed run).
+    pub fn set_state(&mut self, name: &str, step: u64, exp_avg: Tensor, exp_avg_sq: Tensor) -> Result<()> {
+        if exp_avg.shape() != exp_avg_sq.shape() {
+            return Err(Error::Msg(format!("AdamW state of '{name}': moments of shapes {:?} and {:?}", exp_avg.shape(), exp_avg_sq.shape())));
+        }
+        self.state.insert(name.to_string(), State { step, exp_avg, exp_avg_sq });
+        Ok(())
+    }
+
     /// Sets every group's lr to `f(group index, current lr)` (schedules).
     pub fn map_lr(&mut self, f: impl Fn(usize, f64) -> f64) {
         for (i, g) in self.groups.iter_mut().enumerate() {

@@ -30,6 +30,8 @@ struct Entry {
 struct TapeInner {
     entries: Vec<Entry>,
     recording: bool,
+    /// Every op output and gradient is checked for NaN/inf (see [`Tape::check_finite`]).
+    check: bool,
 }
 
 /// A tape: the list of recorded ops of one forward pass. Cheap to clone (a shared handle); not
@@ -65,7 +67,7 @@ impl Drop for NoGradGuard {
 impl Tape {
     /// An empty tape, recording.
     pub fn new() -> Tape {
-        Tape(Rc::new(RefCell::new(TapeInner { entries: Vec::new(), recording: true })))
+        Tape(Rc::new(RefCell::new(TapeInner { entries: Vec::new(), recording: true, check: false })))
     }
 
     /// A constant (no gradient) attached to this tape, so ops on it record here.
@@ -88,6 +90,13 @@ impl Tape {
     pub fn no_grad(&self) -> NoGradGuard {
         let prev = std::mem::replace(&mut self.0.borrow_mut().recording, false);
         NoGradGuard { tape: self.clone(), prev }
+    }
+
+    /// A tape on which every op checks its output, and the backward sweep every gradient, for NaN
+    /// and inf: the first one found is an error naming the op (a diagnosis mode: it reads every
+    /// value back to the host). Used to name the op behind a non-finite loss.
+    pub fn check_finite(&self, on: bool) {
+        self.0.borrow_mut().check = on;
     }
 
     pub fn is_recording(&self) -> bool {
@@ -121,6 +130,7 @@ impl Tape {
             return Err(Error::Msg(format!("backward: the loss is {lv}; refusing to compute gradients (training must not continue)")));
         }
         let entries = std::mem::take(&mut self.0.borrow_mut().entries);
+        let check = self.0.borrow().check;
         let mut grads: HashMap<u64, Tensor> = HashMap::new();
         grads.insert(loss.id, Tensor::full(loss.value.shape(), 1.0, loss.value.device())?);
         for e in entries.into_iter().rev() {
@@ -131,6 +141,11 @@ impl Tape {
                     continue;
                 }
                 let Some(gi) = gi else { continue };
+                if check {
+                    if let Some((j, v)) = first_nonfinite(&gi)? {
+                        return Err(Error::Msg(format!("backward of {}: the gradient of input {i} {:?} is {v} at flat index {j}", e.op, gi.shape())));
+                    }
+                }
                 if gi.shape() != e.in_shapes[i].as_slice() {
                     return Err(Error::Msg(format!("backward of {}: gradient of input {i} has shape {:?}, the input {:?}", e.op, gi.shape(), e.in_shapes[i])));
                 }
@@ -139,6 +154,11 @@ impl Tape {
         }
         Ok(Grads { map: grads })
     }
+}
+
+/// The first NaN/inf of a tensor: (flat index, value).
+fn first_nonfinite(t: &Tensor) -> Result<Option<(usize, f32)>> {
+    Ok(t.to_vec()?.into_iter().enumerate().find(|(_, v)| !v.is_finite()))
 }
 
 fn accumulate(grads: &mut HashMap<u64, Tensor>, id: u64, g: Tensor) -> Result<()> {
@@ -248,6 +268,13 @@ pub(crate) fn record(
                 "{op}: input {i} {:?} was computed from parameters on no tape, so no gradient can reach them — attach the parameters with Tape::watch before the first op on them (or detach() the input if it is meant to be constant)",
                 inputs[i].shape()
             )));
+        }
+    }
+    if let Some(t) = &tape {
+        if t.0.borrow().check {
+            if let Some((j, v)) = first_nonfinite(&value)? {
+                return Err(Error::Msg(format!("{op}: the output {:?} is {v} at flat index {j} (the first op of this pass that produced NaN/inf)", value.shape())));
+            }
         }
     }
     let rec = needs.iter().any(|&b| b) && recording;

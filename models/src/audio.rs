@@ -83,18 +83,8 @@ pub fn read_wav(path: impl AsRef<Path>) -> Result<Audio> {
     if let Some(a) = read_wav_f64(path)? {
         return Ok(a);
     }
-    let reader = hound::WavReader::open(path).map_err(|e| match e {
-        hound::Error::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => AudioError::Truncated { path: p(), msg: "the header ends early".into() },
-        hound::Error::IoError(io) => AudioError::Io { path: p(), msg: io.to_string() },
-        other => AudioError::NotWav { path: p(), msg: other.to_string() },
-    })?;
+    let reader = open_hound(path)?;
     let spec = reader.spec();
-    if spec.sample_rate == 0 || spec.sample_rate > MAX_RATE {
-        return Err(AudioError::BadHeader { path: p(), msg: format!("sample rate {} Hz", spec.sample_rate) });
-    }
-    if spec.channels == 0 || spec.channels > MAX_CHANNELS {
-        return Err(AudioError::BadHeader { path: p(), msg: format!("{} channels", spec.channels) });
-    }
     let nch = spec.channels as usize;
     let trunc = |e: hound::Error| AudioError::Truncated { path: p(), msg: e.to_string() };
     let inter: Vec<f32> = match (spec.sample_format, spec.bits_per_sample) {
@@ -111,6 +101,46 @@ pub fn read_wav(path: impl AsRef<Path>) -> Result<Audio> {
     let n = inter.len() / nch;
     let channels = (0..nch).map(|c| (0..n).map(|i| inter[i * nch + c]).collect()).collect();
     Ok(Audio { sample_rate: spec.sample_rate, channels })
+}
+
+/// hound's reader with its header checked (rate, channel count); errors name the file.
+fn open_hound(path: &Path) -> Result<hound::WavReader<std::io::BufReader<std::fs::File>>> {
+    let p = || path.to_path_buf();
+    let reader = hound::WavReader::open(path).map_err(|e| match e {
+        hound::Error::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => AudioError::Truncated { path: p(), msg: "the header ends early".into() },
+        hound::Error::IoError(io) => AudioError::Io { path: p(), msg: io.to_string() },
+        other => AudioError::NotWav { path: p(), msg: other.to_string() },
+    })?;
+    let spec = reader.spec();
+    if spec.sample_rate == 0 || spec.sample_rate > MAX_RATE {
+        return Err(AudioError::BadHeader { path: p(), msg: format!("sample rate {} Hz", spec.sample_rate) });
+    }
+    if spec.channels == 0 || spec.channels > MAX_CHANNELS {
+        return Err(AudioError::BadHeader { path: p(), msg: format!("{} channels", spec.channels) });
+    }
+    Ok(reader)
+}
+
+/// A WAV's length in seconds from its header alone (64-bit float WAVs are read whole), for checking
+/// data sets before any audio is decoded. An empty file or a WAV without samples is an error.
+pub fn probe_seconds(path: impl AsRef<Path>) -> Result<f64> {
+    let path = path.as_ref();
+    let p = || path.to_path_buf();
+    let meta = std::fs::metadata(path).map_err(|e| AudioError::Io { path: p(), msg: e.to_string() })?;
+    if meta.len() == 0 {
+        return Err(AudioError::Empty { path: p() });
+    }
+    let (rate, frames) = match read_wav_f64(path)? {
+        Some(a) => (a.sample_rate, a.num_samples() as u64),
+        None => {
+            let r = open_hound(path)?;
+            (r.spec().sample_rate, r.duration() as u64)
+        }
+    };
+    if frames == 0 {
+        return Err(AudioError::NoSamples { path: p() });
+    }
+    Ok(frames as f64 / rate as f64)
 }
 
 /// The chunks of a RIFF/WAVE file: (id, payload), in order. A chunk running past the end of the file

@@ -5,4 +5,5 @@ pub use aural_runtime as runtime;
 pub mod ast;
 pub mod ast_sed;
 pub mod audio;
+pub mod plot;
 pub mod sed;

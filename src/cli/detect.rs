@@ -15,6 +15,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use aural::models::ast_sed::{AstSed, DetectOpts};
 use aural::models::audio::{self, Channels};
+use aural::models::sed::metrics::ScoreTable;
 use aural::models::sed::{events_to_json, events_to_tsv, write_tsv, Event, FrameGeometry, FrameScores};
 use aural::runtime::{safetensors_io, Tensor};
 
@@ -139,7 +140,7 @@ pub fn run(a: Args) -> Result<()> {
             )?;
         }
         if let Some(d) = &a.scores_dir {
-            let table = score_table(&sc.strong, &post.geometry, duration, &post.labels);
+            let table = score_table(&sc.strong, &post.geometry, duration, &post.labels)?;
             super::write_atomic(&d.join(format!("{stem}.tsv")), table.as_bytes())?;
         }
         if a.scores.is_some() {
@@ -173,16 +174,17 @@ pub fn run(a: Args) -> Result<()> {
     Ok(())
 }
 
-/// A sed_scores_eval score table: header `onset offset <class>…`, one row per frame whose onset
-/// is before the audio's end, the last offset clipped to it.
-fn score_table(s: &FrameScores, g: &FrameGeometry, duration: f64, labels: &[String]) -> String {
+/// A sed_scores_eval score table: header `onset offset <class>…`, then
+/// [`ScoreTable::from_frame_scores`]'s rows.
+fn score_table(s: &FrameScores, g: &FrameGeometry, duration: f64, labels: &[String]) -> Result<String> {
+    let t = ScoreTable::from_frame_scores(s, g, duration)?;
     let mut out = format!("onset\toffset\t{}\n", labels.join("\t"));
-    for f in (0..s.frames).take_while(|&f| g.time(f) < duration) {
-        out += &format!("{}\t{}", g.time(f), g.time(f + 1).min(duration));
-        for c in 0..s.classes {
+    for f in 0..t.frames() {
+        out += &format!("{}\t{}", t.timestamps[f], t.timestamps[f + 1]);
+        for c in 0..t.classes {
             out += &format!("\t{}", s.get(f, c));
         }
         out.push('\n');
     }
-    out
+    Ok(out)
 }

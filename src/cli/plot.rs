@@ -7,50 +7,12 @@
 //! font the plot is drawn without text and a warning says so.
 
 use std::path::Path;
-use std::sync::OnceLock;
 
 use anyhow::{anyhow, Result};
 use aural::models::sed::{Event, FrameGeometry, FrameScores};
 use plotters::prelude::*;
 
-const FONT: &str = "sans-serif";
-
-/// Registers a system TTF with plotters once; false when none was found.
-fn font_ready() -> bool {
-    static READY: OnceLock<bool> = OnceLock::new();
-    *READY.get_or_init(|| {
-        let mut candidates: Vec<String> = std::env::var("AURAL_FONT").into_iter().collect();
-        for dir in [
-            "/usr/share/fonts/truetype",
-            "/usr/share/fonts/TTF",
-            "/usr/share/fonts",
-            "/usr/local/share/fonts",
-            "/Library/Fonts",
-            "/System/Library/Fonts/Supplemental",
-        ] {
-            for f in [
-                "dejavu/DejaVuSans.ttf",
-                "DejaVuSans.ttf",
-                "liberation/LiberationSans-Regular.ttf",
-                "LiberationSans-Regular.ttf",
-                "freefont/FreeSans.ttf",
-                "Arial.ttf",
-            ] {
-                candidates.push(format!("{dir}/{f}"));
-            }
-        }
-        for c in candidates {
-            if let Ok(bytes) = std::fs::read(&c) {
-                let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
-                if plotters::style::register_font(FONT, FontStyle::Normal, bytes).is_ok() {
-                    return true;
-                }
-            }
-        }
-        eprintln!("warning: no TrueType font found (set AURAL_FONT=/path/to/font.ttf): plots are drawn without text");
-        false
-    })
-}
+use aural::models::plot::{font_ready, FONT};
 
 /// A perceptually ordered colormap (dark blue → green → yellow), t in [0, 1].
 fn heat(t: f32) -> RGBColor {

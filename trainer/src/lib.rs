@@ -1,5 +1,13 @@
 //! # aural-trainer
 //!
-//! Data sets, augmentation, mean teacher, metrics and checkpoints. The `trainer` binary's subcommands
-//! arrive with the training issues.
+//! The `trainer` binary's library: the run directory and shared loop machinery ([`run`]), the TOML
+//! configuration ([`config`]), DESED-format data sets and the batch loader ([`data`]), augmentations
+//! ([`augment`]) and the SED fine-tuning with mean teacher ([`sed`]).
 pub use aural_models as models;
+
+pub mod augment;
+pub mod config;
+pub mod data;
+pub mod run;
+pub mod sed;
+pub mod toy;

@@ -6,6 +6,8 @@ use clap::{Parser, Subcommand};
 
 mod cmd;
 
+use aural_trainer::sed;
+
 /// aural's trainer.
 #[derive(Parser)]
 #[command(name = "trainer", version, about = "aural's trainer: gradients and fine-tuning of the AST-SED models.")]
@@ -31,6 +33,19 @@ enum Cmd {
     ///   trainer grad --model ast-sed/ --input x.safetensors --targets t.safetensors --out g.safetensors --device cuda
     #[command(verbatim_doc_comment)]
     Grad(cmd::grad::Args),
+    /// Fine-tune AST-SED / AST-GRU on DESED-format data with mean teacher (resumable).
+    ///
+    /// The TOML configuration names the data sets, the model to start from and the training
+    /// settings (README "Fine-tuning AST-SED" has a complete example). RUN_DIR gets last/ and best/
+    /// (checkpoint directories `aural detect --model` loads), log.jsonl (one line per step),
+    /// validation.jsonl, curves.png, and the state to resume from.
+    ///
+    /// Examples:
+    ///   trainer sed --config train.toml --out runs/a
+    ///   trainer sed --config train.toml --out runs/a --max-steps 100 --device cuda
+    ///   trainer sed --resume runs/a --max-steps 200
+    #[command(verbatim_doc_comment)]
+    Sed(sed::Args),
 }
 
 fn main() -> ExitCode {
@@ -38,6 +53,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let res = match cli.cmd {
         Cmd::Grad(a) => cmd::grad::run(a),
+        Cmd::Sed(a) => sed::run(a),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

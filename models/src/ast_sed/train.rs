@@ -8,6 +8,7 @@
 //! graph concatenates them into one packed projection per block, so the forward is one GEMM.
 //! Dropout is not modelled (AST-SED fine-tunes without it; the gradient check runs torch in eval()).
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use aural_autograd::ops::{self, GruParams};
@@ -30,11 +31,16 @@ struct BlockNames {
     fc2: [String; 2],
 }
 
-/// A trainable AST-SED.
-#[derive(Debug)]
+/// A trainable AST-SED. Cloning shares nothing mutable: a clone's store is updated on its own (the
+/// mean teacher is a clone of the student).
+#[derive(Debug, Clone)]
 pub struct TrainableAstSed {
     pub config: SedConfig,
     pub store: ParamStore,
+    /// Checkpoint tensors the model does not use (AST blocks past `ast_layers`, a classifier), on
+    /// the host, written back by [`TrainableAstSed::save`] so a saved checkpoint holds everything the
+    /// loaded one did.
+    pub extra: BTreeMap<String, Tensor>,
     /// `ast.` + the checkpoint's AST prefix (`""` or `audio_spectrogram_transformer.`).
     ast_prefix: String,
     blocks: Vec<BlockNames>,
@@ -53,10 +59,16 @@ impl TrainableAstSed {
     /// `device`.
     pub fn load(dir: impl AsRef<Path>, device: Device) -> Result<TrainableAstSed> {
         let (config, tensors, st) = super::read_dir(dir.as_ref())?;
+        TrainableAstSed::from_tensors(config, tensors, &st, device)
+    }
+
+    /// The model from a config and named tensors (validated exactly as [`AstSed::from_tensors`];
+    /// `st` names the source in messages).
+    pub fn from_tensors(config: SedConfig, tensors: BTreeMap<String, Tensor>, st: &Path, device: Device) -> Result<TrainableAstSed> {
         // Shape and name checks (errors name the tensor and both shapes).
-        let checked = AstSed::from_tensors(config.clone(), tensors.clone(), &st, Device::Cpu)?;
+        let checked = AstSed::from_tensors(config.clone(), tensors.clone(), st, Device::Cpu)?;
         let ast_tensors = tensors.iter().filter_map(|(k, v)| k.strip_prefix("ast.").map(|s| (s.to_string(), v.clone()))).collect();
-        let ck = Checkpoint::new(ast_tensors, &st)?;
+        let ck = Checkpoint::new(ast_tensors, st)?;
         let pair = |i: usize, what: &str| [format!("ast.{}", ck.layer_name(i, what, "weight")), format!("ast.{}", ck.layer_name(i, what, "bias"))];
         let blocks: Vec<BlockNames> = (0..config.ast_layers)
             .map(|i| BlockNames {
@@ -100,7 +112,27 @@ impl TrainableAstSed {
                 store.insert(n.clone(), f32_on(t, device)?);
             }
         }
-        Ok(TrainableAstSed { config, store, ast_prefix, blocks })
+        let extra = tensors.into_iter().filter(|(n, _)| !store.contains(n)).collect();
+        Ok(TrainableAstSed { config, store, extra, ast_prefix, blocks })
+    }
+
+    /// This model with other weights of the same names and shapes (the mean teacher's, or a
+    /// checkpoint's), for inference: an [`AstSed`] on `device`.
+    pub fn inference(&self, store: &ParamStore, device: Device) -> Result<AstSed> {
+        let tensors = store.iter().map(|(k, v)| (k.clone(), v.value().clone())).collect();
+        AstSed::from_tensors(self.config.clone(), tensors, Path::new("(training weights)"), device)
+    }
+
+    /// Writes a checkpoint directory `aural detect --model` loads: `config.json` and
+    /// `model.safetensors` with `store`'s weights (the student's or the teacher's) and the unused
+    /// tensors of the loaded checkpoint.
+    pub fn save(&self, dir: &Path, store: &ParamStore) -> Result<()> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::File { path: dir.display().to_string(), msg: e.to_string() })?;
+        let json = serde_json::to_string_pretty(&self.config).map_err(|e| Error::Msg(e.to_string()))?;
+        let cfg = dir.join("config.json");
+        std::fs::write(&cfg, json).map_err(|e| Error::File { path: cfg.display().to_string(), msg: e.to_string() })?;
+        let all = store.iter().map(|(k, v)| (k.as_str(), v.value())).chain(self.extra.iter().map(|(k, v)| (k.as_str(), v)));
+        aural_runtime::safetensors_io::save(dir.join("model.safetensors"), all)
     }
 
     /// Parameter `name` attached to `tape` (same Var id, so its gradient is found under it). Store

@@ -103,6 +103,18 @@ impl ScoreTable {
         self.timestamps.len() - 1
     }
 
+    /// A model's frame scores as a table of a file lasting `duration` s: the frames whose onset is
+    /// before the end, the last offset clipped to it (what `aural detect --scores-dir` writes).
+    pub fn from_frame_scores(s: &crate::sed::FrameScores, g: &crate::sed::FrameGeometry, duration: f64) -> Result<ScoreTable> {
+        let n = (0..s.frames).take_while(|&f| g.time(f) < duration).count();
+        let mut timestamps: Vec<f64> = (0..=n).map(|f| g.time(f)).collect();
+        if let Some(last) = timestamps.last_mut() {
+            *last = last.min(duration);
+        }
+        let scores = s.data[..n * s.classes].iter().map(|&v| v as f64).collect();
+        ScoreTable::new(timestamps, s.classes, scores)
+    }
+
     pub fn get(&self, f: usize, c: usize) -> f64 {
         self.scores[f * self.classes + c]
     }

@@ -1,0 +1,433 @@
+//! The TOML configuration of `trainer sed` (README: "Fine-tuning AST-SED" has a complete example).
+//!
+//! Every table rejects unknown keys (a misspelt option is an error naming it, with the line), every
+//! value is validated before any audio is read, and relative paths are taken from the config file's
+//! folder.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+
+use crate::augment::AugmentConfig;
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SedTrainConfig {
+    pub model: ModelCfg,
+    pub data: DataCfg,
+    pub train: TrainCfg,
+    #[serde(default)]
+    pub validation: ValidationCfg,
+    #[serde(default)]
+    pub augment: AugmentConfig,
+}
+
+/// Where the weights come from.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ModelCfg {
+    /// An AST-SED / AST-GRU checkpoint directory (config.json + model.safetensors).
+    pub init: Option<PathBuf>,
+    /// Or an HF AST checkpoint directory: the AST part from it, the rest fresh (`new`).
+    pub ast: Option<PathBuf>,
+    /// With `ast`: the new model's settings (the keys of an AST-SED config.json except `ast`, which
+    /// comes from the HF directory; `classes` defaults to `data.classes`).
+    pub new: Option<toml::Table>,
+    /// Which weights a checkpoint's model.safetensors holds: "teacher" (default) or "student".
+    #[serde(default = "teacher")]
+    pub save: String,
+}
+
+fn teacher() -> String {
+    "teacher".into()
+}
+
+/// A set of clips: an audio folder and, for labelled sets, a TSV.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SetCfg {
+    pub audio: PathBuf,
+    pub tsv: Option<PathBuf>,
+    /// Validation only: `filename duration` TSV.
+    pub durations: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DataCfg {
+    /// Strongly labelled (`filename onset offset event_label`).
+    pub strong: Option<SetCfg>,
+    /// A second strongly labelled set (the paper's synthetic-strong part of the batch).
+    pub synthetic: Option<SetCfg>,
+    /// Weakly labelled (`filename event_labels`, labels comma-separated).
+    pub weak: Option<SetCfg>,
+    /// Unlabelled (audio only).
+    pub unlabeled: Option<SetCfg>,
+    /// Validation (audio + strong TSV + durations TSV).
+    pub validation: Option<SetCfg>,
+    /// The class list; default: the checkpoint's config.json.
+    pub classes: Option<Vec<String>>,
+    /// Optional folder of cached fbank features (one file per clip, keyed by path, size and mtime).
+    pub cache: Option<PathBuf>,
+    /// Threads decoding and computing features ahead of the step (default 2).
+    #[serde(default = "two")]
+    pub workers: usize,
+    /// Batches prepared ahead (default 2).
+    #[serde(default = "two")]
+    pub prefetch: usize,
+}
+
+fn two() -> usize {
+    2
+}
+
+/// Samples per step from each set.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct BatchCfg {
+    #[serde(default)]
+    pub strong: usize,
+    #[serde(default)]
+    pub synthetic: usize,
+    #[serde(default)]
+    pub weak: usize,
+    #[serde(default)]
+    pub unlabeled: usize,
+}
+
+impl BatchCfg {
+    pub fn total(&self) -> usize {
+        self.strong + self.synthetic + self.weak + self.unlabeled
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TrainCfg {
+    #[serde(default)]
+    pub seed: u64,
+    pub batch: BatchCfg,
+    /// Total optimizer steps (or `epochs`).
+    pub steps: Option<u64>,
+    pub epochs: Option<u64>,
+    /// Steps per epoch; default: the fewest full batches any used set gives (the DESED baseline's
+    /// `ConcatDatasetBatchSampler`), at least 1.
+    pub steps_per_epoch: Option<u64>,
+    /// Learning rate of the new layers (FTE, LGD, heads).
+    pub lr: f64,
+    /// Learning rate of the AST backbone (default: `lr`).
+    pub lr_ast: Option<f64>,
+    /// Layer-wise decay over the AST (embeddings → block i → rest): AST block i gets
+    /// lr_ast·decay^(L − i), the embeddings lr_ast·decay^(L+1) (1 = off).
+    #[serde(default = "one")]
+    pub layer_decay: f64,
+    #[serde(default = "wd")]
+    pub weight_decay: f64,
+    #[serde(default = "betas")]
+    pub betas: [f64; 2],
+    #[serde(default = "eps")]
+    pub eps: f64,
+    #[serde(default)]
+    pub schedule: ScheduleCfg,
+    /// Clip the global gradient norm to this (off when absent).
+    pub clip_grad_norm: Option<f64>,
+    /// Freeze the patch embedding and the first N AST blocks.
+    #[serde(default)]
+    pub freeze_ast_blocks: usize,
+    /// Micro-batches whose gradients are averaged per optimizer step.
+    #[serde(default = "one_u")]
+    pub accumulate: usize,
+    /// Weight of the clip-level (weak) BCE.
+    #[serde(default = "half")]
+    pub weak_loss_weight: f64,
+    #[serde(default)]
+    pub mean_teacher: MeanTeacherCfg,
+}
+
+fn one() -> f64 {
+    1.0
+}
+fn one_u() -> usize {
+    1
+}
+fn half() -> f64 {
+    0.5
+}
+fn wd() -> f64 {
+    1e-2
+}
+fn betas() -> [f64; 2] {
+    [0.9, 0.999]
+}
+fn eps() -> f64 {
+    1e-8
+}
+
+/// Learning-rate schedule: a factor on every group's lr.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleCfg {
+    /// "constant", "exp" (constant, then exponential decay: the paper) or "cosine".
+    #[serde(default = "exp")]
+    pub kind: String,
+    /// Warm-up steps (factor ramps up before the schedule proper).
+    #[serde(default)]
+    pub warmup_steps: u64,
+    /// "linear" (0 → 1) or "exp" (the DESED baseline's exp(−5(1 − t)²)).
+    #[serde(default = "linear")]
+    pub warmup: String,
+    /// "exp": steps at the full rate after the warm-up (default: half the run).
+    pub constant_steps: Option<u64>,
+    /// "exp": factor per epoch after the constant part.
+    #[serde(default = "gamma")]
+    pub gamma: f64,
+    /// "cosine": the final factor.
+    #[serde(default)]
+    pub min_factor: f64,
+}
+
+impl Default for ScheduleCfg {
+    fn default() -> Self {
+        ScheduleCfg { kind: exp(), warmup_steps: 0, warmup: linear(), constant_steps: None, gamma: gamma(), min_factor: 0.0 }
+    }
+}
+
+fn exp() -> String {
+    "exp".into()
+}
+fn linear() -> String {
+    "linear".into()
+}
+fn gamma() -> f64 {
+    0.9
+}
+
+/// Mean teacher (DESED baseline): teacher ← α·teacher + (1 − α)·student with
+/// α = min(1 − 1/(step + 1), ema); consistency weight = consistency·exp(−5(1 − min(step, rampup)/rampup)²).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MeanTeacherCfg {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    #[serde(default = "ema")]
+    pub ema: f64,
+    /// Maximum consistency weight (DESED `const_max`).
+    #[serde(default = "two_f")]
+    pub consistency: f64,
+    /// Ramp-up length in steps (default: a quarter of the run, as the DESED baseline's 50 of 200 epochs).
+    pub rampup_steps: Option<u64>,
+}
+
+impl Default for MeanTeacherCfg {
+    fn default() -> Self {
+        MeanTeacherCfg { enabled: true, ema: ema(), consistency: two_f(), rampup_steps: None }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+fn ema() -> f64 {
+    0.999
+}
+fn two_f() -> f64 {
+    2.0
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ValidationCfg {
+    /// Validate every N steps (default: every epoch) and at the last step.
+    pub every_steps: Option<u64>,
+    /// The metric that picks `best/`: "psds1" (default), "psds2", "event_f1", "segment_f1".
+    #[serde(default = "psds1")]
+    pub metric: String,
+    /// Which model's metric picks `best/`: "teacher" (default) or "student".
+    #[serde(default = "teacher")]
+    pub select: String,
+    /// Threshold of the event- and segment-based F1 (default 0.5).
+    #[serde(default = "half")]
+    pub threshold: f64,
+    /// Median filter (output frames) before the event-based metrics (default: none).
+    #[serde(default = "one_u")]
+    pub median_filter: usize,
+    /// Windows per forward pass.
+    #[serde(default = "four")]
+    pub batch: usize,
+}
+
+impl Default for ValidationCfg {
+    fn default() -> Self {
+        ValidationCfg { every_steps: None, metric: psds1(), select: teacher(), threshold: 0.5, median_filter: 1, batch: 4 }
+    }
+}
+
+fn psds1() -> String {
+    "psds1".into()
+}
+fn four() -> usize {
+    4
+}
+
+impl SedTrainConfig {
+    /// Reads and validates `path`; relative paths become relative to its folder.
+    pub fn from_file(path: &Path) -> Result<SedTrainConfig> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        SedTrainConfig::from_text(&text, path, path.parent().unwrap_or(Path::new(".")))
+    }
+
+    /// Parses and validates `text` (from `path`, for messages) with relative paths taken from `base`.
+    pub fn from_text(text: &str, path: &Path, base: &Path) -> Result<SedTrainConfig> {
+        let mut c: SedTrainConfig = toml::from_str(text).map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.to_string().trim_end()))?;
+        c.resolve_paths(base);
+        c.validate().with_context(|| format!("{}", path.display()))?;
+        Ok(c)
+    }
+
+    fn resolve_paths(&mut self, base: &Path) {
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        for p in [&mut self.model.init, &mut self.model.ast, &mut self.data.cache].into_iter().flatten() {
+            fix(p);
+        }
+        for s in [&mut self.data.strong, &mut self.data.synthetic, &mut self.data.weak, &mut self.data.unlabeled, &mut self.data.validation].into_iter().flatten() {
+            fix(&mut s.audio);
+            for p in [&mut s.tsv, &mut s.durations].into_iter().flatten() {
+                fix(p);
+            }
+        }
+    }
+
+    /// Every check that needs no file.
+    pub fn validate(&self) -> Result<()> {
+        let m = &self.model;
+        match (&m.init, &m.ast) {
+            (Some(_), Some(_)) => bail!("[model]: give `init` (an AST-SED checkpoint) or `ast` (an HF AST checkpoint), not both"),
+            (None, None) => bail!("[model]: `init` (an AST-SED / AST-GRU checkpoint directory) or `ast` (an HF AST directory) is required"),
+            (None, Some(_)) if m.new.is_none() => bail!("[model]: with `ast`, a [model.new] table gives the new model's settings (architecture, ast_layers, …)"),
+            (Some(_), None) if m.new.is_some() => bail!("[model]: [model.new] only goes with `ast`"),
+            _ => {}
+        }
+        if m.save != "teacher" && m.save != "student" {
+            bail!("[model] save must be \"teacher\" or \"student\", got {:?}", m.save);
+        }
+        let d = &self.data;
+        let b = &self.train.batch;
+        for (name, set, n, needs_tsv) in [
+            ("strong", &d.strong, b.strong, true),
+            ("synthetic", &d.synthetic, b.synthetic, true),
+            ("weak", &d.weak, b.weak, true),
+            ("unlabeled", &d.unlabeled, b.unlabeled, false),
+        ] {
+            match set {
+                Some(s) => {
+                    if needs_tsv && s.tsv.is_none() {
+                        bail!("[data] {name}: `tsv` is required");
+                    }
+                    if !needs_tsv && s.tsv.is_some() {
+                        bail!("[data] unlabeled: takes no `tsv`");
+                    }
+                    if s.durations.is_some() {
+                        bail!("[data] {name}: `durations` belongs to the validation set only");
+                    }
+                    if n == 0 {
+                        bail!("[data] {name} is given but [train] batch.{name} is 0: set its share of the batch");
+                    }
+                }
+                None if n > 0 => bail!("[train] batch.{name} = {n} but [data] has no {name} set"),
+                None => {}
+            }
+        }
+        if b.strong + b.synthetic + b.weak == 0 {
+            bail!("[train] batch: at least one labelled set (strong, synthetic or weak) is needed");
+        }
+        if let Some(v) = &d.validation {
+            if v.tsv.is_none() || v.durations.is_none() {
+                bail!("[data] validation needs `audio`, `tsv` and `durations`");
+            }
+        }
+        if let Some(c) = &d.classes {
+            if c.is_empty() {
+                bail!("[data] classes is empty");
+            }
+            let mut s = c.clone();
+            s.sort();
+            if let Some(w) = s.windows(2).find(|w| w[0] == w[1]) {
+                bail!("[data] classes lists {:?} twice", w[0]);
+            }
+        }
+        if d.workers == 0 || d.prefetch == 0 {
+            bail!("[data] workers and prefetch must be ≥ 1");
+        }
+        let t = &self.train;
+        match (t.steps, t.epochs) {
+            (Some(_), Some(_)) => bail!("[train]: give `steps` or `epochs`, not both"),
+            (None, None) => bail!("[train]: `steps` or `epochs` is required"),
+            (Some(0), _) | (_, Some(0)) => bail!("[train]: steps/epochs must be ≥ 1"),
+            _ => {}
+        }
+        if t.steps_per_epoch == Some(0) {
+            bail!("[train] steps_per_epoch must be ≥ 1");
+        }
+        for (k, v) in [("lr", Some(t.lr)), ("lr_ast", t.lr_ast)] {
+            if let Some(v) = v {
+                if !(v.is_finite() && v >= 0.0) {
+                    bail!("[train] {k} must be a finite number ≥ 0, got {v}");
+                }
+            }
+        }
+        if !(t.layer_decay > 0.0 && t.layer_decay <= 1.0) {
+            bail!("[train] layer_decay must be in (0, 1], got {}", t.layer_decay);
+        }
+        if !(t.weight_decay >= 0.0) {
+            bail!("[train] weight_decay must be ≥ 0, got {}", t.weight_decay);
+        }
+        if !t.betas.iter().all(|b| (0.0..1.0).contains(b)) || !(t.eps > 0.0) {
+            bail!("[train] betas must be in [0, 1) and eps > 0");
+        }
+        if let Some(c) = t.clip_grad_norm {
+            if !(c > 0.0) {
+                bail!("[train] clip_grad_norm must be > 0, got {c}");
+            }
+        }
+        if t.accumulate == 0 {
+            bail!("[train] accumulate must be ≥ 1");
+        }
+        if !(t.weak_loss_weight >= 0.0) {
+            bail!("[train] weak_loss_weight must be ≥ 0");
+        }
+        let s = &t.schedule;
+        if !["constant", "exp", "cosine"].contains(&s.kind.as_str()) {
+            bail!("[train.schedule] kind must be \"constant\", \"exp\" or \"cosine\", got {:?}", s.kind);
+        }
+        if !["linear", "exp"].contains(&s.warmup.as_str()) {
+            bail!("[train.schedule] warmup must be \"linear\" or \"exp\", got {:?}", s.warmup);
+        }
+        if !(s.gamma > 0.0 && s.gamma <= 1.0) || !(0.0..=1.0).contains(&s.min_factor) {
+            bail!("[train.schedule] gamma must be in (0, 1] and min_factor in [0, 1]");
+        }
+        let mt = &t.mean_teacher;
+        if !(0.0..1.0).contains(&mt.ema) || !(mt.consistency >= 0.0) {
+            bail!("[train.mean_teacher] ema must be in [0, 1) and consistency ≥ 0");
+        }
+        let v = &self.validation;
+        if !["psds1", "psds2", "event_f1", "segment_f1"].contains(&v.metric.as_str()) {
+            bail!("[validation] metric must be \"psds1\", \"psds2\", \"event_f1\" or \"segment_f1\", got {:?}", v.metric);
+        }
+        if v.select != "teacher" && v.select != "student" {
+            bail!("[validation] select must be \"teacher\" or \"student\", got {:?}", v.select);
+        }
+        if v.every_steps == Some(0) || v.batch == 0 || v.median_filter == 0 {
+            bail!("[validation] every_steps, batch and median_filter must be ≥ 1");
+        }
+        if !(0.0..=1.0).contains(&v.threshold) {
+            bail!("[validation] threshold must be in [0, 1]");
+        }
+        self.augment.validate().map_err(|e| anyhow::anyhow!("[augment] {e}"))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,202 @@
+//! The run directory and what every trainer (SED now, separation later) shares: atomic checkpoint
+//! directories, the JSONL logs, the learning-rate schedule, the mean-teacher formulas, the curves.
+//!
+//! ## Checkpoints survive a kill at any moment
+//! A checkpoint `NAME` (`last`, `best`) is written whole into `RUN/.NAME.tmp/`, then swapped in:
+//! `NAME` → `.NAME.old`, `.NAME.tmp` → `NAME`, `.NAME.old` removed. A kill before the first rename
+//! leaves the previous `NAME` untouched (the half-written `.NAME.tmp` is never read, and is removed by
+//! the next write); a kill between the renames leaves the previous checkpoint as `.NAME.old`, which
+//! [`RunDir::checkpoint`] returns when `NAME` is missing. Files inside are complete before the first
+//! rename, so a directory named `NAME` is always a complete checkpoint.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use serde_json::Value;
+
+use crate::config::ScheduleCfg;
+
+/// A training run's output folder.
+#[derive(Debug, Clone)]
+pub struct RunDir {
+    pub root: PathBuf,
+}
+
+impl RunDir {
+    /// Creates `root` (a fresh run: it must not hold a checkpoint yet) or opens it (resume).
+    pub fn open(root: &Path, resume: bool) -> Result<RunDir> {
+        let r = RunDir { root: root.to_path_buf() };
+        if !resume && r.checkpoint("last").is_some() {
+            bail!("{} already holds a run (last/): resume it with --resume {0}, or choose another --out", root.display());
+        }
+        std::fs::create_dir_all(root).with_context(|| format!("creating {}", root.display()))?;
+        Ok(r)
+    }
+
+    /// The complete checkpoint `name`, if any (see the module doc).
+    pub fn checkpoint(&self, name: &str) -> Option<PathBuf> {
+        let d = self.root.join(name);
+        if d.is_dir() {
+            return Some(d);
+        }
+        let old = self.root.join(format!(".{name}.old"));
+        old.is_dir().then_some(old)
+    }
+
+    /// Writes checkpoint `name` through `write(dir)` (which fills an empty directory) and swaps it in.
+    pub fn write_checkpoint(&self, name: &str, write: impl FnOnce(&Path) -> Result<()>) -> Result<PathBuf> {
+        let tmp = self.root.join(format!(".{name}.tmp"));
+        let old = self.root.join(format!(".{name}.old"));
+        let dst = self.root.join(name);
+        if tmp.exists() {
+            std::fs::remove_dir_all(&tmp).with_context(|| format!("removing the unfinished {}", tmp.display()))?;
+        }
+        std::fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+        write(&tmp).with_context(|| format!("writing checkpoint {name} into {}", tmp.display()))?;
+        if dst.is_dir() {
+            if old.exists() {
+                std::fs::remove_dir_all(&old).with_context(|| format!("removing {}", old.display()))?;
+            }
+            std::fs::rename(&dst, &old).with_context(|| format!("renaming {} to {}", dst.display(), old.display()))?;
+        }
+        std::fs::rename(&tmp, &dst).with_context(|| format!("renaming {} to {}", tmp.display(), dst.display()))?;
+        if old.exists() {
+            std::fs::remove_dir_all(&old).with_context(|| format!("removing {}", old.display()))?;
+        }
+        Ok(dst)
+    }
+
+    /// Appends one JSON object as a line of `RUN/file`.
+    pub fn append(&self, file: &str, v: &Value) -> Result<()> {
+        let p = self.root.join(file);
+        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&p).with_context(|| format!("opening {}", p.display()))?;
+        writeln!(f, "{v}").with_context(|| format!("writing {}", p.display()))
+    }
+
+    /// The objects of `RUN/file` (missing file: none). A line that is not JSON (a write cut by a
+    /// kill) ends the log.
+    pub fn read_log(&self, file: &str) -> Result<Vec<Value>> {
+        let p = self.root.join(file);
+        let Ok(text) = std::fs::read_to_string(&p) else { return Ok(Vec::new()) };
+        Ok(text.lines().map_while(|l| serde_json::from_str::<Value>(l).ok()).collect())
+    }
+
+    /// Keeps the lines of `RUN/file` whose `step` is at most `step` (a resumed run rewrites what came
+    /// after its checkpoint), atomically.
+    pub fn truncate_log(&self, file: &str, step: u64) -> Result<()> {
+        let p = self.root.join(file);
+        if !p.exists() {
+            return Ok(());
+        }
+        let kept: String = self.read_log(file)?.iter().filter(|v| v["step"].as_u64().is_some_and(|s| s <= step)).map(|v| format!("{v}\n")).collect();
+        let tmp = self.root.join(format!(".{file}.tmp"));
+        std::fs::write(&tmp, kept).and_then(|_| std::fs::rename(&tmp, &p)).with_context(|| format!("rewriting {}", p.display()))
+    }
+}
+
+/// The learning-rate factor at optimizer step `step` (0-based) of `total`, with `per_epoch` steps per
+/// epoch: warm-up (linear (s + 1)/W, or the DESED baseline's exp(−5(1 − s/W)²)), then constant,
+/// `exp` (constant for `constant_steps`, then ×gamma per epoch, continuously) or `cosine` (from 1
+/// down to `min_factor` at the last step).
+pub fn lr_factor(s: &ScheduleCfg, step: u64, total: u64, per_epoch: u64) -> f64 {
+    let w = s.warmup_steps;
+    if step < w {
+        return match s.warmup.as_str() {
+            "exp" => exp_rampup(step, w),
+            _ => (step + 1) as f64 / w as f64,
+        };
+    }
+    let t = step - w;
+    let rest = total.saturating_sub(w).max(1);
+    match s.kind.as_str() {
+        "constant" => 1.0,
+        "cosine" => {
+            let p = (t as f64 / (rest.saturating_sub(1)).max(1) as f64).min(1.0);
+            s.min_factor + (1.0 - s.min_factor) * 0.5 * (1.0 + (std::f64::consts::PI * p).cos())
+        }
+        _ => {
+            let c = s.constant_steps.unwrap_or(rest / 2);
+            if t < c {
+                1.0
+            } else {
+                s.gamma.powf((t - c) as f64 / per_epoch.max(1) as f64)
+            }
+        }
+    }
+}
+
+/// The DESED baseline's exponential ramp-up: exp(−5(1 − min(current, length)/length)²); 1 when the
+/// length is 0.
+pub fn exp_rampup(current: u64, length: u64) -> f64 {
+    if length == 0 {
+        return 1.0;
+    }
+    let phase = 1.0 - current.min(length) as f64 / length as f64;
+    (-5.0 * phase * phase).exp()
+}
+
+/// The mean teacher's EMA factor after optimizer step `global_step` (1-based: the DESED baseline's
+/// scheduler `step_num`): min(1 − 1/(global_step + 1), max) — the true average until the exponential
+/// one is more accurate.
+pub fn ema_alpha(global_step: u64, max: f64) -> f64 {
+    (1.0 - 1.0 / (global_step as f64 + 1.0)).min(max)
+}
+
+/// Writes the curves PNG: the losses of `log` (one point per logged step) and the validation metrics.
+pub fn plot_curves(path: &Path, steps: &[Value], vals: &[Value], losses: &[&str], metrics: &[(&str, &str)]) -> Result<()> {
+    use plotters::prelude::*;
+    let text = aural_models::plot::font_ready();
+    let tmp = path.with_file_name(format!(".{}.tmp.png", path.file_stem().unwrap_or_default().to_string_lossy()));
+    {
+        let root = BitMapBackend::new(&tmp, (1100, 800)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let (top, bottom) = root.split_vertically(400);
+        let palette = [RGBColor(31, 119, 180), RGBColor(255, 127, 14), RGBColor(44, 160, 44), RGBColor(214, 39, 40), RGBColor(148, 103, 189), RGBColor(140, 86, 75)];
+        let series = |rows: &[Value], key: &str| -> Vec<(f64, f64)> {
+            rows.iter()
+                .filter_map(|v| {
+                    let mut x = v;
+                    for k in key.split('.') {
+                        x = &x[k];
+                    }
+                    Some((v["step"].as_f64()?, x.as_f64()?))
+                })
+                .collect()
+        };
+        for (area, rows, keys, title) in [
+            (&top, steps, losses.iter().map(|k| (*k, *k)).collect::<Vec<_>>(), "training losses"),
+            (&bottom, vals, metrics.to_vec(), "validation"),
+        ] {
+            let all: Vec<Vec<(f64, f64)>> = keys.iter().map(|(k, _)| series(rows, k)).collect();
+            let pts = all.iter().flatten();
+            let (x0, x1) = pts.clone().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| (a.min(p.0), b.max(p.0)));
+            let (y0, y1) = pts.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| (a.min(p.1), b.max(p.1)));
+            if !x0.is_finite() || !y0.is_finite() {
+                continue;
+            }
+            let (x1, y1) = (if x1 > x0 { x1 } else { x0 + 1.0 }, if y1 > y0 { y1 } else { y0 + 1e-3 });
+            let mut b = ChartBuilder::on(area);
+            b.margin(12).x_label_area_size(if text { 30 } else { 0 }).y_label_area_size(if text { 55 } else { 0 });
+            if text {
+                b.caption(title, ("sans-serif", 18));
+            }
+            let mut chart = b.build_cartesian_2d(x0..x1, y0..y1 + (y1 - y0) * 0.05)?;
+            if text {
+                chart.configure_mesh().x_desc("step").draw()?;
+            }
+            for (i, ((_, label), s)) in keys.iter().zip(&all).enumerate() {
+                let c = palette[i % palette.len()];
+                let ser = chart.draw_series(LineSeries::new(s.iter().copied(), c.stroke_width(2)))?;
+                if text {
+                    ser.label(*label).legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2)));
+                }
+            }
+            if text {
+                chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw()?;
+            }
+        }
+        root.present()?;
+    }
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
+}
