@@ -273,7 +273,10 @@ pub(crate) fn record(
     if let Some(t) = &tape {
         if t.0.borrow().check {
             if let Some((j, v)) = first_nonfinite(&value)? {
-                return Err(Error::Msg(format!("{op}: the output {:?} is {v} at flat index {j} (the first op of this pass that produced NaN/inf)", value.shape())));
+                return Err(Error::Msg(format!(
+                    "{op}: the output {:?} is {v} at flat index {j} (the first op of this pass that produced NaN/inf)",
+                    value.shape()
+                )));
             }
         }
     }

@@ -47,4 +47,3 @@ pub fn font_ready() -> bool {
         false
     })
 }
-

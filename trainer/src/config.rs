@@ -294,7 +294,9 @@ impl SedTrainConfig {
         for p in [&mut self.model.init, &mut self.model.ast, &mut self.data.cache].into_iter().flatten() {
             fix(p);
         }
-        for s in [&mut self.data.strong, &mut self.data.synthetic, &mut self.data.weak, &mut self.data.unlabeled, &mut self.data.validation].into_iter().flatten() {
+        for s in
+            [&mut self.data.strong, &mut self.data.synthetic, &mut self.data.weak, &mut self.data.unlabeled, &mut self.data.validation].into_iter().flatten()
+        {
             fix(&mut s.audio);
             for p in [&mut s.tsv, &mut s.durations].into_iter().flatten() {
                 fix(p);
@@ -308,7 +310,9 @@ impl SedTrainConfig {
         match (&m.init, &m.ast) {
             (Some(_), Some(_)) => bail!("[model]: give `init` (an AST-SED checkpoint) or `ast` (an HF AST checkpoint), not both"),
             (None, None) => bail!("[model]: `init` (an AST-SED / AST-GRU checkpoint directory) or `ast` (an HF AST directory) is required"),
-            (None, Some(_)) if m.new.is_none() => bail!("[model]: with `ast`, a [model.new] table gives the new model's settings (architecture, ast_layers, …)"),
+            (None, Some(_)) if m.new.is_none() => {
+                bail!("[model]: with `ast`, a [model.new] table gives the new model's settings (architecture, ast_layers, …)")
+            }
             (Some(_), None) if m.new.is_some() => bail!("[model]: [model.new] only goes with `ast`"),
             _ => {}
         }
@@ -427,7 +431,7 @@ impl SedTrainConfig {
         if !(0.0..=1.0).contains(&v.threshold) {
             bail!("[validation] threshold must be in [0, 1]");
         }
-        self.augment.validate().map_err(|e| anyhow::anyhow!("[augment] {e}"))?;
+        self.augment.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok(())
     }
 }

@@ -150,9 +150,9 @@ pub fn load_strong(kind: SetKind, cfg: &SetCfg, classes: &[String]) -> Result<Da
         add(id, 0, &mut clips)?;
     }
     for e in &t.events {
-        let c = *idx.get(e.label.as_str()).ok_or_else(|| {
-            anyhow!("{}:{}: label '{}' is not in the class list ({})", tsv.display(), e.line, e.label, classes.join(", "))
-        })?;
+        let c = *idx
+            .get(e.label.as_str())
+            .ok_or_else(|| anyhow!("{}:{}: label '{}' is not in the class list ({})", tsv.display(), e.line, e.label, classes.join(", ")))?;
         let i = add(&e.file, e.line, &mut clips)?;
         clips[i].events.push((e.onset, e.offset, c));
         if !clips[i].weak.contains(&c) {
@@ -363,12 +363,7 @@ impl Plan {
 
     /// Steps that see each set's clips once at most: the fewest full batches of any used set (≥ 1).
     pub fn default_steps_per_epoch(&self) -> u64 {
-        SetKind::ALL
-            .iter()
-            .filter_map(|&k| self.set(k).map(|s| (s.clips.len() / k.count(&self.batch).max(1)) as u64))
-            .min()
-            .unwrap_or(1)
-            .max(1)
+        SetKind::ALL.iter().filter_map(|&k| self.set(k).map(|s| (s.clips.len() / k.count(&self.batch).max(1)) as u64)).min().unwrap_or(1).max(1)
     }
 
     /// The permutation of set `kind` for one pass over it.
@@ -473,7 +468,8 @@ pub struct Loader {
 
 impl Loader {
     pub fn start(plan: Arc<Plan>, from: u64, to: u64, workers: usize, prefetch: usize) -> Result<Loader> {
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(workers).thread_name(|i| format!("loader-{i}")).build().context("starting the loader's threads")?;
+        let pool =
+            rayon::ThreadPoolBuilder::new().num_threads(workers).thread_name(|i| format!("loader-{i}")).build().context("starting the loader's threads")?;
         let (tx, rx) = sync_channel(prefetch);
         let handle = std::thread::Builder::new()
             .name("loader".into())

@@ -152,7 +152,8 @@ pub fn plot_curves(path: &Path, steps: &[Value], vals: &[Value], losses: &[&str]
         let root = BitMapBackend::new(&tmp, (1100, 800)).into_drawing_area();
         root.fill(&WHITE)?;
         let (top, bottom) = root.split_vertically(400);
-        let palette = [RGBColor(31, 119, 180), RGBColor(255, 127, 14), RGBColor(44, 160, 44), RGBColor(214, 39, 40), RGBColor(148, 103, 189), RGBColor(140, 86, 75)];
+        let palette =
+            [RGBColor(31, 119, 180), RGBColor(255, 127, 14), RGBColor(44, 160, 44), RGBColor(214, 39, 40), RGBColor(148, 103, 189), RGBColor(140, 86, 75)];
         let series = |rows: &[Value], key: &str| -> Vec<(f64, f64)> {
             rows.iter()
                 .filter_map(|v| {
@@ -164,10 +165,9 @@ pub fn plot_curves(path: &Path, steps: &[Value], vals: &[Value], losses: &[&str]
                 })
                 .collect()
         };
-        for (area, rows, keys, title) in [
-            (&top, steps, losses.iter().map(|k| (*k, *k)).collect::<Vec<_>>(), "training losses"),
-            (&bottom, vals, metrics.to_vec(), "validation"),
-        ] {
+        for (area, rows, keys, title) in
+            [(&top, steps, losses.iter().map(|k| (*k, *k)).collect::<Vec<_>>(), "training losses"), (&bottom, vals, metrics.to_vec(), "validation")]
+        {
             let all: Vec<Vec<(f64, f64)>> = keys.iter().map(|(k, _)| series(rows, k)).collect();
             let pts = all.iter().flatten();
             let (x0, x1) = pts.clone().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| (a.min(p.0), b.max(p.0)));

@@ -74,15 +74,16 @@ pub struct Args {
 /// Stream purposes of the initialisation draws.
 const INIT: u64 = 10;
 
-/// The state a checkpoint restores.
-struct Trainer {
-    cfg: SedTrainConfig,
-    model: TrainableAstSed,
-    teacher: ParamStore,
-    opt: AdamW,
+/// The training state (what a checkpoint restores) and the step; the loop of [`run`] drives it.
+pub struct SedTrainer {
+    pub cfg: SedTrainConfig,
+    pub model: TrainableAstSed,
+    pub teacher: ParamStore,
+    pub opt: AdamW,
     base_lrs: Vec<f64>,
-    frozen: HashSet<String>,
-    step: u64,
+    pub frozen: HashSet<String>,
+    /// Optimizer steps done.
+    pub step: u64,
     best: Option<(f64, u64)>,
     device: Device,
 }
@@ -104,7 +105,11 @@ pub fn run(a: Args) -> Result<()> {
         if let Some(c) = &a.config {
             let (x, y) = (std::fs::read(c).with_context(|| format!("reading {}", c.display()))?, std::fs::read(&saved)?);
             if x != y {
-                bail!("{} differs from the run's configuration {}: a resumed run keeps its configuration (start a new run to change it)", c.display(), saved.display());
+                bail!(
+                    "{} differs from the run's configuration {}: a resumed run keeps its configuration (start a new run to change it)",
+                    c.display(),
+                    saved.display()
+                );
             }
         }
         saved.clone()
@@ -161,7 +166,7 @@ pub fn run(a: Args) -> Result<()> {
         t0.elapsed().as_secs_f64()
     );
 
-    let mut tr = Trainer::new(cfg.clone(), model, dev)?;
+    let mut tr = SedTrainer::new(cfg.clone(), model, dev)?;
     if resume {
         let dir = run.checkpoint("last").ok_or_else(|| anyhow!("{}: no complete checkpoint (last/) to resume from", root.display()))?;
         tr.restore(&dir)?;
@@ -193,9 +198,9 @@ pub fn run(a: Args) -> Result<()> {
         for _ in 0..acc {
             let batch = loader.next()?;
             let cw = if cfg.train.mean_teacher.enabled { cfg.train.mean_teacher.consistency * exp_rampup(n, rampup) } else { 0.0 };
-            let g = tr.micro_step(&batch, cw, acc as f32, &mut logs).with_context(|| {
-                format!("step {n}, batch files: {}", batch.files.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))
-            })?;
+            let g = tr
+                .micro_step(&batch, cw, acc as f32, &mut logs)
+                .with_context(|| format!("step {n}, batch files: {}", batch.files.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")))?;
             acc_grads = Some(match acc_grads {
                 None => g,
                 Some(prev) => sum_grads(&tr.model.store, prev, g)?,
@@ -269,14 +274,15 @@ fn pick(r: &Value, metric: &str) -> f64 {
     r[metric].as_f64().unwrap_or(f64::NAN)
 }
 
-#[derive(Default)]
-struct StepLog {
-    total: f64,
-    sup: f64,
-    frame: f64,
-    clip: f64,
-    cons: f64,
-    cw: f64,
+/// The losses of one step (sums over its micro-batches).
+#[derive(Debug, Default, Clone)]
+pub struct StepLog {
+    pub total: f64,
+    pub sup: f64,
+    pub frame: f64,
+    pub clip: f64,
+    pub cons: f64,
+    pub cw: f64,
 }
 
 fn sum_grads(store: &ParamStore, mut a: Grads, b: Grads) -> Result<Grads> {
@@ -301,11 +307,7 @@ fn load_model(cfg: &SedTrainConfig, dev: Device) -> Result<TrainableAstSed> {
     };
     if let Some(c) = &cfg.data.classes {
         if *c != m.config.classes {
-            bail!(
-                "[data] classes {:?} differ from the model's {:?} (its heads predict those, in that order)",
-                c,
-                m.config.classes
-            );
+            bail!("[data] classes {:?} differ from the model's {:?} (its heads predict those, in that order)", c, m.config.classes);
         }
     }
     Ok(m)
@@ -313,8 +315,9 @@ fn load_model(cfg: &SedTrainConfig, dev: Device) -> Result<TrainableAstSed> {
 
 /// An AST-SED whose AST comes from an HF checkpoint and whose new layers are fresh (module doc).
 pub fn init_from_ast(ast_dir: &Path, new: &toml::Table, classes: Option<&[String]>, seed: u64, dev: Device) -> Result<TrainableAstSed> {
-    let hf_cfg: Value = serde_json::from_str(&std::fs::read_to_string(ast_dir.join("config.json")).with_context(|| format!("reading {}/config.json", ast_dir.display()))?)
-        .with_context(|| format!("{}/config.json", ast_dir.display()))?;
+    let hf_cfg: Value =
+        serde_json::from_str(&std::fs::read_to_string(ast_dir.join("config.json")).with_context(|| format!("reading {}/config.json", ast_dir.display()))?)
+            .with_context(|| format!("{}/config.json", ast_dir.display()))?;
     let mut j = serde_json::to_value(new).context("[model.new]")?;
     if j.get("ast").is_some() {
         bail!("[model.new] takes no `ast` table: the AST's settings come from {}/config.json", ast_dir.display());
@@ -414,8 +417,9 @@ impl Validation {
     }
 }
 
-impl Trainer {
-    fn new(cfg: SedTrainConfig, model: TrainableAstSed, device: Device) -> Result<Trainer> {
+impl SedTrainer {
+    /// The optimizer groups (per-layer learning rates), the frozen set and the teacher of `model`.
+    pub fn new(cfg: SedTrainConfig, model: TrainableAstSed, device: Device) -> Result<SedTrainer> {
         let t = &cfg.train;
         let l = model.config.ast_layers;
         let frozen: HashSet<String> = if t.freeze_ast_blocks > 0 {
@@ -436,7 +440,7 @@ impl Trainer {
         let base_lrs = groups.iter().map(|g| g.lr).collect();
         let opt = AdamW::new(groups).with_betas(t.betas[0], t.betas[1]).with_eps(t.eps);
         let teacher = model.store.clone();
-        Ok(Trainer { cfg, model, teacher, opt, base_lrs, frozen, step: 0, best: None, device })
+        Ok(SedTrainer { cfg, model, teacher, opt, base_lrs, frozen, step: 0, best: None, device })
     }
 
     fn teacher_model(&self) -> TrainableAstSed {
@@ -446,7 +450,7 @@ impl Trainer {
     }
 
     /// Forward + backward of one micro-batch; returns the gradients of L / `div`.
-    fn micro_step(&mut self, b: &data::Batch, cw: f64, div: f32, logs: &mut StepLog) -> Result<Grads> {
+    pub fn micro_step(&mut self, b: &data::Batch, cw: f64, div: f32, logs: &mut StepLog) -> Result<Grads> {
         let mc = &self.model.config;
         let (l, m, f, k) = (mc.ast.max_length, mc.ast.num_mel_bins, mc.frames(), mc.classes.len());
         let x = Tensor::from_vec(b.x.clone(), &[b.b, l, m])?.to_device(self.device)?;
@@ -535,7 +539,7 @@ impl Trainer {
     }
 
     /// Clipping, schedule, AdamW, EMA; returns the gradient norm (before clipping).
-    fn update(&mut self, grads: &mut Grads, total: u64, per_epoch: u64) -> Result<f64> {
+    pub fn update(&mut self, grads: &mut Grads, total: u64, per_epoch: u64) -> Result<f64> {
         for n in &self.frozen {
             grads.remove(&self.model.store.get(n)?);
         }
@@ -576,7 +580,8 @@ impl Trainer {
             let mut tables = Vec::new();
             for (path, &dur) in v.files.iter().zip(&v.gt.durations) {
                 let a = audio::load(path, m.config.sample_rate, Channels::MixDown).map_err(|e| anyhow!("{e}"))?;
-                let sc = m.detect(a.mono(), &DetectOpts { batch: vc.batch, ..Default::default() }).with_context(|| format!("validating on {}", path.display()))?;
+                let sc =
+                    m.detect(a.mono(), &DetectOpts { batch: vc.batch, ..Default::default() }).with_context(|| format!("validating on {}", path.display()))?;
                 tables.push(ScoreTable::from_frame_scores(&sc.strong, &g, dur).map_err(|e| anyhow!("{e}"))?);
             }
             let r = evaluate(&v.gt, &Predictions::Scores(tables), &opts).map_err(|e| anyhow!("validation: {e}"))?;
@@ -595,7 +600,8 @@ impl Trainer {
     /// and step counts, the step and the best metric).
     fn checkpoint(&self, run: &RunDir) -> Result<()> {
         let teacher_first = self.cfg.model.save == "teacher";
-        let (main, other, other_key) = if teacher_first { (&self.teacher, &self.model.store, "student") } else { (&self.model.store, &self.teacher, "teacher") };
+        let (main, other, other_key) =
+            if teacher_first { (&self.teacher, &self.model.store, "student") } else { (&self.model.store, &self.teacher, "teacher") };
         run.write_checkpoint("last", |d| {
             self.model.save(d, main)?;
             let mut tensors: Vec<(String, Tensor)> = other.iter().map(|(k, v)| (format!("{other_key}/{k}"), v.value().clone())).collect();
@@ -616,10 +622,11 @@ impl Trainer {
         Ok(())
     }
 
-    /// Restores everything [`Trainer::checkpoint`] wrote.
+    /// Restores everything [`SedTrainer::checkpoint`] wrote.
     fn restore(&mut self, dir: &Path) -> Result<()> {
         let sp = dir.join("trainer_state.json");
-        let state: Value = serde_json::from_str(&std::fs::read_to_string(&sp).with_context(|| format!("reading {}", sp.display()))?).with_context(|| format!("{}", sp.display()))?;
+        let state: Value = serde_json::from_str(&std::fs::read_to_string(&sp).with_context(|| format!("reading {}", sp.display()))?)
+            .with_context(|| format!("{}", sp.display()))?;
         if state["format"] != "aural trainer sed v1" {
             bail!("{}: not a `trainer sed` state (format {})", sp.display(), state["format"]);
         }

@@ -294,7 +294,7 @@ fn masks_never_touch_labels() {
         ..Default::default()
     };
     let d = data();
-    let a = run(&cfg, 11, &[0..6]);
+    let a = run(&cfg, 11, std::slice::from_ref(&(0..6)));
     assert_ne!(bits(&a.x), bits(&d.x));
     assert_eq!(bits(&a.strong), bits(&d.strong));
     assert_eq!(bits(&a.weak), bits(&d.weak));
