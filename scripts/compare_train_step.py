@@ -11,7 +11,7 @@ BiGRU 384, 10 classes; 1024 frames = 10.24 s clips), random weights written to a
 that both sides load. --size small: the golden fixture tests/golden/fixtures/ast_sed_small.
 aural's side is `cargo bench -p aural-trainer --bench sed_train_step` (built in release).
 
-Run: .venv/bin/python scripts/compare_train_step.py --size base --batch 4 --steps 3 --threads 2
+Run: .venv/bin/python scripts/compare_train_step.py --size base --batch 4 --steps 3 --threads 2 --rounds 3
 """
 import argparse
 import copy
@@ -82,6 +82,7 @@ def main():
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=3)
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         if a.size == "small":
@@ -96,19 +97,25 @@ def main():
             del m
         env = dict(os.environ, AURAL_BENCH_MODEL=os.path.abspath(d), AURAL_BENCH_BATCH=str(a.batch),
                    AURAL_BENCH_STEPS=str(a.steps), RAYON_NUM_THREADS=str(a.threads))
-        r = subprocess.run(["cargo", "bench", "-q", "-p", "aural-trainer", "--bench", "sed_train_step"],
-                           cwd=ROOT, env=env, capture_output=True, text=True)
-        if r.returncode != 0:
-            sys.exit(f"aural bench failed:\n{r.stderr}")
-        line = [l for l in r.stdout.splitlines() if l.startswith("aural:")][-1]
-        ours = float(re.search(r"median ([0-9.]+) ms", line).group(1)) / 1e3
-        times, params = torch_step_times(d, a.batch, a.steps, a.threads)
-    theirs = times[len(times) // 2]
-    print(line)
-    print(f"torch {torch.__version__}, {a.threads} threads: AST-SED mean-teacher train step, batch {a.batch}, {params} parameters: "
-          f"median {1e3 * theirs:.1f} ms, min {1e3 * times[0]:.1f} ms over {a.steps} steps")
-    print(f"size {a.size}, batch {a.batch}: aural / torch time = {ours / theirs:.3f} (below 1: aural faster)")
-
+        # Rounds alternate the two sides, so a slow patch of this shared machine hits both alike.
+        ratios = []
+        for r in range(a.rounds):
+            p = subprocess.run(["cargo", "bench", "-q", "-p", "aural-trainer", "--bench", "sed_train_step"],
+                               cwd=ROOT, env=env, capture_output=True, text=True)
+            if p.returncode != 0:
+                sys.exit(f"aural bench failed:\n{p.stderr}")
+            line = [l for l in p.stdout.splitlines() if l.startswith("aural:")][-1]
+            ours = float(re.search(r"median ([0-9.]+) ms", line).group(1)) / 1e3
+            times, params = torch_step_times(d, a.batch, a.steps, a.threads)
+            theirs = times[len(times) // 2]
+            ratios.append(ours / theirs)
+            print(f"round {r + 1}: {line}")
+            print(f"round {r + 1}: torch {torch.__version__}, {a.threads} threads: AST-SED mean-teacher train step, batch {a.batch}, "
+                  f"{params} parameters: median {1e3 * theirs:.1f} ms, min {1e3 * times[0]:.1f} ms over {a.steps} steps")
+            print(f"round {r + 1}: aural / torch time = {ours / theirs:.3f}", flush=True)
+    ratios.sort()
+    print(f"size {a.size}, batch {a.batch}, {a.rounds} rounds: aural / torch time, median {ratios[len(ratios) // 2]:.3f} "
+          f"(range {ratios[0]:.3f}–{ratios[-1]:.3f}; below 1: aural faster)")
 
 if __name__ == "__main__":
     main()

@@ -17,6 +17,7 @@ use aural_trainer::data::Batch;
 use aural_trainer::sed::{SedTrainer, StepLog};
 
 fn main() {
+    aural_runtime::malloc::keep_all_freed_memory();
     let dir = std::env::var("AURAL_BENCH_MODEL").map(Into::into).unwrap_or_else(|_| fixture_path("ast_sed_small"));
     let b: usize = std::env::var("AURAL_BENCH_BATCH").ok().and_then(|s| s.parse().ok()).unwrap_or(4);
     let steps: usize = std::env::var("AURAL_BENCH_STEPS").ok().and_then(|s| s.parse().ok()).unwrap_or(10);

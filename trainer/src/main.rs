@@ -49,7 +49,7 @@ enum Cmd {
 }
 
 fn main() -> ExitCode {
-    aural_runtime::malloc::keep_freed_memory();
+    aural_runtime::malloc::keep_all_freed_memory();
     let cli = Cli::parse();
     let res = match cli.cmd {
         Cmd::Grad(a) => cmd::grad::run(a),

@@ -443,12 +443,6 @@ impl SedTrainer {
         Ok(SedTrainer { cfg, model, teacher, opt, base_lrs, frozen, step: 0, best: None, device })
     }
 
-    fn teacher_model(&self) -> TrainableAstSed {
-        let mut m = self.model.clone();
-        m.store = self.teacher.clone();
-        m
-    }
-
     /// Forward + backward of one micro-batch; returns the gradients of L / `div`.
     pub fn micro_step(&mut self, b: &data::Batch, cw: f64, div: f32, logs: &mut StepLog) -> Result<Grads> {
         let mc = &self.model.config;
@@ -457,10 +451,10 @@ impl SedTrainer {
         let ts = Tensor::from_vec(b.strong.clone(), &[b.b, f, k])?;
         let tw = Tensor::from_vec(b.weak.clone(), &[b.b, k])?;
         let (t_strong, t_weak) = if cw > 0.0 {
-            let tape = Tape::new();
-            let _g = tape.no_grad();
-            let o = self.teacher_model().forward(&tape, x.clone())?;
-            (Some(o.strong.value().clone()), Some(o.weak.value().clone()))
+            // The inference graph (fused epilogues, no tape): the same function as the training
+            // forward, ~25% faster on AST-base.
+            let o = self.model.inference(&self.teacher, self.device)?.forward(&x)?;
+            (Some(o.strong), Some(o.weak))
         } else {
             (None, None)
         };

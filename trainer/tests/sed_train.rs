@@ -207,3 +207,140 @@ fn bad_data_is_reported_before_training() {
     let e = run("r6");
     assert!(e.contains("batch.weak"), "{e}");
 }
+
+/// The student's tensors of a run's last checkpoint (trainer_state holds them when the teacher is saved).
+fn student(run: &Path) -> std::collections::BTreeMap<String, aural_runtime::Tensor> {
+    aural_runtime::safetensors_io::load(run.join("last/trainer_state.safetensors"))
+        .unwrap()
+        .into_iter()
+        .filter_map(|(k, v)| k.strip_prefix("student/").map(|n| (n.to_string(), v)))
+        .collect()
+}
+
+#[test]
+fn frozen_blocks_do_not_move_and_the_feature_cache_changes_nothing() {
+    let d = tmp("freeze");
+    let cfg = setup(&d, "");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(
+        &cfg,
+        text.replace("clip_grad_norm = 5.0", "clip_grad_norm = 5.0\nfreeze_ast_blocks = 1\naccumulate = 2")
+            .replace("workers = 2", "workers = 2\ncache = \"cache\""),
+    )
+    .unwrap();
+    let (a, b) = (d.join("a"), d.join("b"));
+    ok(&trainer(&["sed", "--config", cfg.to_str().unwrap(), "--out", a.to_str().unwrap(), "--device", "cpu", "--quiet", "--max-steps", "3"]));
+    let cached = std::fs::read_dir(d.join("cache")).unwrap().count();
+    assert!(cached >= 18, "{cached} cached feature files");
+    // A second run reads the cache: the same losses.
+    ok(&trainer(&["sed", "--config", cfg.to_str().unwrap(), "--out", b.to_str().unwrap(), "--device", "cpu", "--quiet", "--max-steps", "3"]));
+    let (la, lb) = (log(&a), log(&b));
+    assert_eq!(la.len(), 3);
+    for (x, y) in la.iter().zip(&lb) {
+        assert_eq!(x["loss"], y["loss"]);
+    }
+    let init = aural_runtime::safetensors_io::load(fixture_path("ast_sed_small").join("model.safetensors")).unwrap();
+    let s = student(&a);
+    let mut moved = Vec::new();
+    for (name, t) in &s {
+        let same = t.to_vec().unwrap() == init[name].to_vec().unwrap();
+        let frozen = name.starts_with("ast.embeddings.") || name.starts_with("ast.encoder.layer.0.");
+        if frozen {
+            assert!(same, "{name} is frozen but changed");
+        } else if !same {
+            moved.push(name.clone());
+        }
+    }
+    assert!(moved.iter().any(|n| n.starts_with("ast.encoder.layer.1.")) && moved.iter().any(|n| n.starts_with("head.")), "{moved:?}");
+}
+
+#[test]
+fn a_nan_loss_names_the_step_the_files_and_the_op() {
+    let d = tmp("nan");
+    let cfg = setup(&d, "");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(&cfg, text.replace("lr = 2e-3\nlr_ast = 5e-4\nclip_grad_norm = 5.0", "lr = 1e30")).unwrap();
+    let o = trainer(&["sed", "--config", cfg.to_str().unwrap(), "--out", d.join("run").to_str().unwrap(), "--device", "cpu", "--quiet"]);
+    assert!(!o.status.success());
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(e.contains("step 2") && e.contains(".wav") && e.contains("the loss is"), "{e}");
+    assert!(e.contains("the first op of this pass that produced NaN/inf"), "{e}");
+}
+
+#[test]
+fn init_from_an_hf_ast_checkpoint() {
+    // An HF AST directory: the small fixture's AST part under HF names and its `ast` config.
+    let d = tmp("hf");
+    let hf = d.join("hf-ast");
+    std::fs::create_dir_all(&hf).unwrap();
+    let src = fixture_path("ast_sed_small");
+    let cfg: Value = serde_json::from_str(&std::fs::read_to_string(src.join("config.json")).unwrap()).unwrap();
+    std::fs::write(hf.join("config.json"), cfg["ast"].to_string()).unwrap();
+    let t = aural_runtime::safetensors_io::load(src.join("model.safetensors")).unwrap();
+    let ast: Vec<(String, aural_runtime::Tensor)> = t.iter().filter_map(|(k, v)| k.strip_prefix("ast.").map(|n| (n.to_string(), v.clone()))).collect();
+    aural_runtime::safetensors_io::save(hf.join("model.safetensors"), ast.iter().map(|(k, v)| (k.as_str(), v))).unwrap();
+    let new: toml::Table = toml::from_str(
+        "architecture = \"ast-sed\"\nast_layers = 2\nfte_layers = 2\nfte_heads = 4\nfte_mlp = 96\nfte_max_frames = 16\nupsample = 3\ngru_hidden = 24",
+    )
+    .unwrap();
+    let m = aural_trainer::sed::init_from_ast(&hf, &new, Some(&classes()), 5, Device::Cpu).unwrap();
+    let get = |n: &str| m.store.get(n).unwrap().value().to_vec().unwrap();
+    for (k, v) in &ast {
+        if m.store.contains(&format!("ast.{k}")) {
+            assert_eq!(get(&format!("ast.{k}")), v.to_vec().unwrap(), "{k}");
+        }
+    }
+    let max_abs = |v: &[f32]| v.iter().fold(0f32, |a, x| a.max(x.abs()));
+    assert!(get("fte.blocks.0.attn.in_proj_bias").iter().all(|&x| x == 0.0) && get("fte.blocks.1.attn.out_proj.bias").iter().all(|&x| x == 0.0));
+    assert!(get("fte.blocks.0.norm1.weight").iter().all(|&x| x == 1.0) && get("fte.blocks.0.norm2.bias").iter().all(|&x| x == 0.0));
+    // Bounds of the uniform inits, each nearly reached.
+    for (n, bound) in [
+        ("fte.blocks.0.attn.in_proj_weight", (6.0f32 / (64.0 + 192.0)).sqrt()),
+        ("fte.blocks.0.mlp.fc1.weight", 1.0 / 64f32.sqrt()),
+        ("fte.blocks.0.mlp.fc2.weight", 1.0 / 96f32.sqrt()),
+        ("lgd.gru.weight_hh_l0_reverse", 1.0 / 24f32.sqrt()),
+        ("head.strong.weight", 1.0 / 48f32.sqrt()),
+    ] {
+        let a = max_abs(&get(n));
+        assert!(a <= bound && a > 0.9 * bound, "{n}: max |w| {a}, bound {bound}");
+    }
+    let cls = get("fte.cls");
+    let sd = (cls.iter().map(|x| x * x).sum::<f32>() / cls.len() as f32).sqrt();
+    assert!((sd - 0.02).abs() < 0.003, "fte.cls std {sd}");
+    // The same seed draws the same model; the trainer runs from it and writes a loadable checkpoint.
+    let m2 = aural_trainer::sed::init_from_ast(&hf, &new, Some(&classes()), 5, Device::Cpu).unwrap();
+    assert_eq!(m2.store.get("head.attn.weight").unwrap().value().to_vec().unwrap(), get("head.attn.weight"));
+    let cfg = setup(&d, "");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    let init_line = text.lines().find(|l| l.starts_with("init = ")).unwrap().to_string();
+    let text = text.replace(&init_line, &format!("ast = {:?}\n[model.new]\narchitecture = \"ast-sed\"\nast_layers = 2\nfte_layers = 2\nfte_heads = 4\nfte_mlp = 96\nfte_max_frames = 16\nupsample = 3\ngru_hidden = 24", hf.display().to_string()));
+    let text = text.replace("workers = 2", &format!("workers = 2\nclasses = {:?}", classes()));
+    std::fs::write(&cfg, text).unwrap();
+    let run = d.join("run");
+    ok(&trainer(&["sed", "--config", cfg.to_str().unwrap(), "--out", run.to_str().unwrap(), "--device", "cpu", "--quiet", "--max-steps", "2"]));
+    AstSed::load(run.join("last"), Device::Cpu).unwrap();
+}
+
+#[test]
+fn the_emulated_gpu_runs_the_same_step() {
+    // The CUDA code path (every tensor on the device) under the CUDA-on-CPU emulator: the first
+    // step's losses equal the CPU's up to summation order.
+    let d = tmp("emu");
+    let cfg = setup(&d, "");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    // One small batch and no validation set keep the emulator's run short.
+    let text = text.replace("batch = { strong = 2, weak = 2, unlabeled = 2 }", "batch = { strong = 1, weak = 1, unlabeled = 1 }");
+    let text = text.lines().filter(|l| !l.starts_with("validation = ")).collect::<Vec<_>>().join("\n");
+    std::fs::write(&cfg, text).unwrap();
+    let (c, e) = (d.join("cpu"), d.join("emu"));
+    ok(&trainer(&["sed", "--config", cfg.to_str().unwrap(), "--out", c.to_str().unwrap(), "--device", "cpu", "--quiet", "--max-steps", "2"]));
+    ok(&trainer(&["sed", "--config", cfg.to_str().unwrap(), "--out", e.to_str().unwrap(), "--device", "emu", "--quiet", "--max-steps", "2"]));
+    let (lc, le) = (log(&c), log(&e));
+    for (x, y) in lc.iter().zip(&le) {
+        for k in ["loss", "loss_supervised", "loss_consistency"] {
+            let (a, b) = (x[k].as_f64().unwrap(), y[k].as_f64().unwrap());
+            assert!((a - b).abs() <= 1e-4 * (1.0 + a.abs()), "{k} at step {}: cpu {a}, emu {b}", x["step"]);
+        }
+    }
+    AstSed::load(e.join("last"), Device::Cpu).unwrap();
+}

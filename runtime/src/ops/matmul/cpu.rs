@@ -23,45 +23,73 @@ const SMALL_GEMM: usize = 48 * 48 * 48;
 /// as stored; `g` says the shapes, transposes and batch strides.
 pub(super) fn matmul(a: &[f32], b: &[f32], bias: Option<&[f32]>, act: Activation, g: &Geometry) -> Vec<f32> {
     let (m, n, k) = (g.m, g.n, g.k);
-    let mut out = vec![0f32; g.batch * m * n];
+    let len = g.batch * m * n;
     if m * n == 0 {
-        return out;
+        return vec![0f32; len];
     }
-    let run = |bi: usize, c: &mut [f32], par: Parallelism| {
+    // The output is not zeroed first: gemm writes every element (read_dst = false), and a memset of
+    // a reused heap block cost ~1% of an AST-SED training step.
+    let mut out: Vec<f32> = Vec::with_capacity(len);
+    let base = OutPtr(out.as_mut_ptr());
+    let run = |bi: usize, par: Parallelism| {
         let ab = &a[bi * g.a_batch_stride..];
         let bb = &b[bi * g.b_batch_stride..];
-        gemm_one(ab, bb, c, g, par);
+        // SAFETY: matrix bi occupies out[bi·m·n .. (bi + 1)·m·n], inside the capacity; batches are
+        // disjoint, so concurrent tasks write disjoint ranges.
+        unsafe { gemm_one(ab, bb, base.at(bi * m * n), g, par) };
     };
     if g.batch > 1 && m * n * k <= SMALL_GEMM {
-        out.par_chunks_mut(m * n).enumerate().for_each(|(bi, c)| run(bi, c, Parallelism::None));
+        (0..g.batch).into_par_iter().for_each(|bi| run(bi, Parallelism::None));
     } else {
-        for (bi, c) in out.chunks_mut(m * n).enumerate() {
-            run(bi, c, Parallelism::Rayon(0));
+        for bi in 0..g.batch {
+            run(bi, Parallelism::Rayon(0));
         }
     }
+    // SAFETY: every one of the len elements was written above.
+    unsafe { out.set_len(len) };
     if bias.is_some() || act != Activation::None {
         epilogue(&mut out, n, bias, act);
     }
     out
 }
 
+/// The output buffer shared by the batch tasks (each writes its own matrix).
+#[derive(Clone, Copy)]
+struct OutPtr(*mut f32);
+// SAFETY: tasks write disjoint ranges (see `matmul`).
+unsafe impl Send for OutPtr {}
+unsafe impl Sync for OutPtr {}
+
+impl OutPtr {
+    /// # Safety
+    /// `offset` must stay inside the allocation.
+    unsafe fn at(self, offset: usize) -> *mut f32 {
+        unsafe { self.0.add(offset) }
+    }
+}
+
 /// One product C(m×n) = op(A)·op(B), C row-major. Strides are in elements: A stored (m,k) row-major
 /// has row stride k and column stride 1; stored (k,m) (trans_a) it has row stride 1 and column
 /// stride m. Likewise for B.
-fn gemm_one(a: &[f32], b: &[f32], c: &mut [f32], g: &Geometry, par: Parallelism) {
+///
+/// # Safety
+/// `c` must be valid for writing m·n f32 (it need not be initialised).
+unsafe fn gemm_one(a: &[f32], b: &[f32], c: *mut f32, g: &Geometry, par: Parallelism) {
     let (m, n, k) = (g.m, g.n, g.k);
     if k == 0 {
-        c.iter_mut().for_each(|x| *x = 0.0);
+        // SAFETY: the caller guarantees m·n writable elements.
+        unsafe { std::ptr::write_bytes(c, 0, m * n) };
         return;
     }
     let (a_rs, a_cs) = if g.trans_a { (1, m as isize) } else { (k as isize, 1) };
     let (b_rs, b_cs) = if g.trans_b { (1, k as isize) } else { (n as isize, 1) };
-    debug_assert!(a.len() >= m * k && b.len() >= k * n && c.len() == m * n);
-    // SAFETY: the slices hold at least m·k, k·n and m·n elements (checked by the caller's shape
-    // logic and asserted above); every index gemm forms from these strides stays inside them; `c`
-    // is not aliased. read_dst = false, so the uninitialised-or-not contents of `c` are ignored.
+    debug_assert!(a.len() >= m * k && b.len() >= k * n);
+    // SAFETY: the slices hold at least m·k and k·n elements (checked by the caller's shape logic and
+    // asserted above), `c` m·n (the caller's contract); every index gemm forms from these strides
+    // stays inside them; `c` is not aliased. read_dst = false, so the uninitialised contents of `c`
+    // are never read.
     unsafe {
-        gemm::gemm(m, n, k, c.as_mut_ptr(), 1, n as isize, false, a.as_ptr(), a_cs, a_rs, b.as_ptr(), b_cs, b_rs, 0.0f32, 1.0f32, false, false, false, par);
+        gemm::gemm(m, n, k, c, 1, n as isize, false, a.as_ptr(), a_cs, a_rs, b.as_ptr(), b_cs, b_rs, 0.0f32, 1.0f32, false, false, false, par);
     }
 }
 
@@ -157,15 +185,24 @@ fn gelu_slice_generic(y: &mut [f32]) {
 #[allow(clippy::excessive_precision)] // the fit's published coefficients
 const ERFC_FIT: [f32; 9] = [0.170_872_77, -0.822_152_2, 1.488_515_9, -1.135_204, 0.278_868_07, -0.186_288_06, 0.096_784_18, 0.374_091_96, 1.000_023_7];
 
+/// 1 + erf(x/√2) = 2Φ(x) from the erfc fit (branch-free, so loops over it vectorise).
 #[inline(always)]
-fn gelu_f32(x: f32) -> f32 {
+pub(crate) fn one_plus_erf(x: f32) -> f32 {
     let z = (x * std::f32::consts::FRAC_1_SQRT_2).abs();
     let t = 1.0 / (1.0 + 0.5 * z);
     let q = ERFC_FIT[1..].iter().fold(ERFC_FIT[0], |q, &k| k + t * q);
     let p = -z * z - 1.265_512_2 + t * q;
     let erfc = t * crate::ops::attention::exp_poly(p);
-    let one_plus_erf = if x >= 0.0 { 2.0 - erfc } else { erfc };
-    0.5 * x * one_plus_erf
+    if x >= 0.0 {
+        2.0 - erfc
+    } else {
+        erfc
+    }
+}
+
+#[inline(always)]
+fn gelu_f32(x: f32) -> f32 {
+    0.5 * x * one_plus_erf(x)
 }
 
 #[cfg(test)]
