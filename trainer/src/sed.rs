@@ -42,6 +42,7 @@ use aural_runtime::ops::unary::affine;
 use aural_runtime::{safetensors_io, DType, Device, Tensor};
 use rand::Rng;
 use rand_distr::{Distribution, Normal};
+use rayon::prelude::*;
 use serde_json::{json, Value};
 
 use crate::config::SedTrainConfig;
@@ -413,6 +414,8 @@ impl Validation {
             .iter()
             .map(|f| audio.get(f).cloned().ok_or_else(|| anyhow!("{}: '{f}' has no WAV in {}", dur.display(), v.audio.display())))
             .collect::<Result<Vec<_>>>()?;
+        // Unreadable validation audio fails now, not after the first epoch.
+        files.par_iter().try_for_each(|f| audio::probe_seconds(f).map(|_| ()).map_err(|e| anyhow!("[data] validation: {e}")))?;
         Ok(Validation { files, gt })
     }
 }

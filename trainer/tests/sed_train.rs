@@ -198,6 +198,10 @@ fn bad_data_is_reported_before_training() {
     let e = run("r4");
     assert!(e.contains("u0.wav"), "{e}");
     std::fs::remove_file(d.join("data/unlabeled/u0.wav")).unwrap();
+    std::fs::write(d.join("data/validation/v1.wav"), b"RIFF").unwrap();
+    let e = run("r4b");
+    assert!(e.contains("validation") && e.contains("v1.wav"), "{e}");
+    std::fs::remove_file(d.join("data/validation/v1.wav")).unwrap();
     // Config errors name the key.
     let text = std::fs::read_to_string(&cfg).unwrap();
     std::fs::write(&cfg, text.replace("lr = 2e-3", "lr = 2e-3\nlearning_rate = 1")).unwrap();
