@@ -21,6 +21,8 @@
 //!   recurrence (`gru_bwd_f32_v{1,2}`) and attention (`attention_bwd_f32_v1` for short sequences,
 //!   `attention_{dq,dkv}_bwd_f32_v2` for long ones) their own.
 //!
+//! `AURAL_PROFILE_BACKWARD=1` prints the seconds each op kind's backward rules took, per sweep.
+//!
 //! A training step:
 //! ```no_run
 //! # use aural_autograd::{ops, Tape, ParamStore, optim::{AdamW, ParamGroup}};

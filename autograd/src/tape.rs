@@ -133,9 +133,18 @@ impl Tape {
         let check = self.0.borrow().check;
         let mut grads: HashMap<u64, Tensor> = HashMap::new();
         grads.insert(loss.id, Tensor::full(loss.value.shape(), 1.0, loss.value.device())?);
+        // AURAL_PROFILE_BACKWARD=1: seconds per op kind of this sweep on stderr (host clock: on GPU
+        // devices kernels are asynchronous, so the times are launch times unless a rule syncs).
+        let mut prof: Option<HashMap<&'static str, (f64, usize)>> = std::env::var_os("AURAL_PROFILE_BACKWARD").map(|_| HashMap::new());
         for e in entries.into_iter().rev() {
             let Some(g) = grads.remove(&e.out) else { continue };
+            let t0 = prof.as_ref().map(|_| std::time::Instant::now());
             let gs = (e.back)(&g, &e.needs)?;
+            if let (Some(p), Some(t0)) = (prof.as_mut(), t0) {
+                let s = p.entry(e.op).or_default();
+                s.0 += t0.elapsed().as_secs_f64();
+                s.1 += 1;
+            }
             for (i, gi) in gs.into_iter().enumerate() {
                 if !e.needs[i] {
                     continue;
@@ -150,6 +159,15 @@ impl Tape {
                     return Err(Error::Msg(format!("backward of {}: gradient of input {i} has shape {:?}, the input {:?}", e.op, gi.shape(), e.in_shapes[i])));
                 }
                 accumulate(&mut grads, e.inputs[i], gi)?;
+            }
+        }
+        if let Some(p) = prof {
+            let mut rows: Vec<_> = p.into_iter().collect();
+            rows.sort_by(|a, b| b.1 .0.total_cmp(&a.1 .0));
+            let total: f64 = rows.iter().map(|r| r.1 .0).sum();
+            eprintln!("backward: {total:.3} s in rules");
+            for (op, (t, n)) in rows {
+                eprintln!("  {op:<20} {t:8.3} s  {n:5} calls");
             }
         }
         Ok(Grads { map: grads })

@@ -76,10 +76,7 @@ const MAX_RATE: u32 = 1_000_000;
 pub fn read_wav(path: impl AsRef<Path>) -> Result<Audio> {
     let path = path.as_ref();
     let p = || path.to_path_buf();
-    let meta = std::fs::metadata(path).map_err(|e| AudioError::Io { path: p(), msg: e.to_string() })?;
-    if meta.len() == 0 {
-        return Err(AudioError::Empty { path: p() });
-    }
+    not_empty(path)?;
     if let Some(a) = read_wav_f64(path)? {
         return Ok(a);
     }
@@ -101,6 +98,15 @@ pub fn read_wav(path: impl AsRef<Path>) -> Result<Audio> {
     let n = inter.len() / nch;
     let channels = (0..nch).map(|c| (0..n).map(|i| inter[i * nch + c]).collect()).collect();
     Ok(Audio { sample_rate: spec.sample_rate, channels })
+}
+
+/// An error naming the file when it cannot be read or is empty.
+fn not_empty(path: &Path) -> Result<()> {
+    let meta = std::fs::metadata(path).map_err(|e| AudioError::Io { path: path.to_path_buf(), msg: e.to_string() })?;
+    if meta.len() == 0 {
+        return Err(AudioError::Empty { path: path.to_path_buf() });
+    }
+    Ok(())
 }
 
 /// hound's reader with its header checked (rate, channel count); errors name the file.
@@ -126,10 +132,7 @@ fn open_hound(path: &Path) -> Result<hound::WavReader<std::io::BufReader<std::fs
 pub fn probe_seconds(path: impl AsRef<Path>) -> Result<f64> {
     let path = path.as_ref();
     let p = || path.to_path_buf();
-    let meta = std::fs::metadata(path).map_err(|e| AudioError::Io { path: p(), msg: e.to_string() })?;
-    if meta.len() == 0 {
-        return Err(AudioError::Empty { path: p() });
-    }
+    not_empty(path)?;
     let (rate, frames) = match read_wav_f64(path)? {
         Some(a) => (a.sample_rate, a.num_samples() as u64),
         None => {

@@ -1,7 +1,7 @@
 //! Times the three GEMMs of a training step's linear layer on the CPU for the AST-base MLP down-
 //! projection at batch 4 (M = 4856 tokens, K = 3072 → N = 768) in each operand layout: the forward
 //! y = x·Wᵀ (W read transposed, or transposed first), dX = dY·W, and dW = dYᵀ·X (dY read transposed,
-//! transposed first, or dWᵀ = Xᵀ·dY then transposed) — the measurement behind `ops::matmul::linear_act`
+//! transposed first, or dWᵀ = Xᵀ·dY then transposed), and the bias gradient Σ_rows dY — the measurement behind `ops::matmul::linear_act`
 //! and the autograd linear backward. Run: `cargo run --release -p aural-runtime --example linear_train_layout`.
 use aural_runtime::ops::matmul::{matmul_opts, MatmulOpts};
 use aural_runtime::ops::shape::transpose;
@@ -34,5 +34,6 @@ fn main() {
         time("  dW = dYᵀ·X (trans_a)", fl, || mm(&g, &x, true, false));
         time("  dW = (dY transposed first)·X", fl, || mm(&transpose(&g, 0, 1).unwrap(), &x, false, false));
         time("  dW = (Xᵀ·dY)ᵀ", fl, || transpose(&mm(&x, &g, true, false), 0, 1).unwrap());
+        time("  db = Σ_rows dY (reduce::sum over dim 0)", (m * n) as f64, || aural_runtime::ops::reduce::sum(&g, 0, false).unwrap());
     }
 }
