@@ -436,3 +436,41 @@ impl SedTrainConfig {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The complete example of README "Fine-tuning AST-SED" parses and validates (the README stays true).
+    #[test]
+    fn the_readme_example_is_a_valid_config() {
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+        let section = &readme[readme.find("### Fine-tuning AST-SED").expect("README section")..];
+        let start = section.find("```toml\n").unwrap() + 8;
+        let text = &section[start..start + section[start..].find("```").unwrap()];
+        let c = SedTrainConfig::from_text(text, Path::new("README.md"), Path::new("/data")).unwrap();
+        assert_eq!(c.train.batch, BatchCfg { strong: 3, synthetic: 3, weak: 6, unlabeled: 6 });
+        assert_eq!(c.data.strong.as_ref().unwrap().audio, Path::new("/data/audio/train/strong"));
+        assert!(c.augment.mixup.is_some() && c.augment.gain.is_some() && c.augment.filter_augment.is_some());
+        assert_eq!(c.validation.median_filter, 7);
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let base = "[model]\ninit = \"m\"\n[data]\nstrong = { audio = \"a\", tsv = \"t\" }\n[train]\nbatch = { strong = 2 }\nsteps = 10\nlr = 1e-4\n";
+        let p = Path::new("x.toml");
+        SedTrainConfig::from_text(base, p, Path::new(".")).unwrap();
+        for (extra, want) in [
+            ("[train.schedule]\nkind = \"linear\"\n", "kind"),
+            ("[validation]\nmetric = \"f1\"\n", "metric"),
+            ("[train.mean_teacher]\nema = 1.5\n", "ema"),
+            ("[augment.mixup]\nalpha = -1\n", "alpha"),
+            ("[data.extra]\n", "extra"),
+        ] {
+            let e = SedTrainConfig::from_text(&format!("{base}{extra}"), p, Path::new(".")).unwrap_err();
+            assert!(format!("{e:#}").contains(want), "{extra}: {e:#}");
+        }
+        let e = SedTrainConfig::from_text(&base.replace("lr = 1e-4", "lr = nan"), p, Path::new(".")).unwrap_err();
+        assert!(format!("{e:#}").contains("lr"), "{e:#}");
+    }
+}
