@@ -12,6 +12,7 @@ that both sides load. --size small: the golden fixture tests/golden/fixtures/ast
 aural's side is `cargo bench -p aural-trainer --bench sed_train_step` (built in release).
 
 Run: .venv/bin/python scripts/compare_train_step.py --size base --batch 4 --steps 3 --threads 2 --rounds 3
+     [--device cuda] (both sides on the GPU; torch synchronised around each step)
 """
 import argparse
 import copy
@@ -31,9 +32,9 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "golden"))
 from ast_sed import AstSed, base_config, load_checkpoint, randomize, save_checkpoint  # noqa: E402
 
 
-def torch_step_times(model_dir, batch, steps, threads):
+def torch_step_times(model_dir, batch, steps, threads, device="cpu"):
     torch.set_num_threads(threads)
-    student = load_checkpoint(model_dir, attn_implementation="sdpa")
+    student = load_checkpoint(model_dir, attn_implementation="sdpa").to(device)
     student.eval()
     teacher = copy.deepcopy(student)
     for p in teacher.parameters():
@@ -43,11 +44,11 @@ def torch_step_times(model_dir, batch, steps, threads):
     opt = torch.optim.AdamW([{"params": ast, "lr": 5e-6}, {"params": new, "lr": 1e-4}], weight_decay=0.01)
     cfg = student.cfg
     g = torch.Generator().manual_seed(0)
-    x = (torch.rand(batch, cfg["ast"]["max_length"], cfg["ast"]["num_mel_bins"], generator=g) * 2 - 1) * 1.5
+    x = ((torch.rand(batch, cfg["ast"]["max_length"], cfg["ast"]["num_mel_bins"], generator=g) * 2 - 1) * 1.5).to(device)
     with torch.no_grad():
         s0, w0 = student(x)[:2]
-    ts = (torch.rand(s0.shape, generator=g) > 0.8).float()
-    tw = (torch.rand(w0.shape, generator=g) > 0.75).float()
+    ts = (torch.rand(s0.shape, generator=g) > 0.8).float().to(device)
+    tw = (torch.rand(w0.shape, generator=g) > 0.75).float().to(device)
     sr, wr = slice(0, batch // 2), slice(batch // 2, batch // 2 + (batch + 3) // 4)
     n = [0]
 
@@ -66,11 +67,14 @@ def torch_step_times(model_dir, batch, steps, threads):
             for pt, ps in zip(teacher.parameters(), student.parameters()):
                 pt.mul_(a).add_(ps, alpha=1 - a)
 
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
     step()
+    sync()
     times = []
     for _ in range(steps):
         t = time.perf_counter()
         step()
+        sync()
         times.append(time.perf_counter() - t)
     times.sort()
     return times, sum(p.numel() for p in student.parameters())
@@ -83,6 +87,7 @@ def main():
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (both sides)")
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         if a.size == "small":
@@ -96,7 +101,8 @@ def main():
             save_checkpoint(m, cfg, d)
             del m
         env = dict(os.environ, AURAL_BENCH_MODEL=os.path.abspath(d), AURAL_BENCH_BATCH=str(a.batch),
-                   AURAL_BENCH_STEPS=str(a.steps), RAYON_NUM_THREADS=str(a.threads))
+                   AURAL_BENCH_STEPS=str(a.steps), RAYON_NUM_THREADS=str(a.threads),
+                   AURAL_BENCH_DEVICE=a.device)
         # Rounds alternate the two sides, so a slow patch of this shared machine hits both alike.
         ratios = []
         for r in range(a.rounds):
@@ -106,7 +112,7 @@ def main():
                 sys.exit(f"aural bench failed:\n{p.stderr}")
             line = [l for l in p.stdout.splitlines() if l.startswith("aural:")][-1]
             ours = float(re.search(r"median ([0-9.]+) ms", line).group(1)) / 1e3
-            times, params = torch_step_times(d, a.batch, a.steps, a.threads)
+            times, params = torch_step_times(d, a.batch, a.steps, a.threads, a.device)
             theirs = times[len(times) // 2]
             ratios.append(ours / theirs)
             print(f"round {r + 1}: {line}")

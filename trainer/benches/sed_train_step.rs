@@ -2,8 +2,9 @@
 //! AdamW, EMA — exactly [`SedTrainer::micro_step`] + [`SedTrainer::update`]) on a batch of random
 //! features: the step `scripts/compare_train_step.py` times against PyTorch on the same model.
 //!
-//! Run: `AURAL_BENCH_MODEL=DIR AURAL_BENCH_BATCH=4 AURAL_BENCH_STEPS=3 cargo bench -p aural-trainer
-//! --bench sed_train_step` (default: the small AST-SED of the golden fixtures, batch 4, 10 steps).
+//! Run: `AURAL_BENCH_MODEL=DIR AURAL_BENCH_BATCH=4 AURAL_BENCH_STEPS=3 [AURAL_BENCH_DEVICE=cuda] cargo bench
+//! -p aural-trainer --bench sed_train_step` (default: the small AST-SED of the golden fixtures, batch 4,
+//! 10 steps, CPU). On a GPU device every tensor stays there; the time includes the loss read-backs.
 //! Batch layout: the first half strongly labelled, then a quarter weak, the rest unlabelled; losses as
 //! the trainer (frame BCE + 0.5 clip BCE + consistency weight 1 × MSE of both outputs).
 
@@ -21,14 +22,19 @@ fn main() {
     let dir = std::env::var("AURAL_BENCH_MODEL").map(Into::into).unwrap_or_else(|_| fixture_path("ast_sed_small"));
     let b: usize = std::env::var("AURAL_BENCH_BATCH").ok().and_then(|s| s.parse().ok()).unwrap_or(4);
     let steps: usize = std::env::var("AURAL_BENCH_STEPS").ok().and_then(|s| s.parse().ok()).unwrap_or(10);
-    let model = TrainableAstSed::load(&dir, Device::Cpu).expect("loading the model");
+    let dev = match std::env::var("AURAL_BENCH_DEVICE") {
+        Ok(d) => Device::parse(&d).expect("AURAL_BENCH_DEVICE").0,
+        Err(_) => Device::Cpu,
+    };
+    dev.check().expect("the device is not usable");
+    let model = TrainableAstSed::load(&dir, dev).expect("loading the model");
     let c = model.config.clone();
     let toml = format!(
         "[model]\ninit = {:?}\n[data]\nstrong = {{ audio = \"-\", tsv = \"-\" }}\n[train]\nbatch = {{ strong = 1 }}\nsteps = 1000\nlr = 1e-4\nlr_ast = 5e-6\n",
         dir.display().to_string()
     );
     let cfg = SedTrainConfig::from_text(&toml, "bench.toml".as_ref(), ".".as_ref()).unwrap();
-    let mut tr = SedTrainer::new(cfg, model, Device::Cpu).unwrap();
+    let mut tr = SedTrainer::new(cfg, model, dev).unwrap();
     let (l, m, f, k) = (c.ast.max_length, c.ast.num_mel_bins, c.frames(), c.classes.len());
     let x: Vec<f32> = rand_vec(b * l * m, 1).iter().map(|v| v * 1.5).collect();
     let strong: Vec<f32> = rand_vec(b * f * k, 2).iter().map(|v| if *v > 0.6 { 1.0 } else { 0.0 }).collect();
@@ -46,7 +52,7 @@ fn main() {
     }
     times.sort_by(|a, b| a.partial_cmp(b).unwrap());
     println!(
-        "aural: AST-SED mean-teacher train step, batch {b}, {} parameters, {} threads: median {:.1} ms, min {:.1} ms over {steps} steps",
+        "aural: AST-SED mean-teacher train step on {dev}, batch {b}, {} parameters, {} threads: median {:.1} ms, min {:.1} ms over {steps} steps",
         tr.model.store.numel(),
         rayon::current_num_threads(),
         1e3 * times[times.len() / 2],
