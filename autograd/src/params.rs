@@ -92,15 +92,24 @@ impl ParamStore {
     pub fn load_into(&mut self, path: impl AsRef<Path>) -> Result<Vec<String>> {
         let path = path.as_ref();
         let mut file = safetensors_io::load(path)?;
+        self.take_from(&mut file, "", path)?;
+        Ok(file.into_keys().collect())
+    }
+
+    /// Overwrites every parameter `name` with the tensor `prefix` + `name` removed from `tensors`
+    /// (ids kept; f16/bf16 converted, moved to the parameter's device). Strict as
+    /// [`ParamStore::load_into`]; `source` names the file in errors.
+    pub fn take_from(&mut self, tensors: &mut BTreeMap<String, Tensor>, prefix: &str, source: &Path) -> Result<()> {
         for (k, v) in self.params.iter_mut() {
-            let t = file.remove(k).ok_or_else(|| Error::Msg(format!("{}: parameter '{k}' is missing", path.display())))?;
+            let key = format!("{prefix}{k}");
+            let t = tensors.remove(&key).ok_or_else(|| Error::Msg(format!("{}: parameter '{key}' is missing", source.display())))?;
             if t.shape() != v.shape() {
-                return Err(Error::Msg(format!("{}: parameter '{k}' has shape {:?} in the file, {:?} in the model", path.display(), t.shape(), v.shape())));
+                return Err(Error::Msg(format!("{}: parameter '{key}' has shape {:?} in the file, {:?} in the model", source.display(), t.shape(), v.shape())));
             }
             let t = if t.dtype() == DType::F16 { aural_runtime::ops::unary::to_f32(&t)? } else { t };
             *v = v.with_value(t.to_device(v.value().device())?);
         }
-        Ok(file.into_keys().collect())
+        Ok(())
     }
 
     /// Writes every parameter to a safetensors file atomically (temp file + rename).

@@ -1,5 +1,5 @@
 //! One mean-teacher training step of `trainer sed` (student forward + backward, teacher forward,
-//! AdamW, EMA — exactly [`SedTrainer::micro_step`] + [`SedTrainer::update`]) on a batch of random
+//! AdamW, EMA — exactly [`SedTrainer::teacher_graph`] + [`SedTrainer::micro_step`] + [`SedTrainer::update`]) on a batch of random
 //! features: the step `scripts/compare_train_step.py` times against PyTorch on the same model.
 //!
 //! Run: `AURAL_BENCH_MODEL=DIR AURAL_BENCH_BATCH=4 AURAL_BENCH_STEPS=3 [AURAL_BENCH_DEVICE=cuda] cargo bench
@@ -44,7 +44,8 @@ fn main() {
     for i in 0..steps + 1 {
         let t = Instant::now();
         let mut log = StepLog::default();
-        let mut g = tr.micro_step(&batch, 1.0, 1.0, &mut log).unwrap();
+        let teacher = tr.teacher_graph().unwrap();
+        let mut g = tr.micro_step(&batch, Some(&teacher), 1.0, 1.0, &mut log).unwrap();
         tr.update(&mut g, 1000, 100).unwrap();
         if i > 0 {
             times.push(t.elapsed().as_secs_f64());

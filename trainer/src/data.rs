@@ -30,7 +30,7 @@ use std::sync::Arc;
 use anyhow::{anyhow, bail, Context, Result};
 use aural_models::audio::{self, Channels};
 use aural_models::sed::metrics::io::{file_id, read_strong};
-use aural_runtime::ops::fbank::{fbank, AstNorm, FbankOpts};
+use aural_runtime::ops::fbank::{ast_input, fbank, AstNorm, FbankOpts};
 use aural_runtime::Tensor;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -298,12 +298,8 @@ impl Frontend {
         if let Some(i) = w.iter().position(|v| !v.is_finite()) {
             bail!("{}: sample {i} is {} (NaN/inf audio cannot be trained on)", path.display(), w[i]);
         }
-        let min = (self.opts.sample_rate * self.opts.frame_length_ms / 1000.0).round() as usize;
-        let fb = if w.len() < min {
-            Vec::new()
-        } else {
-            fbank(&Tensor::from_vec(w.to_vec(), &[w.len()])?, &self.opts).with_context(|| format!("fbank of {}", path.display()))?.to_vec()?
-        };
+        // A clip shorter than one frame has no fbank frame (an empty result, as torchaudio's).
+        let fb = fbank(&Tensor::from_vec(w.to_vec(), &[w.len()])?, &self.opts).with_context(|| format!("fbank of {}", path.display()))?.to_vec()?;
         if let Some(cf) = &cache_file {
             let bytes: Vec<u8> = fb.iter().flat_map(|v| v.to_le_bytes()).collect();
             let tmp = cf.with_extension(format!("{}.tmp", std::process::id()));
@@ -406,12 +402,8 @@ impl Plan {
                 let fb = self.frontend.fbank(&clip.path)?;
                 let n = fb.len() / m;
                 let start = if n > l { rng_for(self.seed, purpose::CROP, micro, i as u64).gen_range(0..=n - l) } else { 0 };
-                let pad = norm.apply(0.0);
-                let mut x = vec![pad; l * m];
-                let rows = n.saturating_sub(start).min(l);
-                for (d, s) in x[..rows * m].iter_mut().zip(&fb[start * m..(start + rows) * m]) {
-                    *d = norm.apply(*s);
-                }
+                // Pad (or cut) to the window, then normalise: HF ASTFeatureExtractor's order.
+                let x = ast_input(&Tensor::from_vec(fb[start * m..].to_vec(), &[n - start, m])?, l, norm.mean, norm.std)?.to_vec()?;
                 let shift_s = start as f64 * self.frontend.opts.frame_shift_ms as f64 / 1000.0;
                 let strong = encode_strong(&clip.events, f, k, self.hop_s, shift_s);
                 let mut weak = vec![0f32; k];

@@ -31,7 +31,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use aural_autograd::optim::{ast_layer_id, clip_grad_norm, AdamW, ParamGroup};
 use aural_autograd::{ops, Grads, ParamStore, Tape};
 use aural_models::ast_sed::train::{TrainOutput, TrainableAstSed};
-use aural_models::ast_sed::{DetectOpts, SedConfig};
+use aural_models::ast_sed::{AstSed, DetectOpts, SedConfig};
 use aural_models::audio::{self, Channels};
 use aural_models::sed::metrics::io::{ground_truth, read_durations, read_strong};
 use aural_models::sed::metrics::report::{evaluate, EvalOptions, Predictions, Which};
@@ -99,7 +99,7 @@ pub fn run(a: Args) -> Result<()> {
     };
     let run = RunDir::open(&root, resume)?;
     let saved = root.join("train.toml");
-    let cfg_path = if resume {
+    let cfg = if resume {
         if !saved.exists() {
             bail!("{}: not a run directory (no train.toml)", root.display());
         }
@@ -113,17 +113,13 @@ pub fn run(a: Args) -> Result<()> {
                 );
             }
         }
-        saved.clone()
-    } else {
-        a.config.clone().ok_or_else(|| anyhow!("--config FILE is required for a new run"))?
-    };
-    let cfg = if resume {
         // The run's copy, with relative paths taken from the original config's folder.
         let base = std::fs::read_to_string(root.join("train.base")).with_context(|| format!("reading {}/train.base", root.display()))?;
         SedTrainConfig::from_text(&std::fs::read_to_string(&saved)?, &saved, Path::new(base.trim()))?
     } else {
-        let c = SedTrainConfig::from_file(&cfg_path)?;
-        std::fs::write(&saved, std::fs::read(&cfg_path)?).with_context(|| format!("writing {}", saved.display()))?;
+        let cfg_path = a.config.as_ref().ok_or_else(|| anyhow!("--config FILE is required for a new run"))?;
+        let c = SedTrainConfig::from_file(cfg_path)?;
+        std::fs::write(&saved, std::fs::read(cfg_path)?).with_context(|| format!("writing {}", saved.display()))?;
         let base = std::fs::canonicalize(cfg_path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")))?;
         std::fs::write(root.join("train.base"), base.to_string_lossy().as_bytes())?;
         c
@@ -136,7 +132,7 @@ pub fn run(a: Args) -> Result<()> {
     let classes = mc.classes.clone();
     let sets = load_sets(&cfg, &classes)?;
     let val = match &cfg.data.validation {
-        Some(v) => Some(Validation::load(v, &classes, &mc)?),
+        Some(v) => Some(Validation::load(v, &classes)?),
         None => None,
     };
     let norm = AstNorm { max_length: mc.ast.max_length, ..AstNorm::AUDIOSET };
@@ -196,11 +192,14 @@ pub fn run(a: Args) -> Result<()> {
         let n = tr.step + 1;
         let mut logs = StepLog::default();
         let mut acc_grads: Option<Grads> = None;
+        let cw = if cfg.train.mean_teacher.enabled { cfg.train.mean_teacher.consistency * exp_rampup(n, rampup) } else { 0.0 };
+        // The teacher's weights change once per optimizer step: one inference graph serves every
+        // micro-batch of the step.
+        let teacher = if cw > 0.0 { Some(tr.teacher_graph()?) } else { None };
         for _ in 0..acc {
             let batch = loader.next()?;
-            let cw = if cfg.train.mean_teacher.enabled { cfg.train.mean_teacher.consistency * exp_rampup(n, rampup) } else { 0.0 };
             let g = tr
-                .micro_step(&batch, cw, acc as f32, &mut logs)
+                .micro_step(&batch, teacher.as_ref(), cw, acc as f32, &mut logs)
                 .with_context(|| format!("step {n}, batch files: {}", batch.files.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")))?;
             acc_grads = Some(match acc_grads {
                 None => g,
@@ -210,6 +209,7 @@ pub fn run(a: Args) -> Result<()> {
         let mut grads = acc_grads.unwrap();
         let gn = tr.update(&mut grads, total, per_epoch).with_context(|| format!("step {n}"))?;
         let secs = ts.elapsed().as_secs_f64();
+        let clips_per_s = (plan.batch.total() as u64 * acc) as f64 / secs;
         let lr = tr.opt.groups.iter().map(|g| g.lr).fold(0.0, f64::max);
         let line = json!({
             "step": tr.step, "epoch": tr.step as f64 / per_epoch as f64,
@@ -217,11 +217,11 @@ pub fn run(a: Args) -> Result<()> {
             "loss_frame": logs.frame / acc as f64, "loss_clip": logs.clip / acc as f64,
             "loss_consistency": logs.cons / acc as f64, "consistency_weight": logs.cw,
             "lr": lr, "grad_norm": gn, "seconds": secs,
-            "clips_per_s": (plan.batch.total() as u64 * acc) as f64 / secs,
+            "clips_per_s": clips_per_s,
         });
         run.append("log.jsonl", &line)?;
         bar.set_position(tr.step);
-        bar.set_message(format!("loss {:.4} ({:.2} clips/s)", logs.total / acc as f64, (plan.batch.total() as u64 * acc) as f64 / secs));
+        bar.set_message(format!("loss {:.4} ({clips_per_s:.2} clips/s)", logs.total / acc as f64));
         if tr.step % every == 0 || tr.step == end {
             if let Some(v) = &val {
                 bar.set_message("validating…");
@@ -233,9 +233,8 @@ pub fn run(a: Args) -> Result<()> {
                 if improved {
                     tr.best = Some((value, tr.step));
                     let which = if sel == "teacher" { &tr.teacher } else { &tr.model.store };
-                    let m = tr.model.clone();
                     run.write_checkpoint("best", |d| {
-                        m.save(d, which)?;
+                        tr.model.save(d, which)?;
                         std::fs::write(d.join("metrics.json"), serde_json::to_string_pretty(&vline)?)?;
                         Ok(())
                     })?;
@@ -400,7 +399,7 @@ struct Validation {
 }
 
 impl Validation {
-    fn load(v: &crate::config::SetCfg, classes: &[String], _mc: &SedConfig) -> Result<Validation> {
+    fn load(v: &crate::config::SetCfg, classes: &[String]) -> Result<Validation> {
         let (tsv, dur) = (v.tsv.as_ref().unwrap(), v.durations.as_ref().unwrap());
         let reference = read_strong(tsv).map_err(|e| anyhow!("{e}"))?;
         let durations = read_durations(dur).map_err(|e| anyhow!("{e}"))?;
@@ -426,7 +425,8 @@ impl SedTrainer {
         let t = &cfg.train;
         let l = model.config.ast_layers;
         let frozen: HashSet<String> = if t.freeze_ast_blocks > 0 {
-            model.store.names().into_iter().filter(|n| n.starts_with("ast.") && layer_of(n, l) <= t.freeze_ast_blocks && layer_of(n, l) <= l).collect()
+            // Layers 0 (embeddings) … N (block N − 1); never the final LayerNorm (layer l + 1).
+            model.store.names().into_iter().filter(|n| n.starts_with("ast.") && layer_of(n, l) <= t.freeze_ast_blocks.min(l)).collect()
         } else {
             HashSet::new()
         };
@@ -446,20 +446,26 @@ impl SedTrainer {
         Ok(SedTrainer { cfg, model, teacher, opt, base_lrs, frozen, step: 0, best: None, device })
     }
 
-    /// Forward + backward of one micro-batch; returns the gradients of L / `div`.
-    pub fn micro_step(&mut self, b: &data::Batch, cw: f64, div: f32, logs: &mut StepLog) -> Result<Grads> {
+    /// The mean teacher as an inference graph (fused epilogues, no tape): the same function as the
+    /// training forward, ~10% faster on AST-base (7.8 → 7.0 s for a batch of 4, building included).
+    pub fn teacher_graph(&self) -> Result<AstSed> {
+        Ok(self.model.inference(&self.teacher, self.device)?)
+    }
+
+    /// Forward + backward of one micro-batch; returns the gradients of L / `div`. `teacher` (from
+    /// [`SedTrainer::teacher_graph`]) gives the consistency targets when `cw` > 0.
+    pub fn micro_step(&self, b: &data::Batch, teacher: Option<&AstSed>, cw: f64, div: f32, logs: &mut StepLog) -> Result<Grads> {
         let mc = &self.model.config;
         let (l, m, f, k) = (mc.ast.max_length, mc.ast.num_mel_bins, mc.frames(), mc.classes.len());
         let x = Tensor::from_vec(b.x.clone(), &[b.b, l, m])?.to_device(self.device)?;
         let ts = Tensor::from_vec(b.strong.clone(), &[b.b, f, k])?;
         let tw = Tensor::from_vec(b.weak.clone(), &[b.b, k])?;
-        let (t_strong, t_weak) = if cw > 0.0 {
-            // The inference graph (fused epilogues, no tape): the same function as the training
-            // forward, ~25% faster on AST-base.
-            let o = self.model.inference(&self.teacher, self.device)?.forward(&x)?;
-            (Some(o.strong), Some(o.weak))
-        } else {
-            (None, None)
+        let (t_strong, t_weak) = match teacher {
+            Some(t) if cw > 0.0 => {
+                let o = t.forward(&x)?;
+                (Some(o.strong), Some(o.weak))
+            }
+            _ => (None, None),
         };
         let tape = Tape::new();
         let out = self.model.forward(&tape, x.clone())?;
@@ -572,15 +578,19 @@ impl SedTrainer {
             ..Default::default()
         };
         let g = self.model.config.geometry();
-        for (who, store) in [("student", &self.model.store), ("teacher", &self.teacher)] {
-            let m = self.model.inference(store, self.device)?;
-            let mut tables = Vec::new();
-            for (path, &dur) in v.files.iter().zip(&v.gt.durations) {
-                let a = audio::load(path, m.config.sample_rate, Channels::MixDown).map_err(|e| anyhow!("{e}"))?;
-                let sc =
-                    m.detect(a.mono(), &DetectOpts { batch: vc.batch, ..Default::default() }).with_context(|| format!("validating on {}", path.display()))?;
-                tables.push(ScoreTable::from_frame_scores(&sc.strong, &g, dur).map_err(|e| anyhow!("{e}"))?);
+        let who = ["student", "teacher"];
+        let graphs = [self.model.inference(&self.model.store, self.device)?, self.teacher_graph()?];
+        let mut tables: [Vec<ScoreTable>; 2] = Default::default();
+        let opts_d = DetectOpts { batch: vc.batch, ..Default::default() };
+        for (path, &dur) in v.files.iter().zip(&v.gt.durations) {
+            // Decoded once for both models.
+            let a = audio::load(path, self.model.config.sample_rate, Channels::MixDown).map_err(|e| anyhow!("{e}"))?;
+            for (m, t) in graphs.iter().zip(tables.iter_mut()) {
+                let sc = m.detect(a.mono(), &opts_d).with_context(|| format!("validating on {}", path.display()))?;
+                t.push(ScoreTable::from_frame_scores(&sc.strong, &g, dur).map_err(|e| anyhow!("{e}"))?);
             }
+        }
+        for (who, tables) in who.into_iter().zip(tables) {
             let r = evaluate(&v.gt, &Predictions::Scores(tables), &opts).map_err(|e| anyhow!("validation: {e}"))?;
             let j = r.to_json(&opts);
             out[who] = json!({
@@ -638,15 +648,9 @@ impl SedTrainer {
         main.load_into(&mp).with_context(|| format!("restoring from {}", mp.display()))?;
         let tp = dir.join("trainer_state.safetensors");
         let mut file = safetensors_io::load(&tp).with_context(|| format!("reading {}", tp.display()))?;
-        let other_key = if teacher_first { "student" } else { "teacher" };
+        let other_key = if teacher_first { "student/" } else { "teacher/" };
         let mut other = self.model.store.clone();
-        for name in other.names() {
-            let t = file.remove(&format!("{other_key}/{name}")).ok_or_else(|| anyhow!("{}: tensor '{other_key}/{name}' is missing", tp.display()))?;
-            if t.shape() != other.get(&name)?.shape() {
-                bail!("{}: '{other_key}/{name}' has shape {:?}, the model {:?}", tp.display(), t.shape(), other.get(&name)?.shape());
-            }
-            other.set(&name, t.to_device(self.device)?)?;
-        }
+        other.take_from(&mut file, other_key, &tp)?;
         let (student, teacher) = if teacher_first { (other, main) } else { (main, other) };
         // Keep the student's Var ids (the optimizer groups name parameters; ids only matter per tape).
         for (name, v) in student.iter() {

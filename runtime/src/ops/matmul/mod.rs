@@ -185,7 +185,7 @@ pub fn linear_act(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, act: Activation
         matmul_opts(&x2, w, &MatmulOpts { trans_a: false, trans_b: true, bias: bias.cloned(), act })?
     };
     let mut out_shape = sx[..sx.len() - 1].to_vec();
-    out_shape.push(w.shape()[0]);
+    out_shape.push(n);
     y.reshape(&out_shape)
 }
 
