@@ -86,6 +86,21 @@ enum Cmd {
     ///   aural evaluate ... --scores scores/ --median-filter 7 --psds1 dtc=0.5,gtc=0.5
     #[command(verbatim_doc_comment)]
     Evaluate(cli::evaluate::Args),
+    /// Extract the sources of given classes from a mixture with a ResUNet30 separator checkpoint
+    /// (the DCASE 2025 task 4 baseline's ResUNet / ResUNetK, AudioSep's query-conditioned model).
+    ///
+    /// Audio → the model's rate with all its channels (4 for the DCASE baseline; another count is
+    /// refused) → STFT → ResUNet30 conditioned on the label (FiLM) → complex mask per channel,
+    /// out_conv → iSTFT. One pass per label (ResUNetK: up to three per pass); clips longer than
+    /// --chunk seconds run in overlapping crossfaded chunks. Writes OUTDIR/<stem>_<Label>.wav
+    /// (32-bit float). Convert a PyTorch checkpoint with scripts/convert_separator_ckpt.py.
+    ///
+    /// Examples:
+    ///   aural separate --model resunet/ mix.wav --label Speech --label Dishes --out sep/
+    ///   aural separate --model resunetk/ soundscapes/*.wav --label Speech --out sep/ --device cuda
+    ///   aural separate --model audiosep/ mix.wav --conditions clap_query.safetensors --out sep/
+    #[command(verbatim_doc_comment)]
+    Separate(cli::separate::Args),
 }
 
 fn main() -> ExitCode {
@@ -98,6 +113,7 @@ fn main() -> ExitCode {
         Cmd::Embed(a) => cli::embed::run(a),
         Cmd::Detect(a) => cli::detect::run(a),
         Cmd::Evaluate(a) => cli::evaluate::run(a),
+        Cmd::Separate(a) => cli::separate::run(a),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

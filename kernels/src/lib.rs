@@ -36,7 +36,25 @@ macro_rules! sources {
     };
 }
 
-sources!["binary", "matmul", "unary", "shape", "fbank", "stft", "softmax", "layernorm", "reduce", "adamw", "gru", "attention", "patch_embed"];
+sources![
+    "binary",
+    "matmul",
+    "unary",
+    "shape",
+    "fbank",
+    "stft",
+    "softmax",
+    "layernorm",
+    "reduce",
+    "adamw",
+    "gru",
+    "attention",
+    "patch_embed",
+    "conv2d",
+    "conv_transpose",
+    "pool",
+    "complex_mask"
+];
 
 /// A header shared by several families (see the crate doc).
 #[derive(Debug, Clone, Copy)]

@@ -279,6 +279,34 @@ pub fn load(path: impl AsRef<Path>, rate: u32, ch: Channels) -> Result<Audio> {
     resample(path, a, rate)
 }
 
+/// Writes `channels` (equal lengths) as a 32-bit float WAV at `rate`, through a temporary file in the
+/// same folder and a rename, so a failed run never leaves a half-written file.
+pub fn write_wav(path: impl AsRef<Path>, rate: u32, channels: &[&[f32]]) -> Result<()> {
+    let path = path.as_ref();
+    let ioerr = |msg: String| AudioError::Io { path: path.to_path_buf(), msg };
+    let n = channels.first().map_or(0, |c| c.len());
+    if channels.is_empty() || channels.len() > MAX_CHANNELS as usize || channels.iter().any(|c| c.len() != n) {
+        return Err(ioerr(format!("cannot write {} channel(s) of unequal or no length", channels.len())));
+    }
+    let name = path.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "out.wav".into());
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let spec = hound::WavSpec { channels: channels.len() as u16, sample_rate: rate, bits_per_sample: 32, sample_format: hound::SampleFormat::Float };
+    let write = || -> std::result::Result<(), hound::Error> {
+        let mut w = hound::WavWriter::create(&tmp, spec)?;
+        for i in 0..n {
+            for c in channels {
+                w.write_sample(c[i])?;
+            }
+        }
+        w.finalize()
+    };
+    if let Err(e) = write() {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(ioerr(format!("writing {}: {e}", tmp.display())));
+    }
+    std::fs::rename(&tmp, path).map_err(|e| ioerr(format!("renaming {} into place: {e}", tmp.display())))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

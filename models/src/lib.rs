@@ -5,5 +5,7 @@ pub use aural_runtime as runtime;
 pub mod ast;
 pub mod ast_sed;
 pub mod audio;
+pub(crate) mod params;
 pub mod plot;
 pub mod sed;
+pub mod separator;

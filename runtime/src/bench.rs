@@ -174,6 +174,10 @@ pub fn families() -> Vec<(&'static str, fn(Device) -> Result<Vec<BenchCase>>)> {
         ("patch_embed", patch_embed::bench_cases),
         ("gru", gru::bench_cases),
         ("adamw", adamw::bench_cases),
+        ("conv2d", conv2d::bench_cases),
+        ("conv_transpose", conv_transpose::bench_cases),
+        ("pool", pool::bench_cases),
+        ("complex_mask", complex_mask::bench_cases),
     ]
 }
 
@@ -294,5 +298,131 @@ pub fn gpu_model() -> Result<Vec<ModelRow>> {
         documented_bytes: 12.0 * nel,
         flops: nel,
     });
+    // The separator's spectral ends (kernels/cuda/complex_mask.cu), on small shapes with partial
+    // 32 × 32 tiles. mag_input: spec (re, im of every bin < F − 1 of every frame < T) once, scale
+    // and shift once per block (P·⌈T′/32⌉ blocks per bin tile), the output once.
+    use crate::ops::complex_mask::{self as cm, OutConv};
+    let (mb, mc, mf, mt, mtp) = (1usize, 3usize, 37usize, 35usize, 40usize);
+    let spec = rand_tensor(&[mb, mc, 2, mf, mt], 6);
+    let (sc, sh) = (rand_tensor(&[mf], 7).to_device(dev)?, rand_tensor(&[mf], 8).to_device(dev)?);
+    cm::magnitude_input_version(&spec.to_device(dev)?, &sc, &sh, mtp, Some(1))?;
+    let (r, w) = bytes("mag_input_fwd_f32_v1")?;
+    let (planes, fo) = ((mb * mc) as f64, (mf - 1) as f64);
+    rows.push(ModelRow {
+        kernel: "mag_input_fwd_f32_v1".into(),
+        case: format!("{mc}x{mf}x{mt}p{mtp}"),
+        bytes_read: r,
+        bytes_written: w,
+        min_bytes: 8.0 * planes * mt as f64 * fo + 8.0 * fo + 4.0 * planes * mtp as f64 * fo,
+        documented_bytes: 8.0 * planes * mt as f64 * fo + 8.0 * fo * planes * mtp.div_ceil(32) as f64 + 4.0 * planes * mtp as f64 * fo,
+        flops: 5.0 * planes * mt as f64 * fo,
+    });
+
+    // complex_mask (fused mask + out_conv + gate). Per (b, s): each of the K = O out_conv outputs
+    // (one per block, CM_OCHUNK = 1; K = 1 without out_conv) reads x (3·C maps, frames < T, bins
+    // < F − 1) and spec (2·C planes) once; W[o, ·] and bias[o] once per block (nblk = ⌈T/32⌉·⌈F/32⌉
+    // blocks per output: the out_conv weights are re-read nblk times), the gate once per block; the
+    // output once. See the .cu header.
+    struct MaskCase {
+        b: usize,
+        s: usize,
+        c: usize,
+        o: Option<usize>,
+        f: usize,
+        t: usize,
+        gate: bool,
+    }
+    impl MaskCase {
+        fn o_n(&self) -> usize {
+            self.o.unwrap_or(self.c)
+        }
+        /// (read, written) bytes as complex_mask_fwd_*_v1 moves them; `elt` = bytes per spec/x value.
+        fn kernel_bytes(&self, elt: f64) -> (f64, f64) {
+            let (b, s, c, o, f, t) = (self.b as f64, self.s as f64, self.c as f64, self.o_n() as f64, self.f as f64, self.t as f64);
+            let k = self.o.unwrap_or(1) as f64; // ⌈O / CM_OCHUNK⌉ with CM_OCHUNK = 1
+            let nblk = (self.t.div_ceil(32) * self.f.div_ceil(32)) as f64;
+            let oc = if self.o.is_some() { 4.0 * (c + 1.0) * o * nblk } else { 0.0 };
+            let gate = if self.gate { 4.0 * k * nblk } else { 0.0 };
+            (b * s * (k * elt * (3.0 * c * t * (f - 1.0) + 2.0 * c * f * t) + oc + gate), b * s * 8.0 * o * f * t)
+        }
+        fn min_bytes(&self, elt: f64) -> f64 {
+            let (b, s, c, o, f, t) = (self.b as f64, self.s as f64, self.c as f64, self.o_n() as f64, self.f as f64, self.t as f64);
+            let oc = if self.o.is_some() { 4.0 * (o * c + o) } else { 0.0 };
+            let gate = if self.gate { 4.0 * b * s } else { 0.0 };
+            elt * (2.0 * b * c * f * t + 3.0 * b * s * c * t * (f - 1.0)) + oc + gate + 8.0 * b * s * o * f * t
+        }
+        /// ≈ 30 flops per (b, s, c, f, t) (a transcendental, sqrt or division counted as one) + 4·O
+        /// for out_conv (a multiply-add on re and im per output).
+        fn flops(&self) -> f64 {
+            let per = 30.0 + if self.o.is_some() { 4.0 * self.o_n() as f64 } else { 0.0 };
+            per * (self.b * self.s * self.c * self.f * self.t) as f64
+        }
+    }
+    let small = [
+        // out_conv 3 → 5 (five blocks per tile along z), a gate, 2 targets, T′ > T, partial tiles.
+        (MaskCase { b: 1, s: 2, c: 3, o: Some(5), f: 37, t: 35, gate: true }, 40usize, "s2c3o5_37x35"),
+        // AudioSep-like: 1 channel, no out_conv, no gate.
+        (MaskCase { b: 1, s: 1, c: 1, o: None, f: 33, t: 34, gate: false }, 34, "s1c1_33x34"),
+    ];
+    for (i, (mc_, tp, name)) in small.iter().enumerate() {
+        let seed = 10 + 10 * i as u64;
+        let spec = rand_tensor(&[mc_.b, mc_.c, 2, mc_.f, mc_.t], seed);
+        let x = rand_tensor(&[mc_.b, mc_.s * mc_.c * 3, *tp, mc_.f - 1], seed + 1);
+        let wt = rand_tensor(&[mc_.o_n(), mc_.c], seed + 2).to_device(dev)?;
+        let bias = rand_tensor(&[mc_.o_n()], seed + 3).to_device(dev)?;
+        let gate = rand_tensor(&[mc_.b, mc_.s], seed + 4).to_device(dev)?;
+        for (dt, elt) in [(DType::F32, 4.0), (DType::F16, 2.0)] {
+            let (sd, xd) = match dt {
+                DType::F32 => (spec.to_device(dev)?, x.to_device(dev)?),
+                DType::F16 => (crate::ops::unary::to_f16(&spec)?.to_device(dev)?, crate::ops::unary::to_f16(&x)?.to_device(dev)?),
+            };
+            let oc = OutConv { weight: &wt, bias: &bias };
+            cm::complex_mask_version(&sd, &xd, mc_.s, mc_.o.map(|_| &oc), mc_.gate.then_some(&gate), Some(1))?;
+            let kernel = format!("complex_mask_fwd_{dt}_v1");
+            let (r, w) = bytes(&kernel)?;
+            let (dr, dw) = mc_.kernel_bytes(elt);
+            rows.push(ModelRow {
+                kernel,
+                case: name.to_string(),
+                bytes_read: r,
+                bytes_written: w,
+                min_bytes: mc_.min_bytes(elt),
+                documented_bytes: dr + dw,
+                flops: mc_.flops(),
+            });
+        }
+    }
+
+    // The full-size case the kernel header discusses (DCASE baseline, one 10 s 4-channel clip, n_fft
+    // 1024, hop 160: C = 4, O = 1, F = 513, T = 2001; T′ = 2016 is not read past T), analytic rows
+    // (too large for the emulator; the formula is the one the small rows above verify): the fused
+    // kernels, and the unfused PyTorch chain they replace — sigmoid, 2 × tanh, magphase of the mask,
+    // out_cos, out_sin, out_mag (mul + relu_), out_real, out_imag, 2 × out_conv, and the mixture's
+    // |X|, cos, sin kept from the STFT — each op reading and writing full (C, T, F) tensors:
+    // 24·N elements read + 15.5·N written, N = C·F·T (see complex_mask.cu). documented = counted.
+    let full = MaskCase { b: 1, s: 1, c: 4, o: Some(1), f: 513, t: 2001, gate: false };
+    let n = (full.c * full.f * full.t) as f64;
+    for (dt, elt) in [(DType::F32, 4.0), (DType::F16, 2.0)] {
+        let (dr, dw) = full.kernel_bytes(elt);
+        rows.push(ModelRow {
+            kernel: format!("complex_mask_fwd_{dt}_v1"),
+            case: "10s_analytic".into(),
+            bytes_read: dr as u64,
+            bytes_written: dw as u64,
+            min_bytes: full.min_bytes(elt),
+            documented_bytes: dr + dw,
+            flops: full.flops(),
+        });
+        let (ur, uw) = (24.0 * n * elt, 15.5 * n * elt);
+        rows.push(ModelRow {
+            kernel: format!("complex_mask_unfused_{dt}"),
+            case: "10s_analytic".into(),
+            bytes_read: ur as u64,
+            bytes_written: uw as u64,
+            min_bytes: full.min_bytes(elt),
+            documented_bytes: ur + uw,
+            flops: full.flops(),
+        });
+    }
     Ok(rows)
 }

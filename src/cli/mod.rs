@@ -6,6 +6,7 @@ pub mod embed;
 pub mod evaluate;
 pub mod features;
 pub mod plot;
+pub mod separate;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

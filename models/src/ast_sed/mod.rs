@@ -31,7 +31,7 @@ pub mod config;
 pub mod detect;
 pub mod train;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use aural_runtime::ops::attention::attention_qkv;
@@ -42,12 +42,13 @@ use aural_runtime::ops::matmul::{Activation, Linear};
 use aural_runtime::ops::reduce::{mean, sum};
 use aural_runtime::ops::softmax::softmax;
 use aural_runtime::ops::{shape, unary};
-use aural_runtime::{DType, Device, Error, Result, Tensor};
+use aural_runtime::{Device, Error, Result, Tensor};
 
 pub use config::{Architecture, PerClass, SedConfig};
 pub use detect::{window_starts, ClipScores, DetectOpts};
 
 use crate::ast::AstModel;
+use crate::params::Params;
 
 /// One post-LN block of the frequency-wise transformer encoder.
 #[derive(Debug, Clone)]
@@ -88,44 +89,6 @@ pub struct AstSed {
     pub unexpected: Vec<String>,
 }
 
-/// The non-AST tensors of a checkpoint, taken by name with shape checks.
-struct Params<'a> {
-    tensors: &'a BTreeMap<String, Tensor>,
-    used: BTreeSet<String>,
-    source: String,
-    device: Device,
-}
-
-impl Params<'_> {
-    fn take(&mut self, name: &str, shape: &[usize]) -> Result<Tensor> {
-        let t = self
-            .tensors
-            .get(name)
-            .ok_or_else(|| Error::File { path: self.source.clone(), msg: format!("missing tensor '{name}' (expected shape {shape:?})") })?;
-        if t.shape() != shape {
-            return Err(Error::File {
-                path: self.source.clone(),
-                msg: format!("tensor '{name}' has shape {:?}, expected {shape:?} from config.json", t.shape()),
-            });
-        }
-        self.used.insert(name.to_string());
-        let t = match t.dtype() {
-            DType::F32 => t.clone(),
-            DType::F16 => Tensor::from_vec(t.to_vec()?, t.shape())?,
-        };
-        t.to_device(self.device)
-    }
-
-    /// `{prefix}.weight` (out, inp) and `{prefix}.bias` as a [`Linear`] laid out for the device.
-    fn linear(&mut self, prefix: &str, out: usize, inp: usize) -> Result<Linear> {
-        Linear::new(self.take(&format!("{prefix}.weight"), &[out, inp])?, Some(self.take(&format!("{prefix}.bias"), &[out])?))
-    }
-
-    fn norm(&mut self, prefix: &str, n: usize) -> Result<(Tensor, Tensor)> {
-        Ok((self.take(&format!("{prefix}.weight"), &[n])?, self.take(&format!("{prefix}.bias"), &[n])?))
-    }
-}
-
 impl AstSed {
     /// Loads `dir/config.json` + `dir/model.safetensors` onto `device`.
     pub fn load(dir: impl AsRef<Path>, device: Device) -> Result<AstSed> {
@@ -158,7 +121,7 @@ impl AstSed {
         let mut unexpected: Vec<String> = ast.unexpected.iter().map(|n| format!("ast.{n}")).collect();
         let c = config.ast.hidden_size;
         let (_, tp) = config.grid();
-        let mut p = Params { tensors: &rest, used: BTreeSet::new(), source: source.display().to_string(), device };
+        let mut p = Params::new(&rest, source, device);
         let (fte_cls, fte) = match config.architecture {
             Architecture::AstGru => (None, Vec::new()),
             Architecture::AstSed => {

@@ -4,11 +4,15 @@
 pub mod adamw;
 pub mod attention;
 pub mod binary;
+pub mod complex_mask;
+pub mod conv2d;
+pub mod conv_transpose;
 pub mod fbank;
 pub mod gru;
 pub mod layernorm;
 pub mod matmul;
 pub mod patch_embed;
+pub mod pool;
 pub mod reduce;
 pub mod shape;
 pub mod softmax;

@@ -1,0 +1,309 @@
+//! ResUNet30 (AudioSep's separator, the DCASE 2025 task 4 baseline's ResUNet / ResUNetK): loading by
+//! the baseline's `state_dict()` names and the forward pass on runtime ops (DESIGN.md §6.5).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use aural_runtime::ops::binary::add;
+use aural_runtime::ops::complex_mask::{complex_mask, magnitude_input, OutConv};
+use aural_runtime::ops::conv2d::{conv2d, fold_batchnorm, Conv2d, PreAct};
+use aural_runtime::ops::conv_transpose::conv_transpose2d;
+use aural_runtime::ops::pool::avg_pool2d;
+use aural_runtime::ops::stft::{istft, stft, StftOpts};
+use aural_runtime::{Device, Error, Result, Tensor};
+
+use super::config::{Conditioning, SeparatorConfig, TIME_MULTIPLE};
+use super::film::{Film, LabelEmbedding};
+use crate::params::Params;
+
+/// LeakyReLU slope of every pre-activation.
+const SLOPE: f32 = 0.01;
+/// BatchNorm eps (torch's default).
+const BN_EPS: f32 = 1e-5;
+
+/// An eval-mode BatchNorm folded to `y = x·scale + shift`, (C) each.
+#[derive(Debug, Clone)]
+pub struct FoldedBn {
+    pub scale: Tensor,
+    pub shift: Tensor,
+}
+
+impl FoldedBn {
+    fn load(p: &mut Params, prefix: &str, c: usize) -> Result<FoldedBn> {
+        let get = |p: &mut Params, n: &str| -> Result<Vec<f32>> { p.take(&format!("{prefix}.{n}"), &[c])?.to_vec() };
+        let (w, b, m, v) = (get(p, "weight")?, get(p, "bias")?, get(p, "running_mean")?, get(p, "running_var")?);
+        let (scale, shift) = fold_batchnorm(&w, &b, &m, &v, BN_EPS);
+        Ok(FoldedBn { scale: Tensor::from_slice(&scale, &[c], p.device)?, shift: Tensor::from_slice(&shift, &[c], p.device)? })
+    }
+
+    /// The pre-activation with FiLM's β (B, C) added to the shift.
+    fn with_beta(&self, beta: &Tensor) -> Result<(Tensor, Tensor)> {
+        Ok((self.scale.clone(), add(beta, &self.shift)?))
+    }
+}
+
+/// ConvBlockRes(in → out): conv3×3(leaky(bn1(x) + β1)) → conv3×3(leaky(bn2(·) + β2)) + shortcut(x).
+#[derive(Debug, Clone)]
+pub struct ConvBlockRes {
+    /// FiLM path of this block (`encoder_block1->conv_block1`).
+    pub path: String,
+    pub bn1: FoldedBn,
+    pub conv1: Tensor,
+    pub bn2: FoldedBn,
+    pub conv2: Tensor,
+    /// 1×1 conv (weight, bias) when in ≠ out.
+    pub shortcut: Option<(Tensor, Tensor)>,
+}
+
+impl ConvBlockRes {
+    fn load(p: &mut Params, prefix: &str, path: String, cin: usize, cout: usize) -> Result<ConvBlockRes> {
+        let shortcut = if cin != cout {
+            Some((p.take(&format!("{prefix}.shortcut.weight"), &[cout, cin, 1, 1])?, p.take(&format!("{prefix}.shortcut.bias"), &[cout])?))
+        } else {
+            None
+        };
+        Ok(ConvBlockRes {
+            path,
+            bn1: FoldedBn::load(p, &format!("{prefix}.bn1"), cin)?,
+            conv1: p.take(&format!("{prefix}.conv1.weight"), &[cout, cin, 3, 3])?,
+            bn2: FoldedBn::load(p, &format!("{prefix}.bn2"), cout)?,
+            conv2: p.take(&format!("{prefix}.conv2.weight"), &[cout, cout, 3, 3])?,
+            shortcut,
+        })
+    }
+
+    fn film_paths(&self, out: &mut Vec<(String, usize)>) {
+        out.push((format!("{}->beta1", self.path), self.bn1.scale.shape()[0]));
+        out.push((format!("{}->beta2", self.path), self.bn2.scale.shape()[0]));
+    }
+
+    /// Over the channel concatenation of `inputs` (one, or the decoder's upsampled map and skip).
+    fn forward(&self, inputs: &[&Tensor], betas: &BTreeMap<String, Tensor>) -> Result<Tensor> {
+        let (s1, h1) = self.bn1.with_beta(beta(betas, &format!("{}->beta1", self.path))?)?;
+        let (s2, h2) = self.bn2.with_beta(beta(betas, &format!("{}->beta2", self.path))?)?;
+        let x = conv2d(inputs, &Conv2d { weight: &self.conv1, bias: None, pre: Some(PreAct { scale: &s1, shift: &h1, slope: SLOPE }), residual: None })?;
+        let residual = match &self.shortcut {
+            Some((w, b)) => conv2d(inputs, &Conv2d { weight: w, bias: Some(b), pre: None, residual: None })?,
+            None => inputs[0].clone(),
+        };
+        conv2d(&[&x], &Conv2d { weight: &self.conv2, bias: None, pre: Some(PreAct { scale: &s2, shift: &h2, slope: SLOPE }), residual: Some(&residual) })
+    }
+}
+
+fn beta<'a>(betas: &'a BTreeMap<String, Tensor>, path: &str) -> Result<&'a Tensor> {
+    betas.get(path).ok_or_else(|| Error::Msg(format!("separator: no FiLM β for '{path}'")))
+}
+
+/// Decoder block: ConvTranspose2d(leaky(bn1(x) + β1)) (kernel = stride), concat with the skip,
+/// ConvBlockRes(2·out → out). (Its `bn2` and β2 are stored in checkpoints but unused.)
+#[derive(Debug, Clone)]
+pub struct DecoderBlock {
+    pub path: String,
+    pub bn1: FoldedBn,
+    /// (in, out, sh, sw).
+    pub conv1: Tensor,
+    pub block: ConvBlockRes,
+}
+
+/// ResUNet30 with its FiLM layers and (label conditioning) label embedding.
+#[derive(Debug, Clone)]
+pub struct ResUNet {
+    pub config: SeparatorConfig,
+    pub device: Device,
+    pub bn0: FoldedBn,
+    /// (c0, C_in, 1, 1), (c0).
+    pub pre_conv: (Tensor, Tensor),
+    /// encoder_block1..6, then conv_block7a; with their pools (time, freq).
+    pub encoders: Vec<(ConvBlockRes, (usize, usize))>,
+    pub decoders: Vec<DecoderBlock>,
+    pub after_conv: (Tensor, Tensor),
+    /// (O, C_in, 1, 1), (O).
+    pub out_conv: Option<(Tensor, Tensor)>,
+    pub film: Film,
+    pub label_embedding: Option<LabelEmbedding>,
+    /// Checkpoint tensors that matched nothing (a warning, not an error).
+    pub unexpected: Vec<String>,
+}
+
+/// Encoder pools over (time, frequency); conv_block7a has none.
+const POOLS: [(usize, usize); 7] = [(2, 2), (2, 2), (2, 2), (2, 2), (2, 2), (1, 2), (1, 1)];
+
+/// Tensors that are derived or dead in the baseline's checkpoints: ignored silently.
+fn ignorable(name: &str) -> bool {
+    name.ends_with(".num_batches_tracked")
+        || name.starts_with("base.stft.")
+        || name.starts_with("base.istft.")
+        || (name.starts_with("base.decoder_block") && name.contains(".bn2.") && !name.contains(".conv_block2."))
+        || (name.starts_with("film.decoder_block") && name.contains("->beta2.") && !name.contains("->conv_block2->"))
+}
+
+impl ResUNet {
+    /// Loads `dir/config.json` + `dir/model.safetensors` onto `device`.
+    pub fn load(dir: impl AsRef<Path>, device: Device) -> Result<ResUNet> {
+        let dir = dir.as_ref();
+        let config = SeparatorConfig::from_file(dir.join("config.json"))?;
+        let (tensors, st) = aural_runtime::safetensors_io::load_checkpoint_dir(dir)?;
+        ResUNet::from_tensors(config, &tensors, &st, device)
+    }
+
+    /// Builds the model from a config and the checkpoint's tensors (baseline `state_dict()` names).
+    pub fn from_tensors(config: SeparatorConfig, tensors: &BTreeMap<String, Tensor>, source: &Path, device: Device) -> Result<ResUNet> {
+        config.validate()?;
+        let mut p = Params::new(tensors, source, device);
+        let c = &config.channels;
+        let (cin, f) = (config.input_channels, config.freq_bins());
+        let bn0 = FoldedBn::load(&mut p, "base.bn0", f)?;
+        let pre_conv = (p.take("base.pre_conv.weight", &[c[0], cin, 1, 1])?, p.take("base.pre_conv.bias", &[c[0]])?);
+        let mut encoders = Vec::new();
+        for (k, &pool) in POOLS.iter().enumerate() {
+            let name = if k < 6 { format!("encoder_block{}", k + 1) } else { "conv_block7a".to_string() };
+            let (i, o) = if k < 6 { (c[k], c[k + 1]) } else { (c[6], c[6]) };
+            let block = ConvBlockRes::load(&mut p, &format!("base.{name}.conv_block1"), format!("{name}->conv_block1"), i, o)?;
+            encoders.push((block, pool));
+        }
+        let mut decoders = Vec::new();
+        let mut prev = c[6];
+        for k in 1..=6 {
+            let out = c[7 - k];
+            let (sh, sw) = POOLS[6 - k];
+            let name = format!("decoder_block{k}");
+            let bn1 = FoldedBn::load(&mut p, &format!("base.{name}.bn1"), prev)?;
+            let conv1 = p.take(&format!("base.{name}.conv1.weight"), &[prev, out, sh, sw])?;
+            let block = ConvBlockRes::load(&mut p, &format!("base.{name}.conv_block2"), format!("{name}->conv_block2"), 2 * out, out)?;
+            decoders.push(DecoderBlock { path: name, bn1, conv1, block });
+            prev = out;
+        }
+        let s = config.target_sources_num;
+        let after_conv = (p.take("base.after_conv.weight", &[cin * 3 * s, c[1], 1, 1])?, p.take("base.after_conv.bias", &[cin * 3 * s])?);
+        let out_conv = if config.out_conv {
+            let o = config.output_channels;
+            Some((p.take("base.out_conv.weight", &[o, cin, 1, 1])?, p.take("base.out_conv.bias", &[o])?))
+        } else {
+            None
+        };
+        let mut paths = Vec::new();
+        for (b, _) in &encoders {
+            b.film_paths(&mut paths);
+        }
+        for d in &decoders {
+            paths.push((format!("{}->beta1", d.path), d.bn1.scale.shape()[0]));
+            d.block.film_paths(&mut paths);
+        }
+        let film = Film::load(&mut p, &paths, config.condition_size)?;
+        let label_embedding = match config.conditioning {
+            Conditioning::Label => Some(LabelEmbedding::load(&mut p, config.label_len, config.condition_size)?),
+            Conditioning::Query => None,
+        };
+        let unexpected = tensors.keys().filter(|k| !p.used.contains(*k) && !ignorable(k)).cloned().collect();
+        Ok(ResUNet { config, device, bn0, pre_conv, encoders, decoders, after_conv, out_conv, film, label_embedding, unexpected })
+    }
+
+    pub fn stft_opts(&self) -> StftOpts {
+        StftOpts::new(self.config.window_size, self.config.hop_size)
+    }
+
+    /// The condition (B, condition_size) of a label vector (B, label_len) or a query.
+    pub fn condition(&self, cond: &Tensor) -> Result<Tensor> {
+        match &self.label_embedding {
+            Some(le) => le.forward(cond),
+            None => Ok(cond.clone()),
+        }
+    }
+
+    /// The network on its input (B, C_in, T′, F − 1) with FiLM βs → after_conv output (B, S·C_in·3, T′, F − 1).
+    pub fn network(&self, x: &Tensor, betas: &BTreeMap<String, Tensor>) -> Result<Tensor> {
+        self.network_traced(x, betas, &mut |_, _| Ok(()))
+    }
+
+    /// [`ResUNet::network`], handing each intermediate to `trace`: `pre_conv`, `enc{k}` (encoder k's
+    /// unpooled output), `enc{k}_pool`, `center`, `dec{k}`, `after_conv`.
+    pub fn network_traced(&self, x: &Tensor, betas: &BTreeMap<String, Tensor>, trace: &mut dyn FnMut(&str, &Tensor) -> Result<()>) -> Result<Tensor> {
+        let mut x = conv2d(&[x], &Conv2d { weight: &self.pre_conv.0, bias: Some(&self.pre_conv.1), pre: None, residual: None })?;
+        trace("pre_conv", &x)?;
+        let mut skips = Vec::new();
+        for (k, (block, pool)) in self.encoders.iter().enumerate() {
+            let e = block.forward(&[&x], betas)?;
+            if *pool == (1, 1) {
+                x = e.clone();
+                trace("center", &x)?;
+            } else {
+                x = avg_pool2d(&e, *pool)?;
+                trace(&format!("enc{}", k + 1), &e)?;
+                trace(&format!("enc{}_pool", k + 1), &x)?;
+            }
+            skips.push(e);
+        }
+        // Decoder k reads the unpooled output of encoder 7 − k (skips[6 − k] counting from 1).
+        for (k, d) in self.decoders.iter().enumerate() {
+            let (s1, h1) = d.bn1.with_beta(beta(betas, &format!("{}->beta1", d.path))?)?;
+            let up = conv_transpose2d(&x, &d.conv1, Some(&PreAct { scale: &s1, shift: &h1, slope: SLOPE }))?;
+            // The skip is dropped once read: only the unread skips stay alive.
+            let skip = skips.remove(5 - k);
+            x = d.block.forward(&[&up, &skip], betas)?;
+            trace(&format!("dec{}", k + 1), &x)?;
+        }
+        let y = conv2d(&[&x], &Conv2d { weight: &self.after_conv.0, bias: Some(&self.after_conv.1), pre: None, residual: None })?;
+        trace("after_conv", &y)?;
+        Ok(y)
+    }
+
+    /// Separates: `mixture` (B, C_in, L) and the condition input (label vectors (B, label_len) or
+    /// queries (B, condition_size)) → waveforms (B, S, O, L). With label conditioning a slot whose
+    /// label entries are all zero (silence) gives exact zeros.
+    pub fn forward(&self, mixture: &Tensor, cond: &Tensor) -> Result<Tensor> {
+        self.forward_traced(mixture, cond, &mut |_, _| Ok(()))
+    }
+
+    /// [`ResUNet::forward`], handing the intermediates to `trace`: `condition`, `net_input`, those of
+    /// [`ResUNet::network_traced`], and `masked` (the (B, S, O, 2, F, T) spectra before the iSTFT).
+    pub fn forward_traced(&self, mixture: &Tensor, cond: &Tensor, trace: &mut dyn FnMut(&str, &Tensor) -> Result<()>) -> Result<Tensor> {
+        let cfg = &self.config;
+        let ms = mixture.shape();
+        if ms.len() != 3 || ms[1] != cfg.input_channels {
+            return Err(Error::Msg(format!("separator: mixture must be (B, {} channels, samples), got {ms:?}", cfg.input_channels)));
+        }
+        let b = ms[0];
+        let want = match cfg.conditioning {
+            Conditioning::Label => cfg.label_len,
+            Conditioning::Query => cfg.condition_size,
+        };
+        if cond.shape() != [b, want] {
+            let what = if cfg.conditioning == Conditioning::Label { "label vector" } else { "query" };
+            return Err(Error::Msg(format!("separator: the {what} must be ({b}, {want}), got {:?}", cond.shape())));
+        }
+        let len = ms[2];
+        if len <= cfg.window_size / 2 {
+            return Err(Error::Msg(format!("separator: the input has {len} samples; it needs more than n_fft/2 = {} (reflect padding)", cfg.window_size / 2)));
+        }
+        let o = self.stft_opts();
+        let spec = stft(mixture, &o)?;
+        let frames = spec.shape()[4];
+        let tp = frames.div_ceil(TIME_MULTIPLE) * TIME_MULTIPLE;
+        let condition = self.condition(cond)?;
+        trace("condition", &condition)?;
+        let betas = self.film.betas(&condition)?;
+        let y = {
+            let x = magnitude_input(&spec, &self.bn0.scale, &self.bn0.shift, tp)?;
+            trace("net_input", &x)?;
+            self.network_traced(&x, &betas, trace)?
+        };
+        let gate = match cfg.conditioning {
+            Conditioning::Label => Some(self.source_gate(cond)?),
+            Conditioning::Query => None,
+        };
+        let oc = self.out_conv.as_ref().map(|(w, b)| OutConv { weight: w, bias: b });
+        let masked = complex_mask(&spec, &y, cfg.target_sources_num, oc.as_ref(), gate.as_ref())?;
+        drop(y);
+        trace("masked", &masked)?;
+        istft(&masked, &o, Some(len))
+    }
+
+    /// (B, S): 1 where slot s of the label vector has a nonzero entry, else 0 (the baseline's source mask).
+    fn source_gate(&self, labels: &Tensor) -> Result<Tensor> {
+        let s = self.config.target_sources_num;
+        let v = labels.to_vec()?;
+        let per = self.config.label_len / s;
+        let g: Vec<f32> = v.chunks(per).map(|slot| if slot.iter().any(|&x| x != 0.0) { 1.0 } else { 0.0 }).collect();
+        Tensor::from_slice(&g, &[labels.shape()[0], s], self.device)
+    }
+}
