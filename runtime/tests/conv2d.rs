@@ -81,6 +81,9 @@ fn cpu_cases() -> Vec<Case> {
         case("k3_bands_two_src_shiftBC_bias_res", 2, &[10, 6], 8, 100, 40, 3, Pre::ShiftBC, true, true),
         // Direct 1×1 path, 8·300 floats per row → 109 rows per band: 3 bands (sequential path).
         case("k1_direct_bands_two_src_bias_res", 1, &[5, 3], 4, 250, 300, 1, Pre::Off, true, true),
+        // 9·40 = 360 im2col rows × 801 columns > 2^18 floats: each row is split into two column ranges
+        // (401 and 400 wide), the halo columns at the split read from the neighbouring range.
+        case("k3_column_bands_two_src_shiftBC_res", 2, &[24, 16], 3, 3, 801, 3, Pre::ShiftBC, true, true),
     ]
 }
 

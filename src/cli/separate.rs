@@ -40,6 +40,9 @@ pub struct Args {
     /// Overlap of consecutive chunks (crossfaded), in seconds.
     #[arg(long, default_value_t = 1.0, value_name = "SECONDS")]
     overlap: f64,
+    /// GPU: run the 3×3 convolutions on tensor cores (f16 weights and activations, f32 accumulation).
+    #[arg(long)]
+    half: bool,
     /// Device: auto, cpu, cuda[:N], emu.
     #[arg(long, default_value = "auto")]
     device: String,
@@ -107,7 +110,10 @@ pub fn run(a: Args) -> Result<()> {
     }
     let dev = super::resolve_device(&a.device)?;
     let t0 = Instant::now();
-    let model = ResUNet::load(&a.model, dev).with_context(|| format!("loading the separator checkpoint {}", a.model.display()))?;
+    let mut model = ResUNet::load(&a.model, dev).with_context(|| format!("loading the separator checkpoint {}", a.model.display()))?;
+    if a.half {
+        model.half_convs().context("--half")?;
+    }
     if !model.unexpected.is_empty() {
         eprintln!(
             "warning: {} tensor(s) of the checkpoint are not parameters of this model and were ignored: {}",

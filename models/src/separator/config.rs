@@ -124,7 +124,7 @@ impl SeparatorConfig {
                 self.input_channels, self.output_channels
             ));
         }
-        if self.window_size == 0 || (self.window_size / 2) % FREQ_MULTIPLE != 0 || self.window_size % 2 != 0 {
+        if self.window_size == 0 || !(self.window_size / 2).is_multiple_of(FREQ_MULTIPLE) || !self.window_size.is_multiple_of(2) {
             return bad(format!(
                 "window_size {} must be even with window_size/2 a multiple of {FREQ_MULTIPLE} (the encoder halves frequency six times)",
                 self.window_size

@@ -198,6 +198,24 @@ impl ResUNet {
         Ok(ResUNet { config, device, bn0, pre_conv, encoders, decoders, after_conv, out_conv, film, label_embedding, unexpected })
     }
 
+    /// Stores the weights of every 3×3 convolution in f16, so a GPU runs them on tensor cores (the
+    /// activation rounded to f16 as it is staged, f32 accumulation; `conv2d_fwd_f16_v3`). GPU devices
+    /// only: the CPU would convert them back on every call.
+    pub fn half_convs(&mut self) -> Result<()> {
+        if self.device.is_cpu() {
+            return Err(Error::Msg("f16 convolutions are for GPU devices (tensor cores); the CPU runs f32".into()));
+        }
+        let half = |t: &mut Tensor| -> Result<()> {
+            *t = aural_runtime::ops::unary::to_f16(t)?;
+            Ok(())
+        };
+        for b in self.encoders.iter_mut().map(|(b, _)| b).chain(self.decoders.iter_mut().map(|d| &mut d.block)) {
+            half(&mut b.conv1)?;
+            half(&mut b.conv2)?;
+        }
+        Ok(())
+    }
+
     pub fn stft_opts(&self) -> StftOpts {
         StftOpts::new(self.config.window_size, self.config.hop_size)
     }

@@ -41,6 +41,24 @@ pub struct PreAct<'a> {
     pub slope: f32,
 }
 
+impl PreAct<'_> {
+    /// Checks the shapes for `channels` input channels and `batch` items; true when the shift is
+    /// per item, (B, C).
+    pub(crate) fn check(&self, op: &'static str, channels: usize, batch: usize) -> Result<bool> {
+        if self.scale.shape() != [channels] {
+            return Err(Error::shape(op, format!("pre-activation scale {:?} must be [{channels}] (input channels)", self.scale.shape())));
+        }
+        if !self.slope.is_finite() {
+            return Err(Error::shape(op, format!("LeakyReLU slope {} is not finite", self.slope)));
+        }
+        match self.shift.shape() {
+            [n] if *n == channels => Ok(false),
+            [b, n] if *b == batch && *n == channels => Ok(true),
+            s => Err(Error::shape(op, format!("pre-activation shift {s:?} must be [{channels}] or [{batch}, {channels}]"))),
+        }
+    }
+}
+
 /// The parameters of [`conv2d`].
 #[derive(Debug, Clone, Copy)]
 pub struct Conv2d<'a> {
@@ -136,17 +154,7 @@ fn geometry(inputs: &[&Tensor], c: &Conv2d) -> Result<Geom> {
     }
     let mut shift_per_batch = false;
     if let Some(p) = &c.pre {
-        if p.scale.shape() != [ct] {
-            return Err(Error::shape(OP, format!("pre-activation scale {:?} must be [{ct}] (input channels)", p.scale.shape())));
-        }
-        shift_per_batch = match p.shift.shape() {
-            [n] if *n == ct => false,
-            [b, n] if *b == batch && *n == ct => true,
-            s => return Err(Error::shape(OP, format!("pre-activation shift {s:?} must be [{ct}] or [{batch}, {ct}]"))),
-        };
-        if !p.slope.is_finite() {
-            return Err(Error::shape(OP, format!("LeakyReLU slope {} is not finite", p.slope)));
-        }
+        shift_per_batch = p.check(OP, ct, batch)?;
     }
     Ok(Geom { batch, cin, h, w, cout, k, shift_per_batch })
 }

@@ -66,17 +66,7 @@ fn geometry(x: &Tensor, weight: &Tensor, pre: Option<&PreAct>) -> Result<Geom> {
     let (batch, cin) = (xs[0], xs[1]);
     let mut shift_per_batch = false;
     if let Some(p) = pre {
-        if p.scale.shape() != [cin] {
-            return Err(Error::shape(OP, format!("pre-activation scale {:?} must be [{cin}]", p.scale.shape())));
-        }
-        shift_per_batch = match p.shift.shape() {
-            [n] if *n == cin => false,
-            [b, n] if *b == batch && *n == cin => true,
-            s => return Err(Error::shape(OP, format!("pre-activation shift {s:?} must be [{cin}] or [{batch}, {cin}]"))),
-        };
-        if !p.slope.is_finite() {
-            return Err(Error::shape(OP, format!("LeakyReLU slope {} is not finite", p.slope)));
-        }
+        shift_per_batch = p.check(OP, cin, batch)?;
     }
     Ok(Geom { batch, cin, h: xs[2], w: xs[3], cout: ws[1], sh: ws[2], sw: ws[3], shift_per_batch })
 }
