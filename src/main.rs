@@ -86,6 +86,37 @@ enum Cmd {
     ///   aural evaluate ... --scores scores/ --median-filter 7 --psds1 dtc=0.5,gtc=0.5
     #[command(verbatim_doc_comment)]
     Evaluate(cli::evaluate::Args),
+    /// DCASE 2025 task 4 (S5) metrics of separated sources: label accuracy, CA-SDRi, per-class table.
+    ///
+    /// Reads the baseline's layout: mixtures DIR/<name>.wav (channel 0 is the SDRi baseline),
+    /// references and estimates <name>_<Label>.wav (the labels with a file are the reference and the
+    /// predicted labels). Per mixture, each true-positive label scores SNR(estimate) − SNR(mixture)
+    /// against its reference (SNR with float32 eps, no zero-mean), each false-positive or missed
+    /// label 0; CA-SDRi is the mean over the labels, then over the mixtures; label accuracy is the
+    /// share of mixtures whose predicted set equals the reference set. Files are matched by exact
+    /// name (the baseline matches a name prefix); a mixture without estimates counts as all-missed,
+    /// with a warning (the baseline crashes); multi-channel sources are mixed down to mono.
+    ///
+    /// Examples:
+    ///   aural evaluate-s5 --estimates sep/ --reference dev_set/test/oracle_target --mixtures dev_set/test/soundscape
+    ///   aural evaluate-s5 --estimates sep/ --reference oracle_target/ --mixtures soundscape/ --json s5.json
+    #[command(name = "evaluate-s5", verbatim_doc_comment)]
+    EvaluateS5(cli::evaluate_s5::Args),
+    /// The DCASE 2025 task 4 system: name the classes in 4-channel mixtures and extract each one.
+    ///
+    /// Per mixture: the M2D tagger on the reference channel (log-mel, ViT, head) → labels with
+    /// probability ≥ --threshold (1 to 3, class-index order; the most probable one if none) → one
+    /// separator pass per label (one ResUNetK pass for up to three) → OUTDIR/<stem>_<Label>.wav, and
+    /// OUTDIR/labels.tsv (filename, labels). Mixtures must be at the models' rate (32 kHz) unless
+    /// --resample, with the separator's channel count. Convert PyTorch checkpoints with
+    /// scripts/convert_m2d_ckpt.py and scripts/convert_separator_ckpt.py.
+    ///
+    /// Examples:
+    ///   aural s5 --tagger m2d_at/ --separator resunet/ soundscape/*.wav --out estimates/
+    ///   aural s5 --tagger m2d_at/ --separator resunetk/ mix.wav --out est/ --threshold 0.4 --json
+    ///   aural evaluate-s5 --estimates est/ --reference oracle_target/ --mixtures soundscape/
+    #[command(verbatim_doc_comment)]
+    S5(cli::s5::Args),
     /// Extract the sources of given classes from a mixture with a ResUNet30 separator checkpoint
     /// (the DCASE 2025 task 4 baseline's ResUNet / ResUNetK, AudioSep's query-conditioned model).
     ///
@@ -113,6 +144,8 @@ fn main() -> ExitCode {
         Cmd::Embed(a) => cli::embed::run(a),
         Cmd::Detect(a) => cli::detect::run(a),
         Cmd::Evaluate(a) => cli::evaluate::run(a),
+        Cmd::EvaluateS5(a) => cli::evaluate_s5::run(a),
+        Cmd::S5(a) => cli::s5::run(a),
         Cmd::Separate(a) => cli::separate::run(a),
     };
     match res {

@@ -53,7 +53,8 @@ sources![
     "conv2d",
     "conv_transpose",
     "pool",
-    "complex_mask"
+    "complex_mask",
+    "melspec"
 ];
 
 /// A header shared by several families (see the crate doc).

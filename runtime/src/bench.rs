@@ -178,6 +178,7 @@ pub fn families() -> Vec<(&'static str, fn(Device) -> Result<Vec<BenchCase>>)> {
         ("conv_transpose", conv_transpose::bench_cases),
         ("pool", pool::bench_cases),
         ("complex_mask", complex_mask::bench_cases),
+        ("melspec", melspec::bench_cases),
     ]
 }
 

@@ -4,8 +4,10 @@ pub mod detect;
 pub mod doctor;
 pub mod embed;
 pub mod evaluate;
+pub mod evaluate_s5;
 pub mod features;
 pub mod plot;
+pub mod s5;
 pub mod separate;
 
 use std::io::Write;

@@ -11,6 +11,7 @@ pub mod fbank;
 pub mod gru;
 pub mod layernorm;
 pub mod matmul;
+pub mod melspec;
 pub mod patch_embed;
 pub mod pool;
 pub mod reduce;
