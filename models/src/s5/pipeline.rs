@@ -49,7 +49,7 @@ impl S5System {
         let wave = aural_runtime::Tensor::from_slice(ch, &[1, ch.len()], self.tagger.device)?;
         let probabilities = self.tagger.probabilities(&wave)?.remove(0);
         let [lo, hi] = tc.nevent_range;
-        let slots = select_labels(&probabilities, &tc.classes, threshold.unwrap_or(tc.threshold), (lo, hi)).map_err(|e| Error::Msg(e.to_string()))?;
+        let slots = select_labels(&probabilities, &tc.classes, threshold.unwrap_or(tc.threshold), (lo, hi))?;
         let labels: Vec<&str> = slots.iter().map(String::as_str).filter(|l| *l != "silence").collect();
         let sc = &self.separator.config;
         let (s, o) = (sc.target_sources_num, sc.output_channels);
