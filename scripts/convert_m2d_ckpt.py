@@ -47,11 +47,12 @@ import json
 import os
 import re
 import sys
-import tempfile
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from ckpt_tools import ConvertError, load_state, need, write_checkpoint  # noqa: E402
 
 CLASSES = ["AlarmClock", "BicycleBell", "Blender", "Buzzer", "Clapping", "Cough", "CupboardOpenClose",
            "Dishes", "Doorbell", "FootSteps", "HairDryer", "MechanicalFans", "MusicalKeyboard", "Percussion",
@@ -70,10 +71,6 @@ BACKBONE_ROOTS = ("cls_token", "pos_embed", "norm_stats", "patch_embed.", "block
 BLOCK_PARTS = ("norm1", "attn.qkv", "attn.proj", "norm2", "mlp.fc1", "mlp.fc2")
 
 
-class ConvertError(Exception):
-    pass
-
-
 def f32_json(v):
     """The shortest decimal that reads back as the same float32 (so -7.1, not -7.099999904632568)."""
     v32 = np.float32(v)
@@ -82,17 +79,6 @@ def f32_json(v):
     return out
 
 
-def _load_state(path):
-    if path.endswith(".safetensors"):
-        return load_file(path)
-    obj = torch.load(path, map_location="cpu", weights_only=False)
-    for key in ("state_dict", "model"):
-        if isinstance(obj, dict) and isinstance(obj.get(key), dict):
-            obj = obj[key]
-            break
-    if not isinstance(obj, dict) or not any(torch.is_tensor(v) for v in obj.values()):
-        raise ConvertError(f"{path} holds no state dict (expected a dict of tensors, or a 'state_dict'/'model' entry)")
-    return {k: v for k, v in obj.items() if torch.is_tensor(v)}
 
 
 def _dropped(name):
@@ -133,13 +119,6 @@ def normalise_names(raw):
     return kind, sd, unknown
 
 
-def _need(sd, name, ndim=None):
-    if name not in sd:
-        raise ConvertError(f"missing tensor {name}")
-    t = sd[name]
-    if ndim is not None and t.dim() != ndim:
-        raise ConvertError(f"{name} has shape {tuple(t.shape)}, expected {ndim} dimensions")
-    return t
 
 
 def parse_release_name(path):
@@ -170,9 +149,9 @@ def read_classes(arg):
 
 
 def infer_config(sd, num_heads=12, sample_rate=32000, input_frames=None, classes=None):
-    pos = _need(sd, "backbone.pos_embed", 3)
+    pos = need(sd, "backbone.pos_embed", 3)
     d = pos.shape[2]
-    proj = _need(sd, "backbone.patch_embed.proj.weight", 4)
+    proj = need(sd, "backbone.patch_embed.proj.weight", 4)
     if proj.shape[0] != d or proj.shape[1] != 1:
         raise ConvertError(f"backbone.patch_embed.proj.weight has shape {tuple(proj.shape)}, expected ({d}, 1, ph, pw)")
     ph, pw = proj.shape[2], proj.shape[3]
@@ -181,7 +160,7 @@ def infer_config(sd, num_heads=12, sample_rate=32000, input_frames=None, classes
         depth += 1
     if depth == 0:
         raise ConvertError("missing tensor backbone.blocks.0.attn.qkv.weight")
-    hidden = _need(sd, "backbone.blocks.0.mlp.fc1.weight", 2).shape[0]
+    hidden = need(sd, "backbone.blocks.0.mlp.fc1.weight", 2).shape[0]
     if num_heads <= 0 or d % num_heads:
         raise ConvertError(f"embed_dim {d} is not a multiple of --num-heads {num_heads}")
     if sample_rate not in FRONT_ENDS:
@@ -199,7 +178,7 @@ def infer_config(sd, num_heads=12, sample_rate=32000, input_frames=None, classes
     elif (input_frames - pw) // pw + 1 != tpatch:
         raise ConvertError(f"input frames {input_frames} give {(input_frames - pw) // pw + 1} time patches, "
                            f"but backbone.pos_embed holds {tpatch}")
-    head = _need(sd, "head.weight", 2)
+    head = need(sd, "head.weight", 2)
     n_cls, width = head.shape
     if width not in (d, fbins * d):
         raise ConvertError(f"head.weight has shape {tuple(head.shape)}: its input must be embed_dim {d} "
@@ -210,7 +189,7 @@ def infer_config(sd, num_heads=12, sample_rate=32000, input_frames=None, classes
         classes = CLASSES
     elif len(classes) != n_cls:
         raise ConvertError(f"--classes lists {len(classes)} names, the head has {n_cls} outputs")
-    stats = _need(sd, "backbone.norm_stats", 1)
+    stats = need(sd, "backbone.norm_stats", 1)
     if stats.shape != (2,):
         raise ConvertError(f"backbone.norm_stats has shape {tuple(stats.shape)}, expected (2,)")
     mean, std = (float(x) for x in stats.to(torch.float32))
@@ -244,24 +223,11 @@ def expected_shapes(cfg, head_width):
     return out
 
 
-def _atomic(out_dir, name, write):
-    fd, tmp = tempfile.mkstemp(prefix="." + name + ".", dir=out_dir)
-    os.close(fd)
-    try:
-        write(tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, os.path.join(out_dir, name))
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def convert(ckpt, out_dir, num_heads=12, classes=None, sample_rate=None, input_frames=None,
             ignore_unknown=False, log=print):
-    raw = _load_state(ckpt)
+    raw = load_state(ckpt, ("state_dict", "model"))
     kind, sd, unknown = normalise_names(raw)
     if kind == "m2d":
         name_frames, name_sr = parse_release_name(ckpt)
@@ -276,27 +242,9 @@ def convert(ckpt, out_dir, num_heads=12, classes=None, sample_rate=None, input_f
         classes = read_classes(classes)
     cfg, head_width = infer_config(sd, num_heads, 32000 if sample_rate is None else sample_rate, input_frames, classes)
     want = expected_shapes(cfg, head_width)
-    for name, shape in want.items():
-        t = _need(sd, name)
-        if tuple(t.shape) != shape:
-            raise ConvertError(f"{name} has shape {tuple(t.shape)}, expected {shape} for the inferred geometry")
     unknown += [k for k in sd if k not in want]
-    if unknown:
-        msg = f"{len(unknown)} unknown tensor(s): " + ", ".join(sorted(unknown)[:20]) + (" …" if len(unknown) > 20 else "")
-        if not ignore_unknown:
-            raise ConvertError(msg + " (pass --ignore-unknown to drop them)")
-        log("dropping " + msg)
-    out = {k: sd[k].detach().to(torch.float32).contiguous() for k in sorted(want)}
-    os.makedirs(out_dir, exist_ok=True)
-    _atomic(out_dir, "model.safetensors", lambda p: save_file(out, p))
-
-    def write_cfg(p):
-        with open(p, "w") as f:
-            json.dump(cfg, f, indent=2)
-            f.write("\n")
-
-    _atomic(out_dir, "config.json", write_cfg)
-    log(f"{ckpt}: {kind}, {len(out)} tensors, embed_dim {cfg['embed_dim']}, depth {cfg['depth']}, "
+    n_out = write_checkpoint(sd, want, unknown, cfg, out_dir, ignore_unknown, log)
+    log(f"{ckpt}: {kind}, {n_out} tensors, embed_dim {cfg['embed_dim']}, depth {cfg['depth']}, "
         f"heads {cfg['num_heads']}, head {head_width} → {len(cfg['classes'])} classes, norm_stats "
         f"({cfg['norm_mean']}, {cfg['norm_std']}), {cfg['sample_rate']} Hz, unit {cfg['input_size']} → {out_dir}")
     return cfg

@@ -27,13 +27,11 @@ sample_rate defaults to 32000; classes are the 18 DCASE 2025 task 4 classes.
 Dependencies: torch, safetensors.
 """
 import argparse
-import json
 import os
 import sys
-import tempfile
 
-import torch
-from safetensors.torch import save_file
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from ckpt_tools import ConvertError, load_state, need, write_checkpoint  # noqa: E402
 
 CLASSES = ["AlarmClock", "BicycleBell", "Blender", "Buzzer", "Clapping", "Cough", "CupboardOpenClose",
            "Dishes", "Doorbell", "FootSteps", "HairDryer", "MechanicalFans", "MusicalKeyboard", "Percussion",
@@ -41,17 +39,6 @@ CLASSES = ["AlarmClock", "BicycleBell", "Blender", "Buzzer", "Clapping", "Cough"
 BN = ("weight", "bias", "running_mean", "running_var")
 
 
-class ConvertError(Exception):
-    pass
-
-
-def _load_state(path):
-    obj = torch.load(path, map_location="cpu", weights_only=False)
-    if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
-        obj = obj["state_dict"]
-    if not isinstance(obj, dict) or not any(torch.is_tensor(v) for v in obj.values()):
-        raise ConvertError(f"{path} holds no state dict (expected a dict of tensors or a 'state_dict' entry)")
-    return {k: v for k, v in obj.items() if torch.is_tensor(v)}
 
 
 def _detect_prefix(keys):
@@ -122,26 +109,22 @@ def _expected_shapes(cfg, bn0_features):
     return out
 
 
-def _need(sd, name):
-    if name not in sd:
-        raise ConvertError(f"missing tensor {name}")
-    return sd[name]
 
 
 def infer_config(sd, hop=None, sample_rate=32000):
-    pre = _need(sd, "base.pre_conv.weight")
+    pre = need(sd, "base.pre_conv.weight")
     cin = pre.shape[1]
-    channels = [pre.shape[0]] + [_need(sd, f"base.encoder_block{k}.conv_block1.conv1.weight").shape[0]
+    channels = [pre.shape[0]] + [need(sd, f"base.encoder_block{k}.conv_block1.conv1.weight").shape[0]
                                  for k in range(1, 7)]
-    bn0 = _need(sd, "base.bn0.weight").shape[0]
+    bn0 = need(sd, "base.bn0.weight").shape[0]
     window = 2 * (bn0 - 1)
     out_conv = "base.out_conv.weight" in sd
     cout = sd["base.out_conv.weight"].shape[0] if out_conv else cin
-    n_after = _need(sd, "base.after_conv.weight").shape[0]
+    n_after = need(sd, "base.after_conv.weight").shape[0]
     if n_after % (3 * cin):
         raise ConvertError(f"base.after_conv has {n_after} outputs, not a multiple of 3·input_channels = {3 * cin}")
     sources = n_after // (3 * cin)
-    cs = _need(sd, "film.encoder_block1->conv_block1->beta1.weight").shape[1]
+    cs = need(sd, "film.encoder_block1->conv_block1->beta1.weight").shape[1]
     if "label_embedding.0.weight" in sd:
         conditioning, label_len = "label", sd["label_embedding.0.weight"].shape[1]
         if label_len % sources:
@@ -159,23 +142,10 @@ def infer_config(sd, hop=None, sample_rate=32000):
             "channels": channels, "conditioning": conditioning}
 
 
-def _atomic(out_dir, name, write):
-    fd, tmp = tempfile.mkstemp(prefix="." + name + ".", dir=out_dir)
-    os.close(fd)
-    try:
-        write(tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, os.path.join(out_dir, name))
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def convert(ckpt, out_dir, prefix=None, hop=None, sample_rate=32000, ignore_unknown=False, log=print):
-    raw = _load_state(ckpt)
+    raw = load_state(ckpt, ("state_dict",))
     if prefix is None:
         prefix = _detect_prefix(raw)
     sd, unknown = {}, []
@@ -191,27 +161,9 @@ def convert(ckpt, out_dir, prefix=None, hop=None, sample_rate=32000, ignore_unkn
         sd[name] = v
     cfg = infer_config(sd, hop, sample_rate)
     want = _expected_shapes(cfg, sd["base.bn0.weight"].shape[0])
-    for name, shape in want.items():
-        t = _need(sd, name)
-        if tuple(t.shape) != shape:
-            raise ConvertError(f"{name} has shape {tuple(t.shape)}, expected {shape} for the inferred geometry")
     unknown += [prefix + k for k in sd if k not in want]
-    if unknown:
-        msg = f"{len(unknown)} unknown tensor(s): " + ", ".join(sorted(unknown)[:20]) + (" …" if len(unknown) > 20 else "")
-        if not ignore_unknown:
-            raise ConvertError(msg + " (pass --ignore-unknown to drop them)")
-        log("dropping " + msg)
-    out = {k: sd[k].detach().to(torch.float32).contiguous() for k in sorted(want)}
-    os.makedirs(out_dir, exist_ok=True)
-    _atomic(out_dir, "model.safetensors", lambda p: save_file(out, p))
-
-    def write_cfg(p):
-        with open(p, "w") as f:
-            json.dump(cfg, f, indent=2)
-            f.write("\n")
-
-    _atomic(out_dir, "config.json", write_cfg)
-    log(f"{ckpt}: prefix '{prefix}', {len(out)} tensors, input_channels {cfg['input_channels']}, "
+    n_out = write_checkpoint(sd, want, unknown, cfg, out_dir, ignore_unknown, log)
+    log(f"{ckpt}: prefix '{prefix}', {n_out} tensors, input_channels {cfg['input_channels']}, "
         f"output_channels {cfg['output_channels']}, target_sources_num {cfg['target_sources_num']}, "
         f"window {cfg['window_size']}/hop {cfg['hop_size']}, conditioning {cfg['conditioning']}, "
         f"channels {cfg['channels']} → {out_dir}")

@@ -17,6 +17,7 @@ pub mod error;
 pub mod gpu;
 pub mod malloc;
 pub mod ops;
+pub(crate) mod power_pair;
 pub mod safetensors_io;
 pub mod tensor;
 pub mod testing;

@@ -7,10 +7,10 @@
 //! The f64 FFT costs little at 512 points (see `aural bench --op fbank`).
 
 use rayon::prelude::*;
-use rustfft::num_complex::Complex64;
 use rustfft::FftPlanner;
 
 use super::{AstNorm, FbankPlan};
+use crate::power_pair::PowerPair;
 use crate::{Result, Tensor};
 
 /// Frames per rayon task.
@@ -91,41 +91,22 @@ fn mel_log(power: &[f64], plan: &FbankPlan, e: &mut [f64], out: &mut [f32]) {
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn frame_pair(xa: &[f32], xb: Option<&[f32]>, plan: &FbankPlan, fft: &dyn rustfft::Fft<f64>, w: &mut Work, oa: &mut [f32], ob: Option<&mut [f32]>) {
-    let n = plan.n_fft;
-    prepare_frame(xa, plan, &mut w.ra);
+    let pp = &mut w.pp;
+    prepare_frame(xa, plan, &mut pp.ra);
     match xb {
-        Some(xb) => prepare_frame(xb, plan, &mut w.rb),
-        None => w.rb.fill(0.0),
+        Some(xb) => prepare_frame(xb, plan, &mut pp.rb),
+        None => pp.rb.fill(0.0),
     }
-    for i in 0..n {
-        w.buf[i] = Complex64::new(w.ra[i], w.rb[i]);
-    }
-    fft.process_with_scratch(&mut w.buf, &mut w.scratch);
-    // k = 0 pairs with itself; k ≥ 1 with n − k (no modulo in the loop, so it vectorises).
-    let z0 = w.buf[0];
-    w.pa[0] = z0.re * z0.re;
-    w.pb[0] = z0.im * z0.im;
-    let (lo, hi) = w.buf.split_at(n / 2 + 1);
-    for k in 1..=n / 2 {
-        let z = lo[k];
-        let zc = if k == n / 2 { lo[k].conj() } else { hi[n / 2 - k - 1].conj() };
-        w.pa[k] = (z + zc).norm_sqr() * 0.25;
-        w.pb[k] = (z - zc).norm_sqr() * 0.25;
-    }
-    mel_log(&w.pa, plan, &mut w.e, oa);
+    pp.run(fft);
+    mel_log(&pp.pa, plan, &mut w.e, oa);
     if let Some(ob) = ob {
-        mel_log(&w.pb, plan, &mut w.e, ob);
+        mel_log(&pp.pb, plan, &mut w.e, ob);
     }
 }
 
-/// Per-task work space.
+/// Per-task work space: the frame pair's FFT buffers and the mel sums.
 struct Work {
-    ra: Vec<f64>,
-    rb: Vec<f64>,
-    buf: Vec<Complex64>,
-    scratch: Vec<Complex64>,
-    pa: Vec<f64>,
-    pb: Vec<f64>,
+    pp: PowerPair,
     e: Vec<f64>,
 }
 
@@ -161,17 +142,8 @@ pub(super) fn fbank(wave: &[f32], plan: &FbankPlan) -> Result<Tensor> {
     let mut out = vec![0f32; rows * nm];
     let fft = FftPlanner::<f64>::new().plan_fft_forward(plan.n_fft);
     let (head, tail) = out.split_at_mut(computed * nm);
-    let n = plan.n_fft;
     head.par_chunks_mut(FRAMES_PER_TASK * nm).enumerate().for_each(|(c, chunk)| {
-        let mut w = Work {
-            ra: vec![0.0; n],
-            rb: vec![0.0; n],
-            buf: vec![Complex64::new(0.0, 0.0); n],
-            scratch: vec![Complex64::new(0.0, 0.0); fft.get_inplace_scratch_len()],
-            pa: vec![0.0; n / 2 + 1],
-            pb: vec![0.0; n / 2 + 1],
-            e: vec![0.0; nm],
-        };
+        let mut w = Work { pp: PowerPair::new(fft.as_ref()), e: vec![0.0; nm] };
         #[cfg(target_arch = "x86_64")]
         if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
             // SAFETY: the CPU supports AVX2 and FMA (checked just above).

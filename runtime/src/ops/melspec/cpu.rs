@@ -16,24 +16,14 @@
 //! is ~0.35 ms of one core's time.
 
 use rayon::prelude::*;
-use rustfft::num_complex::Complex64;
 use rustfft::FftPlanner;
 
 use super::{reflect, MelPlan};
+use crate::power_pair::PowerPair;
 use crate::{Result, Tensor};
 
 /// Frames per rayon task.
 const FRAMES_PER_TASK: usize = 32;
-
-/// Per-task work space.
-struct Work {
-    ra: Vec<f64>,
-    rb: Vec<f64>,
-    buf: Vec<Complex64>,
-    scratch: Vec<Complex64>,
-    pa: Vec<f64>,
-    pb: Vec<f64>,
-}
 
 /// Frame t of signal `x` (reflect-padded by n_fft/2), windowed, zero-padded to n_fft, into `out`.
 #[inline(always)]
@@ -73,20 +63,8 @@ fn mel_log(power: &[f64], plan: &MelPlan, out: &mut [f32]) {
 /// A[k] = (Z[k] + conj Z[n−k]) / 2 and B[k] = (Z[k] − conj Z[n−k]) / 2i, so
 /// |A[k]|² = |Z[k] + conj Z[n−k]|² / 4 and |B[k]|² = |Z[k] − conj Z[n−k]|² / 4 (k = 0: Re², Im²).
 #[inline(always)]
-fn frame_pair(fft: &dyn rustfft::Fft<f64>, plan: &MelPlan, w: &mut Work, oa: &mut [f32], ob: Option<&mut [f32]>) {
-    let n = plan.opts.n_fft;
-    for i in 0..n {
-        w.buf[i] = Complex64::new(w.ra[i], w.rb[i]);
-    }
-    fft.process_with_scratch(&mut w.buf, &mut w.scratch);
-    let z0 = w.buf[0];
-    w.pa[0] = z0.re * z0.re;
-    w.pb[0] = z0.im * z0.im;
-    for k in 1..=n / 2 {
-        let (z, zc) = (w.buf[k], w.buf[n - k].conj());
-        w.pa[k] = (z + zc).norm_sqr() * 0.25;
-        w.pb[k] = (z - zc).norm_sqr() * 0.25;
-    }
+fn frame_pair(fft: &dyn rustfft::Fft<f64>, plan: &MelPlan, w: &mut PowerPair, oa: &mut [f32], ob: Option<&mut [f32]>) {
+    w.run(fft);
     mel_log(&w.pa, plan, oa);
     if let Some(ob) = ob {
         mel_log(&w.pb, plan, ob);
@@ -95,7 +73,7 @@ fn frame_pair(fft: &dyn rustfft::Fft<f64>, plan: &MelPlan, w: &mut Work, oa: &mu
 
 /// The frames `g0 .. g0 + rows` of the flattened (signal, frame) list into `chunk` (rows of n_mels).
 #[inline(always)]
-fn task_frames(x: &[f32], len: usize, plan: &MelPlan, fft: &dyn rustfft::Fft<f64>, w: &mut Work, g0: usize, chunk: &mut [f32]) {
+fn task_frames(x: &[f32], len: usize, plan: &MelPlan, fft: &dyn rustfft::Fft<f64>, w: &mut PowerPair, g0: usize, chunk: &mut [f32]) {
     let nm = plan.opts.n_mels;
     let nt = plan.opts.n_frames(len);
     let signal = |g: usize| &x[(g / nt) * len..(g / nt + 1) * len];
@@ -117,7 +95,7 @@ fn task_frames(x: &[f32], len: usize, plan: &MelPlan, fft: &dyn rustfft::Fft<f64
 /// mel loops vectorise 4-wide in f64. Chosen at run time.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn frames_avx2(x: &[f32], len: usize, plan: &MelPlan, fft: &dyn rustfft::Fft<f64>, w: &mut Work, g0: usize, chunk: &mut [f32]) {
+unsafe fn frames_avx2(x: &[f32], len: usize, plan: &MelPlan, fft: &dyn rustfft::Fft<f64>, w: &mut PowerPair, g0: usize, chunk: &mut [f32]) {
     task_frames(x, len, plan, fft, w, g0, chunk)
 }
 
@@ -128,14 +106,7 @@ pub(super) fn log_mel(x: &[f32], batch: usize, len: usize, plan: &MelPlan, shape
     // (signal, frame, mel) first, then transposed to (signal, mel, frame).
     let mut tmp = vec![0f32; batch * nt * nm];
     tmp.par_chunks_mut(FRAMES_PER_TASK * nm).enumerate().for_each(|(c, chunk)| {
-        let mut w = Work {
-            ra: vec![0.0; n],
-            rb: vec![0.0; n],
-            buf: vec![Complex64::new(0.0, 0.0); n],
-            scratch: vec![Complex64::new(0.0, 0.0); fft.get_inplace_scratch_len()],
-            pa: vec![0.0; n / 2 + 1],
-            pb: vec![0.0; n / 2 + 1],
-        };
+        let mut w = PowerPair::new(fft.as_ref());
         #[cfg(target_arch = "x86_64")]
         if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
             // SAFETY: the CPU supports AVX2 and FMA (checked just above).
