@@ -49,19 +49,14 @@ fn s5_tags_and_separates_like_the_library() {
     audio::write_wav(&wav, 32000, &refs).unwrap();
     let (tagger, separator) = (fixture_path("m2d_small"), fixture_path("separator/resunet_n1024"));
     let out = d.join("out");
-    let o = aural(&[
-        "s5",
-        "--tagger",
-        tagger.to_str().unwrap(),
-        "--separator",
-        separator.to_str().unwrap(),
-        wav.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--json",
-        "--device",
-        "cpu",
-    ]);
+    // `aural s5` with the two fixture models on `input`, plus `extra` arguments.
+    let s5 = |input: &std::path::Path, extra: &[&str]| {
+        let mut args = vec!["s5", "--tagger", tagger.to_str().unwrap(), "--separator", separator.to_str().unwrap(), input.to_str().unwrap()];
+        args.extend(["--out", out.to_str().unwrap(), "--device", "cpu"]);
+        args.extend(extra);
+        aural(&args)
+    };
+    let o = s5(&wav, &["--json"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let system = S5System::new(M2dTagger::load(&tagger, Device::Cpu).unwrap(), ResUNet::load(&separator, Device::Cpu).unwrap()).unwrap();
     let want = system.run(&mix, None, &ChunkOpts::default()).unwrap();
@@ -82,41 +77,16 @@ fn s5_tags_and_separates_like_the_library() {
     // A mono mixture and one at 16 kHz are refused, naming the file.
     let mono = d.join("mono.wav");
     audio::write_wav(&mono, 32000, &refs[..1]).unwrap();
-    let o = aural(&[
-        "s5",
-        "--tagger",
-        tagger.to_str().unwrap(),
-        "--separator",
-        separator.to_str().unwrap(),
-        mono.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--device",
-        "cpu",
-    ]);
+    let o = s5(&mono, &[]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success() && err.contains("mono.wav") && err.contains("1 channel(s)"), "{err}");
     let low = mixture(16000);
     let low_refs: Vec<&[f32]> = low.iter().map(Vec::as_slice).collect();
     let w16 = d.join("low.wav");
     audio::write_wav(&w16, 16000, &low_refs).unwrap();
-    let args = [
-        "s5",
-        "--tagger",
-        tagger.to_str().unwrap(),
-        "--separator",
-        separator.to_str().unwrap(),
-        w16.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--device",
-        "cpu",
-    ];
-    let o = aural(&args);
+    let o = s5(&w16, &[]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success() && err.contains("16000 Hz") && err.contains("--resample"), "{err}");
-    let mut with = args.to_vec();
-    with.push("--resample");
-    let o = aural(&with);
+    let o = s5(&w16, &["--resample"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
