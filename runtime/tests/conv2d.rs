@@ -84,6 +84,9 @@ fn cpu_cases() -> Vec<Case> {
         // 9·40 = 360 im2col rows × 801 columns > 2^18 floats: each row is split into two column ranges
         // (401 and 400 wide), the halo columns at the split read from the neighbouring range.
         case("k3_column_bands_two_src_shiftBC_res", 2, &[24, 16], 3, 3, 801, 3, Pre::ShiftBC, true, true),
+        // The direct 1×1 path over column bands: 500 channels × 600 columns > 2^18 floats per row, so
+        // each row splits into two column ranges and gemm reads each source in place from the range.
+        case("k1_direct_column_bands_two_src_bias_res", 1, &[300, 200], 3, 2, 600, 1, Pre::Off, true, true),
     ]
 }
 

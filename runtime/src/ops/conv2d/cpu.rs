@@ -115,32 +115,10 @@ pub(super) fn conv2d(inputs: &[&Tensor], c: &Conv2d, g: &Geom) -> Result<Tensor>
             for (s, x) in xs.iter().enumerate() {
                 let cs = g.cin[s];
                 // A source with no channels is empty (gemm with k = 0 reads no rhs): don't slice past it.
-                let rhs = if cs == 0 { &x[..] } else { &x[b * cs * hw + h0 * wd..] };
-                // SAFETY: lhs: columns c0..c0+cs of the (O, ΣC) weight; rhs: cs rows (stride hw) of n
-                // columns inside x; dst: O rows (stride hw) of n columns of this band.
-                unsafe {
-                    gemm::gemm(
-                        g.cout,
-                        n,
-                        cs,
-                        dst,
-                        1,
-                        hw as isize,
-                        read_dst || s > 0,
-                        w[c0..].as_ptr(),
-                        1,
-                        ct as isize,
-                        rhs.as_ptr(),
-                        1,
-                        hw as isize,
-                        1.0,
-                        1.0,
-                        false,
-                        false,
-                        false,
-                        par,
-                    );
-                }
+                let rhs = if cs == 0 { &x[..] } else { &x[b * cs * hw + off..] };
+                // SAFETY: lhs: columns c0..c0+cs of the (O, ΣC) weight (row stride ΣC); rhs: cs rows
+                // (stride hw) of n columns inside x; dst: O rows (stride hw) of n columns of this band.
+                unsafe { gemm_rows(g.cout, n, cs, dst, hw, read_dst || s > 0, &w[c0..], ct, rhs, hw, par) };
                 c0 += cs;
             }
             return;
@@ -148,29 +126,7 @@ pub(super) fn conv2d(inputs: &[&Tensor], c: &Conv2d, g: &Geom) -> Result<Tensor>
         buf.resize(kdim * n, 0.0);
         fill_band(buf, &xs, g, pre.as_ref(), band);
         // SAFETY: lhs (O, K) row-major; rhs the (K, n) band; dst O rows (stride hw) of n columns.
-        unsafe {
-            gemm::gemm(
-                g.cout,
-                n,
-                kdim,
-                dst,
-                1,
-                hw as isize,
-                read_dst,
-                w.as_ptr(),
-                1,
-                kdim as isize,
-                buf.as_ptr(),
-                1,
-                n as isize,
-                1.0,
-                1.0,
-                false,
-                false,
-                false,
-                par,
-            );
-        }
+        unsafe { gemm_rows(g.cout, n, kdim, dst, hw, read_dst, &w, kdim, buf, n, par) };
     };
     if bands.len() >= 2 * rayon::current_num_threads() {
         bands.par_iter().for_each_init(Vec::new, |buf, band| run(buf, *band, Parallelism::None));
@@ -183,6 +139,52 @@ pub(super) fn conv2d(inputs: &[&Tensor], c: &Conv2d, g: &Geom) -> Result<Tensor>
     // SAFETY: every band wrote all O × n of its elements, and the bands cover the output.
     unsafe { out.set_len(len) };
     Tensor::from_vec(out, &g.out_shape())
+}
+
+/// `dst (m × n) (+)= lhs (m × k) · rhs (k × n)`, every matrix row-major with unit column stride and
+/// the given row strides; `accumulate` adds to dst instead of overwriting it.
+///
+/// # Safety
+/// `dst` must be valid for m rows of n elements at stride `dst_rs`, and the slices must hold the
+/// rows the strides reach (`lhs` m rows at `lhs_rs`, `rhs` k rows at `rhs_rs`).
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm_rows(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: *mut f32,
+    dst_rs: usize,
+    accumulate: bool,
+    lhs: &[f32],
+    lhs_rs: usize,
+    rhs: &[f32],
+    rhs_rs: usize,
+    par: Parallelism,
+) {
+    // SAFETY: the caller's contract; gemm forms only indices inside the strided rows.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst,
+            1,
+            dst_rs as isize,
+            accumulate,
+            lhs.as_ptr(),
+            1,
+            lhs_rs as isize,
+            rhs.as_ptr(),
+            1,
+            rhs_rs as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            par,
+        )
+    }
 }
 
 /// A block of output pixels of batch item `b`: rows h0..h1 × columns w0..w1, either whole rows
