@@ -16,7 +16,10 @@ fn tmpdir(tag: &str) -> PathBuf {
     d
 }
 
-fn aural(args: &[&str]) -> std::process::Output {
+/// `aural separate --model MODEL INPUT --out OUT --device cpu` plus `extra` arguments.
+fn separate(model: &Path, input: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec!["separate", "--model", model.to_str().unwrap(), input.to_str().unwrap(), "--out", out.to_str().unwrap(), "--device", "cpu"];
+    args.extend(extra);
     Command::new(env!("CARGO_BIN_EXE_aural")).args(args).output().unwrap()
 }
 
@@ -44,20 +47,7 @@ fn separates_like_pytorch_and_refuses_mono() {
     let model = fixture_path("separator/resunet_n1024");
     let out = d.join("out");
     // The fixture's item 0 is labelled with class 5 (Cough).
-    let o = aural(&[
-        "separate",
-        "--model",
-        model.to_str().unwrap(),
-        mix.to_str().unwrap(),
-        "--label",
-        "Cough",
-        "--label",
-        "Speech",
-        "--out",
-        out.to_str().unwrap(),
-        "--device",
-        "cpu",
-    ]);
+    let o = separate(&model, &mix, &out, &["--label", "Cough", "--label", "Speech"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let got = audio::read_wav(out.join("mix_Cough.wav")).unwrap();
     assert_eq!((got.sample_rate, got.channels.len(), got.num_samples()), (32000, 1, len));
@@ -69,14 +59,12 @@ fn separates_like_pytorch_and_refuses_mono() {
 
     let mono = d.join("mono.wav");
     audio::write_wav(&mono, 32000, &[&got.channels[0]]).unwrap();
-    let o =
-        aural(&["separate", "--model", model.to_str().unwrap(), mono.to_str().unwrap(), "--label", "Cough", "--out", out.to_str().unwrap(), "--device", "cpu"]);
+    let o = separate(&model, &mono, &out, &["--label", "Cough"]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success() && err.contains("mono.wav") && err.contains("1 channel(s)") && err.contains("4-channel"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
 
-    let o =
-        aural(&["separate", "--model", model.to_str().unwrap(), mix.to_str().unwrap(), "--label", "Caugh", "--out", out.to_str().unwrap(), "--device", "cpu"]);
+    let o = separate(&model, &mix, &out, &["--label", "Caugh"]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success() && err.contains("Caugh") && err.contains("Cough"), "{err}");
 }
@@ -88,24 +76,7 @@ fn long_clips_run_in_chunks() {
     let len = write_mixture(&mix);
     let model = fixture_path("separator/resunet_n1024");
     let (one, many) = (d.join("one"), d.join("many"));
-    let args = |out: &Path, chunk: &str| {
-        aural(&[
-            "separate",
-            "--model",
-            model.to_str().unwrap(),
-            mix.to_str().unwrap(),
-            "--label",
-            "Cough",
-            "--out",
-            out.to_str().unwrap(),
-            "--chunk",
-            chunk,
-            "--overlap",
-            "0.05",
-            "--device",
-            "cpu",
-        ])
-    };
+    let args = |out: &Path, chunk: &str| separate(&model, &mix, out, &["--label", "Cough", "--chunk", chunk, "--overlap", "0.05"]);
     assert!(args(&one, "10").status.success());
     let o = args(&many, "0.12");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
