@@ -13,6 +13,8 @@ ResUNet30 pass (n_fft 1024, hop 160, out_conv) per selected label — random wei
   (WAV read and writes included; model loading excluded on both sides).
 - Both sides must select the same labels (they do when the outputs agree, as the golden tests check).
 - Memory: each process's peak resident set size (os.wait4), whole process.
+- Whole job (also `--job-only`): one process per side on one mixture, wall clock from the process start
+  (import/start, loading both models, WAV I/O for aural), as a user runs it.
 
 Run: .venv/bin/python scripts/compare_s5.py [--reps 2] [--dir DIR]
 """
@@ -24,6 +26,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -82,6 +85,7 @@ def main():
     ap.add_argument("--dir", default=os.path.join(ROOT, ".cache", "s5_full"))
     ap.add_argument("--reps", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--job-only", action="store_true", help="only the whole-process comparison")
     a = ap.parse_args()
     py = sys.executable
     m2d_dir, sep_root = os.path.join(a.dir, "m2d_full"), os.path.join(ROOT, ".cache", "separator_full")
@@ -106,9 +110,25 @@ def main():
         sf.write(w, mix.T, 32000, subtype="FLOAT")
         wavs.append(w)
     src = TORCH_CHILD.format(golden=os.path.join(ROOT, "tests", "golden"), threads=a.threads, m2d=m2d_dir, sep=sep_dir, io=io, reps=a.reps)
+    exe = os.path.join(ROOT, "target", "release", "aural")
+    # The whole job as a user runs it, one process each, wall clock from the process start: the
+    # PyTorch script with no timed repetitions (import, load both models, one mixture) against
+    # `aural s5` on one WAV (start, load both models, read, tag, separate, write).
+    job_src = TORCH_CHILD.format(golden=os.path.join(ROOT, "tests", "golden"), threads=a.threads, m2d=m2d_dir, sep=sep_dir, io=io, reps=0)
+    t0 = time.perf_counter()
+    _, _, job_torch_rss = run_child([py, "-c", job_src], env, os.path.join(tmp, "jt.out"), os.path.join(tmp, "jt.err"))
+    job_torch = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    _, _, job_aural_rss = run_child([exe, "s5", "--tagger", m2d_dir, "--separator", sep_dir, wavs[0], "--out", os.path.join(tmp, "job"), "--device", "cpu"], env, os.path.join(tmp, "ja.out"), os.path.join(tmp, "ja.err"))
+    job_aural = time.perf_counter() - t0
+    job = (f"whole job, one process each (start, load both models, one 10 s mixture): PyTorch {job_torch:.2f} s, "
+           f"aural s5 {job_aural:.2f} s; aural/PyTorch = {job_aural / job_torch:.3f}; peak RSS (MB) PyTorch "
+           f"{job_torch_rss:.0f}, aural {job_aural_rss:.0f}")
+    if a.job_only:
+        print(job)
+        return
     out, _, torch_rss = run_child([py, "-c", src], env, os.path.join(tmp, "t.out"), os.path.join(tmp, "t.err"))
     torch_runs = [json.loads(l) for l in out.splitlines() if l.startswith("{")]
-    exe = os.path.join(ROOT, "target", "release", "aural")
     cmd = [exe, "s5", "--tagger", m2d_dir, "--separator", sep_dir, *wavs, "--out", os.path.join(tmp, "est"), "--device", "cpu"]
     _, err, aural_rss = run_child(cmd, env, os.path.join(tmp, "a.out"), os.path.join(tmp, "a.err"))
     times = [float(m.group(1)) for m in re.finditer(r"mix\d+\.wav: .* \(([\d.]+) s\)", err)][1:]
@@ -120,6 +140,7 @@ def main():
     a_all = " ".join(f"{t:.2f}" for t in times)
     print(f"  PyTorch all: {t_all}; aural all: {a_all}")
     print(f"peak RSS (MB, whole process incl. both models): PyTorch {torch_rss:.0f}, aural {aural_rss:.0f}")
+    print(job)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,10 @@ ResUNet30 (n_fft 1024, hop 160, out_conv, default widths, random weights), CPU, 
 - Memory: each process's peak resident set size (VmHWM), and the peak minus the resident size
   just before the first forward pass (what the forward itself adds: PyTorch's
   process carries ~0.3 GB of libraries that aural does not).
+- Whole job (`--job-rounds`, default 3): what a user runs, one process per run, wall clock from the
+  process start: `aural separate --model DIR mix.wav --label FootSteps --out …` against a PyTorch script
+  doing the same (import, load the checkpoint, read the WAV with soundfile, separate, write the WAV),
+  with each process's peak RSS and the SNR between the two output files. `--skip-forward` runs only this.
 
 Run: .venv/bin/python scripts/compare_separator.py [--rounds 3] [--reps 2] [--dir DIR]
 """
@@ -24,6 +28,10 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
+import time
+
+import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -70,12 +78,72 @@ def run_child(cmd, env):
     return [json.loads(l) for l in p.stdout.splitlines() if l.startswith("{")]
 
 
+TORCH_JOB = r"""
+import json, sys
+import numpy as np, soundfile as sf, torch
+from safetensors.torch import load_file
+sys.path.insert(0, {golden!r})
+import separator as ref
+torch.set_num_threads({threads})
+cfg = json.load(open({ckpt!r} + "/config.json"))
+model = ref.Separator(cfg)
+model.load_state_dict(load_file({ckpt!r} + "/model.safetensors"), strict=False)
+model.eval()
+wav, sr = sf.read({wav!r}, dtype="float32", always_2d=True)
+label = torch.zeros(1, len(cfg["classes"]))
+label[0, cfg["classes"].index({label!r})] = 1.0
+with torch.no_grad():
+    _, y = model(torch.from_numpy(np.ascontiguousarray(wav.T))[None], label_vector=label)
+sf.write({out!r}, y[0, 0, 0].numpy(), sr, subtype="FLOAT")
+"""
+
+
+def whole_jobs(a, ckpt, io, env):
+    """The job as a user runs it, one process per run: start, load the model, read the WAV, separate
+    one label, write the WAV. aural: `aural separate`; PyTorch: a script doing the same with the
+    reference module (soundfile I/O). Returns lines to print."""
+    import soundfile as sf
+    from safetensors.numpy import load_file
+    tmp = tempfile.mkdtemp(prefix="aural-separate-compare-")
+    wav = os.path.join(tmp, "mix.wav")
+    sf.write(wav, load_file(io)["mixture"][0].T, 32000, subtype="FLOAT")
+    label = "FootSteps"
+    subprocess.check_call(["cargo", "build", "--quiet", "--release", "--bin", "aural"], cwd=ROOT)
+    cmds = {
+        "torch": [sys.executable, "-c", TORCH_JOB.format(golden=os.path.join(ROOT, "tests", "golden"), threads=a.threads, ckpt=ckpt, wav=wav, label=label, out=os.path.join(tmp, "torch.wav"))],
+        "aural": [os.path.join(ROOT, "target", "release", "aural"), "separate", "--model", ckpt, wav, "--label", label, "--out", os.path.join(tmp, "aural"), "--device", "cpu"],
+    }
+    wall = {"torch": [], "aural": []}
+    peak = {"torch": [], "aural": []}
+    for _ in range(a.job_rounds):
+        for who, cmd in cmds.items():
+            t0 = time.perf_counter()
+            p = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            _, status, ru = os.wait4(p.pid, 0)
+            wall[who].append(time.perf_counter() - t0)
+            if status != 0:
+                sys.exit(f"{who} job failed (status {status}): {' '.join(cmd[:3])} …")
+            peak[who].append(ru.ru_maxrss / 1024)
+    y_t, _ = sf.read(os.path.join(tmp, "torch.wav"), dtype="float32")
+    y_a, _ = sf.read(os.path.join(tmp, "aural", f"mix_{label}.wav"), dtype="float32")
+    snr = 10 * np.log10(np.sum(y_t.astype(np.float64) ** 2) / max(np.sum((y_t.astype(np.float64) - y_a) ** 2), 1e-300))
+    mt, ma = statistics.median(wall["torch"]), statistics.median(wall["aural"])
+    return [
+        f"\nwhole job, one process per run (start, load, read WAV, separate 1 label, write WAV), median of {a.job_rounds}:",
+        f"  PyTorch {mt:.2f} s, aural separate {ma:.2f} s; aural/PyTorch = {ma / mt:.3f}",
+        f"  PyTorch all: {' '.join(f'{t:.2f}' for t in wall['torch'])}; aural all: {' '.join(f'{t:.2f}' for t in wall['aural'])}",
+        f"  peak RSS (MB): PyTorch {max(peak['torch']):.0f}, aural {max(peak['aural']):.0f}; output SNR aural vs PyTorch {snr:.1f} dB",
+    ]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--dir", default=os.path.join(ROOT, ".cache", "separator_full"))
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--reps", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--job-rounds", type=int, default=3, help="whole-process runs of each side (0: skip)")
+    ap.add_argument("--skip-forward", action="store_true", help="only the whole-process comparison")
     a = ap.parse_args()
     ckpt = os.path.join(a.dir, "resunet30_full")
     io = os.path.join(a.dir, "resunet30_full_io.safetensors")
@@ -86,6 +154,8 @@ def main():
     exe = os.path.join(ROOT, "target", "release", "examples", "separator_speed")
     env = dict(os.environ, RAYON_NUM_THREADS=str(a.threads), OMP_NUM_THREADS=str(a.threads))
     torch_src = TORCH_CHILD.format(golden=os.path.join(ROOT, "tests", "golden"), threads=a.threads, ckpt=ckpt, io=io, reps=a.reps)
+    if a.skip_forward:
+        a.rounds = 0
     times = {"torch": [], "aural": []}
     peak = {"torch": [], "aural": []}
     added = {"torch": [], "aural": []}
@@ -107,6 +177,10 @@ def main():
             peak[who].append(m["peak_rss_mb"])
             added[who].append(m["peak_rss_mb"] - m["base_rss_mb"])
         print(f"round {r + 1}: torch {statistics.median(times['torch'][-a.reps:]):.2f} s, aural {statistics.median(times['aural'][-a.reps:]):.2f} s", flush=True)
+    job = whole_jobs(a, ckpt, io, env) if a.job_rounds > 0 else []
+    if a.rounds == 0:
+        print("\n".join(job))
+        return
     mt, ma = statistics.median(times["torch"]), statistics.median(times["aural"])
     print(f"\nseconds per forward (median of {len(times['torch'])}): PyTorch {mt:.3f}, aural {ma:.3f}; aural/PyTorch = {ma / mt:.3f}")
     print(f"  PyTorch all: {' '.join(f'{t:.2f}' for t in times['torch'])}")
@@ -115,6 +189,7 @@ def main():
     print(f"aural vs PyTorch waveform SNR: {min(snrs):.1f} dB")
     keys = list(stages[0].keys())
     print("aural, where the time goes (median s): " + ", ".join(f"{k} {statistics.median(s[k] for s in stages):.3f}" for k in keys))
+    print("\n".join(job))
 
 
 if __name__ == "__main__":
