@@ -20,7 +20,12 @@ ResUNet30 (n_fft 1024, hop 160, out_conv, default widths, random weights), CPU, 
   doing the same (import, load the checkpoint, read the WAV with soundfile, separate, write the WAV),
   with each process's peak RSS and the SNR between the two output files. `--skip-forward` runs only this.
 
-Run: .venv/bin/python scripts/compare_separator.py [--rounds 3] [--reps 2] [--dir DIR]
+`--model cpjku` compares CP-JKU's separator instead (issue #17): the iterative model with 2 passes,
+time-FiLM, the injection of 13 × 310 × 768 hidden states and the DPRNN, n_fft 2048 / hop 160, from
+`tests/golden/cpjku.py --full DIR` (default .cache/cpjku_full), its conditions (strong logits,
+embeddings) given to both sides (the whole job: `aural separate --conditions FILE`).
+
+Run: .venv/bin/python scripts/compare_separator.py [--model baseline|cpjku] [--rounds 3] [--reps 2] [--dir DIR]
 """
 import argparse
 import json
@@ -40,7 +45,7 @@ import json, resource, sys, time
 import torch
 from safetensors.torch import load_file
 sys.path.insert(0, {golden!r})
-import separator as ref
+import {module} as ref
 torch.set_num_threads({threads})
 cfg = json.load(open({ckpt!r} + "/config.json"))
 model = ref.Separator(cfg)
@@ -49,6 +54,9 @@ model.load_state_dict(sd, strict=False)
 model.eval()
 io = load_file({io!r})
 mix, lab = io["mixture"], io["label_vector"]
+if "strong_logits" in io:
+    cp = ref.Separator.forward
+    ref.Separator.forward = lambda self, m, label_vector: (None, cp(self, m, label_vector, io["strong_logits"], io["embeddings"], {{}}))
 def rss_mb():
     with open("/proc/self/status") as f:
         for l in f:
@@ -83,7 +91,7 @@ import json, sys
 import numpy as np, soundfile as sf, torch
 from safetensors.torch import load_file
 sys.path.insert(0, {golden!r})
-import separator as ref
+import {module} as ref
 torch.set_num_threads({threads})
 cfg = json.load(open({ckpt!r} + "/config.json"))
 model = ref.Separator(cfg)
@@ -92,8 +100,13 @@ model.eval()
 wav, sr = sf.read({wav!r}, dtype="float32", always_2d=True)
 label = torch.zeros(1, len(cfg["classes"]))
 label[0, cfg["classes"].index({label!r})] = 1.0
+mix = torch.from_numpy(np.ascontiguousarray(wav.T))[None]
 with torch.no_grad():
-    _, y = model(torch.from_numpy(np.ascontiguousarray(wav.T))[None], label_vector=label)
+    if {cond!r}:
+        c = load_file({cond!r})
+        y = model(mix, label, c["strong_logits"][None], c["embeddings"][None], {{}})
+    else:
+        _, y = model(mix, label_vector=label)
 sf.write({out!r}, y[0, 0, 0].numpy(), sr, subtype="FLOAT")
 """
 
@@ -104,14 +117,21 @@ def whole_jobs(a, ckpt, io, env):
     reference module (soundfile I/O). Returns lines to print."""
     import soundfile as sf
     from safetensors.numpy import load_file
+    from safetensors.numpy import save_file
     tmp = tempfile.mkdtemp(prefix="aural-separate-compare-")
     wav = os.path.join(tmp, "mix.wav")
-    sf.write(wav, load_file(io)["mixture"][0].T, 32000, subtype="FLOAT")
+    data = load_file(io)
+    sf.write(wav, data["mixture"][0].T, 32000, subtype="FLOAT")
     label = "FootSteps"
+    cond, extra = "", []
+    if "strong_logits" in data:
+        cond = os.path.join(tmp, "cond.safetensors")
+        save_file({"strong_logits": data["strong_logits"][0], "embeddings": data["embeddings"][0]}, cond)
+        extra = ["--conditions", cond]
     subprocess.check_call(["cargo", "build", "--quiet", "--release", "--bin", "aural"], cwd=ROOT)
     cmds = {
-        "torch": [sys.executable, "-c", TORCH_JOB.format(golden=os.path.join(ROOT, "tests", "golden"), threads=a.threads, ckpt=ckpt, wav=wav, label=label, out=os.path.join(tmp, "torch.wav"))],
-        "aural": [os.path.join(ROOT, "target", "release", "aural"), "separate", "--model", ckpt, wav, "--label", label, "--out", os.path.join(tmp, "aural"), "--device", "cpu"],
+        "torch": [sys.executable, "-c", TORCH_JOB.format(golden=os.path.join(ROOT, "tests", "golden"), module=a.module, threads=a.threads, ckpt=ckpt, wav=wav, label=label, out=os.path.join(tmp, "torch.wav"), cond=cond)],
+        "aural": [os.path.join(ROOT, "target", "release", "aural"), "separate", "--model", ckpt, wav, "--label", label, "--out", os.path.join(tmp, "aural"), "--device", "cpu"] + extra,
     }
     wall = {"torch": [], "aural": []}
     peak = {"torch": [], "aural": []}
@@ -138,22 +158,25 @@ def whole_jobs(a, ckpt, io, env):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--dir", default=os.path.join(ROOT, ".cache", "separator_full"))
+    ap.add_argument("--model", choices=["baseline", "cpjku"], default="baseline")
+    ap.add_argument("--dir", help="default .cache/separator_full (baseline) or .cache/cpjku_full (cpjku)")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--reps", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--job-rounds", type=int, default=3, help="whole-process runs of each side (0: skip)")
     ap.add_argument("--skip-forward", action="store_true", help="only the whole-process comparison")
     a = ap.parse_args()
-    ckpt = os.path.join(a.dir, "resunet30_full")
-    io = os.path.join(a.dir, "resunet30_full_io.safetensors")
+    name, a.module = ("resunet30_full", "separator") if a.model == "baseline" else ("cpjku_full", "cpjku")
+    a.dir = a.dir or os.path.join(ROOT, ".cache", "separator_full" if a.model == "baseline" else "cpjku_full")
+    ckpt = os.path.join(a.dir, name)
+    io = os.path.join(a.dir, name + "_io.safetensors")
     if not os.path.exists(io):
         os.makedirs(a.dir, exist_ok=True)
-        subprocess.check_call([sys.executable, os.path.join(ROOT, "tests", "golden", "separator.py"), "--full", a.dir])
+        subprocess.check_call([sys.executable, os.path.join(ROOT, "tests", "golden", a.module + ".py"), "--full", a.dir])
     subprocess.check_call(["cargo", "build", "--quiet", "--release", "--example", "separator_speed"], cwd=ROOT)
     exe = os.path.join(ROOT, "target", "release", "examples", "separator_speed")
     env = dict(os.environ, RAYON_NUM_THREADS=str(a.threads), OMP_NUM_THREADS=str(a.threads))
-    torch_src = TORCH_CHILD.format(golden=os.path.join(ROOT, "tests", "golden"), threads=a.threads, ckpt=ckpt, io=io, reps=a.reps)
+    torch_src = TORCH_CHILD.format(golden=os.path.join(ROOT, "tests", "golden"), module=a.module, threads=a.threads, ckpt=ckpt, io=io, reps=a.reps)
     if a.skip_forward:
         a.rounds = 0
     times = {"torch": [], "aural": []}

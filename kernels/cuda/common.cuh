@@ -52,3 +52,28 @@ __device__ __forceinline__ void tile64_fma_4x4(const float (*As)[LD], const floa
             for (int j = 0; j < 4; ++j) acc[i][j] = fmaf(ra[i], rb[j], acc[i][j]);
     }
 }
+
+// Block-wide sums of K doubles per thread, every thread receiving the K totals: butterfly shuffles
+// within each warp, then every thread adds the warps' partials in warp order (a fixed tree: the
+// result does not depend on the order threads run in). blockDim.x must be a multiple of 32 (≤ 1024)
+// and every thread of the block must call it. Starts with a barrier (so calls may follow each other);
+// 256·K bytes of static shared memory. Used by the statistics of groupnorm and standardize.
+template <int K>
+__device__ inline void block_sum_f64(double (&v)[K]) {
+    __shared__ double part[K][32];
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
+#pragma unroll
+    for (int k = 0; k < K; ++k)
+        for (int o = 16; o > 0; o >>= 1) v[k] += __shfl_xor_sync(0xffffffffu, v[k], o);
+    __syncthreads();
+    if (lane == 0)
+#pragma unroll
+        for (int k = 0; k < K; ++k) part[k][warp] = v[k];
+    __syncthreads();
+#pragma unroll
+    for (int k = 0; k < K; ++k) {
+        double s = 0.0;
+        for (int w = 0; w < nw; ++w) s += part[k][w];
+        v[k] = s;
+    }
+}

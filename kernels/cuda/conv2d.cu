@@ -1,26 +1,34 @@
 // conv2d.cu — 2-D convolution of the separator (ResUNet30): stride 1, a k×k kernel (k = 1 or 3) with
-// zero padding k/2, the block's pre-activation (folded BatchNorm + FiLM β + LeakyReLU) fused into the
-// input read, an optional bias and an optional residual added in the epilogue, over one input or the
-// channel concatenation of two (the decoder's skip concat, read in place without a copy).
+// zero padding k/2, the block's pre-activation (folded BatchNorm + FiLM β + the optional time-FiLM
+// term + LeakyReLU) fused into the input read, an optional bias and an optional residual added in the
+// epilogue, over one input or the channel concatenation of two (the decoder's skip concat, read in
+// place without a copy).
 //
 // Math (axis letters: B batch, C = C0 + C1 input channels, O output channels, H rows (time), W columns
 // (frequency), k kernel size, p = k/2):
 //   x[b, c]          = x0[b, c] for c < C0, else x1[b, c − C0]                 (the concat, in place)
-//   a[b, c, h, w]    = leaky(x[b, c, h, w]·scale[c] + shift[b·shift_stride + c])  when has_pre, else x
+//   z[b, c, h, w]    = x[b, c, h, w]·scale[c] + shift[b·shift_stride + c]          (when has_pre)
+//   a[b, c, h, w]    = leaky(z)                          time_mode 0 (no time-FiLM)
+//                    = leaky(z + t[b, c, h])             time_mode 1 (Add: CP-JKU's additive time-FiLM)
+//                    = leaky(z)·t[b, c, h]               time_mode 2 (Gate: a per-row gate)
+//                    = x                                 when !has_pre (time_mode is then 0)
 //   leaky(v)         = v < 0 ? slope·v : v
 //   out[b, o, h, w]  = (residual[b, o, h, w] + bias[o])
 //                      + Σ_{c<C, i<k, j<k} Wt[o, c, i, j] · a[b, c, h + i − p, w + j − p]
 // with a = 0 outside the image: the zero padding is applied AFTER the activation, as
-// conv(leaky(bn(x) + β)) pads (a padded tap contributes 0, not leaky(shift)). The activation is
-// computed as the CPU does, x·scale then + shift with two roundings (__fmul_rn/__fadd_rn, no FMA
-// contraction), so v1/v2 differ from the CPU by the summation order only.
+// conv(leaky(bn(x) + β)) pads (a padded tap contributes 0, not leaky(shift) nor a gated value). The
+// activation is computed as the CPU does, one rounding per operation in this order: x·scale, + shift,
+// then + t (Add), the LeakyReLU product, then ·t (Gate) (__fmul_rn/__fadd_rn, no FMA contraction), so
+// v1/v2 differ from the CPU by the summation order only. t is constant along W (frequency): one value
+// per (item, input channel, input row).
 // As an implicit GEMM per batch item b: out[b] (O × H·W) = Wt' (O × K) · A_b (K × H·W) with
 // K = C·k·k, Wt' the weight flattened row-major (PyTorch's (O, C, k, k) layout as it is) and
 // A_b[(c·k + i)·k + j, h·W + w] = a[b, c, h + i − p, w + j − p], the im2col matrix of the activated
 // input — never materialised: v2 and v3 gather its tiles on the fly.
 // Layouts (row-major, NCHW): x0 [B, C0, H, W]; x1 [B, C1, H, W] (null when C1 = 0); Wt [O, C, k, k]
 // f32 (v1, v2) or f16 (v3); bias [O]; residual [B, O, H, W]; scale [C]; shift [C] (shift_stride 0) or
-// [B, C] (shift_stride C); out [B, O, H, W] f32. An optional pointer is null when its flag is 0.
+// [B, C] (shift_stride C); time [B, C, H] (time-FiLM values, C the concatenated channels); out
+// [B, O, H, W] f32. An optional pointer is null when its flag is 0 (time: when time_mode is 0).
 // Indexing is i32: the launcher refuses any tensor (and K, H·W) of more than 2^31 − 257 elements.
 // Build: compiled at run time by NVRTC (runtime/src/gpu/nvrtc.rs) for compute_80 / compute_90; under
 // the emulator (kernels/emu) as C++. No inline PTX, static shared memory only.
@@ -30,7 +38,7 @@
 //        straight from global memory (a block's 256 threads share o, so the weight loads are
 //        broadcasts; neighbouring pixels overlap in L1) and activating each tap as it is read. The
 //        port of the CPU math; the correctness baseline. Each input value is loaded and activated
-//        k²·O times: memory/latency-bound.
+//        k²·O times: memory/latency-bound. The time-FiLM value is loaded once per (c, tap row).
 //   v2 — tiled implicit GEMM, f32: a block owns 4096 outputs of one batch item, either 64 output
 //        channels × 64 pixels or 32 × 128 (the launcher picks the shape that pads less: the
 //        separator's heaviest convolutions have O = 32, where a 64-row tile wastes half its work),
@@ -40,7 +48,9 @@
 //        memory; each thread gathers a fixed pixel column of the im2col tile (its (h, w) computed once),
 //        so the only per-element index work is (c, i, j) = kk / k², … with k a template constant
 //        (multiply-shift). Zero padding, the K tail and the partial O/pixel tiles are zero-filled in
-//        the staging, so any shape works. Epilogue (residual + bias) in registers. Chosen for f32.
+//        the staging, so any shape works (the time-FiLM value of the tap's row is read per gathered
+//        element: a warp's pixels mostly share a row, so it is an L1 broadcast). Epilogue (residual +
+//        bias) in registers. Chosen for f32.
 //   v3 — f16 tensor cores via WMMA (nvcuda::wmma 16×16×16, f32 accumulation), the same implicit
 //        GEMM: 4 warps (128 threads), each owning a 32×32 sub-tile (2×2 accumulator fragments) of a
 //        64 × 64 or 32 × 128 block tile (same choice as v2). K in steps of 32: the f16 weight tile
@@ -58,12 +68,17 @@
 //   PTX or <cuda_pipeline.h>, which the emulator cannot run); vector (half2/float4) loads (W·k offsets
 //   are not aligned for k = 3). No timings here: written and verified (emulator, NVRTC/ptxas gate)
 //   on a machine without a GPU — `aural bench --op conv2d --device cuda` measures them.
-//   ptxas (NVRTC 12.9, no spills): sm_90 v1 32 / v2 64 / v3 72 registers; sm_80 32 / 64 / 92.
+//   ptxas (NVRTC 12.9, no spills): sm_90 v1 31 / v2 64 / v3 72 registers; sm_80 27 / 64 / 90 (v3 at
+//   72 on sm_90 through its __launch_bounds__ minimum of 7 blocks per SM: 80 without it, since the
+//   time-FiLM path was added).
 //
 // Flops per launch: 2·B·O·H·W·C·k². Bytes (minimum): 4·B·C·H·W (x) + elt·O·C·k² (Wt, elt 4 or 2) +
-// 4·B·O·H·W (out) + 4·B·O·H·W (residual, when present) + 4·(O + C + C·B) (bias, scale, shift).
-// v1 issues ~2·C·k² loads per output (through L1/L2); v2/v3 read each input value k² times per
-// ⌈O/BM⌉ row tiles and the weight ⌈H·W/BN⌉·B times, from L2.
+// 4·B·O·H·W (out) + 4·B·O·H·W (residual, when present) + 4·(O + C + C·B) (bias, scale, shift) +
+// 4·B·C·H (time, when time_mode ≠ 0: 1/W of the input's bytes, 1/512 on the separator's first level).
+// v1 issues ~2·C·k² loads per output (+ C·k for the time values; through L1/L2); v2/v3 read each
+// input value (and with it its row's time value) k² times per ⌈O/BM⌉ row tiles and the weight
+// ⌈H·W/BN⌉·B times, from L2. The time-FiLM adds 1 flop per activated element (2 with the gate's
+// product outside the LeakyReLU), recomputed per gathered element like the rest of the activation.
 
 #include <cuda_fp16.h>
 #include <mma.h>
@@ -81,24 +96,31 @@ struct Conv2dParams {
     int shift_stride;  // 0: shift [C]; C: shift [B, C]
     int tile_m;        // v2/v3: output channels per block tile, 32 or 64 (pixels: 4096 / tile_m)
     float slope;       // LeakyReLU negative slope
-    int _pad;
+    int time_mode;     // 0: no time-FiLM (time null); 1: Add, leaky(z + t); 2: Gate, leaky(z)·t
 };
 static_assert(sizeof(Conv2dParams) == 72, "Conv2dParams must match runtime/src/ops/conv2d/cuda.rs");
 
 namespace {
 
-// leaky(v·sc + sh) rounded as the CPU rounds it (no FMA contraction).
-__device__ __forceinline__ float c2d_act(float v, float sc, float sh, float slope) {
-    const float a = __fadd_rn(__fmul_rn(v, sc), sh);
-    return a < 0.0f ? __fmul_rn(a, slope) : a;
+constexpr int C2D_TIME_ADD = 1, C2D_TIME_GATE = 2;  // Conv2dParams::time_mode
+
+// leaky(v·sc + sh), with the time-FiLM value tv added before the activation (mode Add) or multiplied
+// after it (mode Gate); rounded as the CPU rounds it, one operation at a time (no FMA contraction).
+__device__ __forceinline__ float c2d_act(float v, float sc, float sh, float tv, int mode, float slope) {
+    float a = __fadd_rn(__fmul_rn(v, sc), sh);
+    if (mode == C2D_TIME_ADD) a = __fadd_rn(a, tv);
+    a = a < 0.0f ? __fmul_rn(a, slope) : a;
+    return mode == C2D_TIME_GATE ? __fmul_rn(a, tv) : a;
 }
 
-// Element (gk, pixel (ph, pw)) of batch item b's activated im2col matrix; x0b/x1b/shb point at the
-// item's planes / shift row. 0 past K, past the pixels (n_ok false) and in the zero padding.
+// Element (gk, pixel (ph, pw)) of batch item b's activated im2col matrix; x0b/x1b/shb/tb point at the
+// item's planes / shift row / time-FiLM rows [C, H] (tb read only when time_mode ≠ 0). 0 past K, past
+// the pixels (n_ok false) and in the zero padding.
 template <int KS>
 __device__ __forceinline__ float c2d_gather(const float* __restrict__ x0b, const float* __restrict__ x1b,
-                                            const float* __restrict__ scale, const float* __restrict__ shb, int gk, int ph,
-                                            int pw, bool n_ok, const Conv2dParams& p) {
+                                            const float* __restrict__ scale, const float* __restrict__ shb,
+                                            const float* __restrict__ tb, int gk, int ph, int pw, bool n_ok,
+                                            const Conv2dParams& p) {
     if (!n_ok || gk >= p.kdim) return 0.0f;
     const int c = gk / (KS * KS);
     const int t = gk - c * (KS * KS);
@@ -106,7 +128,9 @@ __device__ __forceinline__ float c2d_gather(const float* __restrict__ x0b, const
     if (hh < 0 || hh >= p.h || ww < 0 || ww >= p.w) return 0.0f;
     const int off = hh * p.w + ww;
     const float v = c < p.c0 ? x0b[c * p.hw + off] : x1b[(c - p.c0) * p.hw + off];
-    return p.has_pre ? c2d_act(v, scale[c], shb[c], p.slope) : v;
+    if (!p.has_pre) return v;
+    const float tv = p.time_mode ? tb[c * p.h + hh] : 0.0f;
+    return c2d_act(v, scale[c], shb[c], tv, p.time_mode, p.slope);
 }
 
 // (residual + bias) + acc, as the CPU orders it (its output band is pre-filled with residual + bias).
@@ -124,13 +148,15 @@ __device__ __forceinline__ float c2d_epilogue(float acc, int b, int o, int n, co
 // v1. Launch: grid (⌈H·W/256⌉, O, B) × 256 threads. Thread owns out[b, o, n] with
 // n = blockIdx.x·256 + threadIdx.x (pixel h·W + w), o = blockIdx.y, b = blockIdx.z.
 // x0 [B, C0, H, W], x1 [B, C1, H, W] or null, w [O, C, k, k] f32, bias [O] or null,
-// residual [B, O, H, W] or null, scale [C] / shift [C] or [B, C] or null, out [B, O, H, W].
+// residual [B, O, H, W] or null, scale [C] / shift [C] or [B, C] or null, time [B, C, H] or null,
+// out [B, O, H, W].
 #define C2D_V1_THREADS 256
 
 extern "C" __global__ void __launch_bounds__(C2D_V1_THREADS)
     conv2d_fwd_f32_v1(const float* __restrict__ x0, const float* __restrict__ x1, const float* __restrict__ w,
                       const float* __restrict__ bias, const float* __restrict__ residual, const float* __restrict__ scale,
-                      const float* __restrict__ shift, float* __restrict__ out, const Conv2dParams p) {
+                      const float* __restrict__ shift, const float* __restrict__ time, float* __restrict__ out,
+                      const Conv2dParams p) {
     const int n = blockIdx.x * C2D_V1_THREADS + threadIdx.x;
     if (n >= p.hw) return;
     const int o = blockIdx.y, b = blockIdx.z;
@@ -142,14 +168,16 @@ extern "C" __global__ void __launch_bounds__(C2D_V1_THREADS)
         const float sc = p.has_pre ? scale[c] : 1.0f;
         const float sh = p.has_pre ? shift[b * p.shift_stride + c] : 0.0f;
         const float* wc = w + (o * p.ctot + c) * kk2;
+        const float* tc = p.time_mode ? time + (b * p.ctot + c) * p.h : time;
         for (int i = 0; i < p.k; ++i) {
             const int hh = ph + i - p.pad;
             if (hh < 0 || hh >= p.h) continue;
+            const float tv = p.time_mode ? tc[hh] : 0.0f;  // one value per (c, tap row)
             for (int j = 0; j < p.k; ++j) {
                 const int ww = pw + j - p.pad;
                 if (ww < 0 || ww >= p.w) continue;
                 const float v = plane[hh * p.w + ww];
-                const float a = p.has_pre ? c2d_act(v, sc, sh, p.slope) : v;
+                const float a = p.has_pre ? c2d_act(v, sc, sh, tv, p.time_mode, p.slope) : v;
                 acc = fmaf(wc[i * p.k + j], a, acc);
             }
         }
@@ -162,7 +190,7 @@ extern "C" __global__ void __launch_bounds__(C2D_V1_THREADS)
 // p.tile_m says. A block owns out[b, m0 .. m0+BM, n0 .. n0+BN] (m0 = blockIdx.y·BM output channels,
 // n0 = blockIdx.x·BN pixels, b = blockIdx.z); thread t = ty·(BN/4) + tx owns rows ty + (BM/4)·i and
 // pixels tx + (BN/4)·j, i, j < 4. Shared: Ws[16][64+4] (weight tile, k-major), Xs[16][128+4]
-// (activated im2col tile), 12.5 KiB. Pointers as v1 (w f32).
+// (activated im2col tile), 12.5 KiB. Pointers as v1 (w f32, time [B, C, H] or null).
 #define C2D_V2_BK 16
 #define C2D_V2_THREADS 256
 #define C2D_V2_LDW (64 + 4)
@@ -173,8 +201,9 @@ namespace {
 template <int BM, int KS>
 __device__ __forceinline__ void c2d_v2_tile(const float* __restrict__ x0, const float* __restrict__ x1, const float* __restrict__ w,
                                             const float* __restrict__ bias, const float* __restrict__ residual,
-                                            const float* __restrict__ scale, const float* __restrict__ shift, float* __restrict__ out,
-                                            float (*Ws)[C2D_V2_LDW], float (*Xs)[C2D_V2_LDX], const Conv2dParams& p) {
+                                            const float* __restrict__ scale, const float* __restrict__ shift,
+                                            const float* __restrict__ time, float* __restrict__ out, float (*Ws)[C2D_V2_LDW],
+                                            float (*Xs)[C2D_V2_LDX], const Conv2dParams& p) {
     constexpr int BN = 4096 / BM;  // 64 or 128
     constexpr int TY = BM / 4, TX = BN / 4;
     constexpr int BK = C2D_V2_BK, NT = C2D_V2_THREADS;
@@ -185,6 +214,7 @@ __device__ __forceinline__ void c2d_v2_tile(const float* __restrict__ x0, const 
     const float* x0b = x0 + b * p.c0 * p.hw;
     const float* x1b = p.c1 > 0 ? x1 + b * p.c1 * p.hw : x1;
     const float* shb = p.has_pre ? shift + b * p.shift_stride : shift;
+    const float* tb = p.time_mode ? time + b * p.ctot * p.h : time;
     // The im2col column this thread stages at every K step: pixel n0 + xn, rows xk + (NT/BN)·r.
     const int xn = tid % BN, xk = tid / BN;
     const int gn = n0 + xn;
@@ -201,7 +231,7 @@ __device__ __forceinline__ void c2d_v2_tile(const float* __restrict__ x0, const 
 #pragma unroll
         for (int r = 0; r < BK * BN / NT; ++r) {
             const int kk = xk + r * (NT / BN);
-            Xs[kk][xn] = c2d_gather<KS>(x0b, x1b, scale, shb, k0 + kk, ph, pw, n_ok, p);
+            Xs[kk][xn] = c2d_gather<KS>(x0b, x1b, scale, shb, tb, k0 + kk, ph, pw, n_ok, p);
         }
 #pragma unroll
         for (int r = 0; r < BM * BK / NT; ++r) {
@@ -244,15 +274,16 @@ __device__ __forceinline__ void c2d_v2_tile(const float* __restrict__ x0, const 
 extern "C" __global__ void __launch_bounds__(C2D_V2_THREADS)
     conv2d_fwd_f32_v2(const float* __restrict__ x0, const float* __restrict__ x1, const float* __restrict__ w,
                       const float* __restrict__ bias, const float* __restrict__ residual, const float* __restrict__ scale,
-                      const float* __restrict__ shift, float* __restrict__ out, const Conv2dParams p) {
+                      const float* __restrict__ shift, const float* __restrict__ time, float* __restrict__ out,
+                      const Conv2dParams p) {
     __shared__ float Ws[C2D_V2_BK][C2D_V2_LDW];
     __shared__ float Xs[C2D_V2_BK][C2D_V2_LDX];
     if (p.tile_m == 32) {
-        if (p.k == 3) c2d_v2_tile<32, 3>(x0, x1, w, bias, residual, scale, shift, out, Ws, Xs, p);
-        else c2d_v2_tile<32, 1>(x0, x1, w, bias, residual, scale, shift, out, Ws, Xs, p);
+        if (p.k == 3) c2d_v2_tile<32, 3>(x0, x1, w, bias, residual, scale, shift, time, out, Ws, Xs, p);
+        else c2d_v2_tile<32, 1>(x0, x1, w, bias, residual, scale, shift, time, out, Ws, Xs, p);
     } else {
-        if (p.k == 3) c2d_v2_tile<64, 3>(x0, x1, w, bias, residual, scale, shift, out, Ws, Xs, p);
-        else c2d_v2_tile<64, 1>(x0, x1, w, bias, residual, scale, shift, out, Ws, Xs, p);
+        if (p.k == 3) c2d_v2_tile<64, 3>(x0, x1, w, bias, residual, scale, shift, time, out, Ws, Xs, p);
+        else c2d_v2_tile<64, 1>(x0, x1, w, bias, residual, scale, shift, time, out, Ws, Xs, p);
     }
 }
 
@@ -262,18 +293,29 @@ extern "C" __global__ void __launch_bounds__(C2D_V2_THREADS)
 // at rows (q / (BN/32))·32, pixels (q % (BN/32))·32 as 2×2 WMMA 16×16 f32 accumulators. Per K step
 // of 32: As[BM][32+8] (f16 weight, row-major) and Bs[32][BN+8] (activated im2col rounded to f16),
 // zero-filled past O, the pixels and K; then 2×2×2 mma_sync per warp. Epilogue through
-// Cs[BM][BN+4] f32. Shared: 5 + 8.5 + 17 KiB. w [O, C, k, k] f16; the other pointers as v1.
+// Cs[BM][BN+4] f32. Shared: 5 + 8.5 + 17 KiB. w [O, C, k, k] f16; the other pointers (time included)
+// as v1.
 #define C2D_V3_BK 32
 #define C2D_V3_THREADS 128
 #define C2D_V3_LDA (C2D_V3_BK + 8)
+// Blocks per SM that __launch_bounds__ asks ptxas to keep resident: the shared memory (30.5 KiB +
+// 1 KiB reserved per block) allows 7 on sm_90 (228 KiB per SM) — 7·128 threads leave ≤ 72 registers,
+// which the time-FiLM path would otherwise exceed (80), costing a block per SM on every call — and 5
+// on sm_80 (164 KiB: ≤ 102 registers, no constraint in practice).
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+#define C2D_V3_MIN_BLOCKS 7
+#else
+#define C2D_V3_MIN_BLOCKS 5
+#endif
 
 namespace {
 
 template <int BM, int KS>
 __device__ __forceinline__ void c2d_v3_tile(const float* __restrict__ x0, const float* __restrict__ x1, const __half* __restrict__ w,
                                             const float* __restrict__ bias, const float* __restrict__ residual,
-                                            const float* __restrict__ scale, const float* __restrict__ shift, float* __restrict__ out,
-                                            __half* As, __half* Bs, float* Cs, const Conv2dParams& p) {
+                                            const float* __restrict__ scale, const float* __restrict__ shift,
+                                            const float* __restrict__ time, float* __restrict__ out, __half* As, __half* Bs, float* Cs,
+                                            const Conv2dParams& p) {
     using namespace nvcuda;
     constexpr int BN = 4096 / BM;  // 64 or 128
     constexpr int BK = C2D_V3_BK, NT = C2D_V3_THREADS, LDA = C2D_V3_LDA;
@@ -289,6 +331,7 @@ __device__ __forceinline__ void c2d_v3_tile(const float* __restrict__ x0, const 
     const float* x0b = x0 + b * p.c0 * p.hw;
     const float* x1b = p.c1 > 0 ? x1 + b * p.c1 * p.hw : x1;
     const float* shb = p.has_pre ? shift + b * p.shift_stride : shift;
+    const float* tb = p.time_mode ? time + b * p.ctot * p.h : time;
     const int xn = tid % BN, xk = tid / BN;
     const int gn = n0 + xn;
     const bool n_ok = gn < p.hw;
@@ -306,7 +349,7 @@ __device__ __forceinline__ void c2d_v3_tile(const float* __restrict__ x0, const 
 #pragma unroll 4
         for (int r = 0; r < BK * BN / NT; ++r) {
             const int kk = xk + r * (NT / BN);
-            Bs[kk * LDB + xn] = __float2half_rn(c2d_gather<KS>(x0b, x1b, scale, shb, k0 + kk, ph, pw, n_ok, p));
+            Bs[kk * LDB + xn] = __float2half_rn(c2d_gather<KS>(x0b, x1b, scale, shb, tb, k0 + kk, ph, pw, n_ok, p));
         }
         // Weight tile (BM × 32) as stored: consecutive threads read consecutive K.
 #pragma unroll 4
@@ -351,20 +394,21 @@ __device__ __forceinline__ void c2d_v3_tile(const float* __restrict__ x0, const 
 
 }  // namespace
 
-extern "C" __global__ void __launch_bounds__(C2D_V3_THREADS)
+extern "C" __global__ void __launch_bounds__(C2D_V3_THREADS, C2D_V3_MIN_BLOCKS)
     conv2d_fwd_f16_v3(const float* __restrict__ x0, const float* __restrict__ x1, const __half* __restrict__ w,
                       const float* __restrict__ bias, const float* __restrict__ residual, const float* __restrict__ scale,
-                      const float* __restrict__ shift, float* __restrict__ out, const Conv2dParams p) {
+                      const float* __restrict__ shift, const float* __restrict__ time, float* __restrict__ out,
+                      const Conv2dParams p) {
     // Sized for the larger of the two tile shapes: As 64 × 40, Bs 32 × (128 + 8), Cs 64 × (64 + 4)
     // floats (≥ 32 × (128 + 4)).
     __shared__ __align__(32) __half As[64 * C2D_V3_LDA];
     __shared__ __align__(32) __half Bs[C2D_V3_BK * (128 + 8)];
     __shared__ __align__(32) float Cs[64 * (64 + 4)];
     if (p.tile_m == 32) {
-        if (p.k == 3) c2d_v3_tile<32, 3>(x0, x1, w, bias, residual, scale, shift, out, As, Bs, Cs, p);
-        else c2d_v3_tile<32, 1>(x0, x1, w, bias, residual, scale, shift, out, As, Bs, Cs, p);
+        if (p.k == 3) c2d_v3_tile<32, 3>(x0, x1, w, bias, residual, scale, shift, time, out, As, Bs, Cs, p);
+        else c2d_v3_tile<32, 1>(x0, x1, w, bias, residual, scale, shift, time, out, As, Bs, Cs, p);
     } else {
-        if (p.k == 3) c2d_v3_tile<64, 3>(x0, x1, w, bias, residual, scale, shift, out, As, Bs, Cs, p);
-        else c2d_v3_tile<64, 1>(x0, x1, w, bias, residual, scale, shift, out, As, Bs, Cs, p);
+        if (p.k == 3) c2d_v3_tile<64, 3>(x0, x1, w, bias, residual, scale, shift, time, out, As, Bs, Cs, p);
+        else c2d_v3_tile<64, 1>(x0, x1, w, bias, residual, scale, shift, time, out, As, Bs, Cs, p);
     }
 }

@@ -1,16 +1,23 @@
 // conv_transpose.cu — transposed 2-D convolution with kernel = stride and no padding (ResUNet30's
 // decoder upsampling, ConvTranspose2d(C, O, kernel_size = stride = (sh, sw), bias = False)), with
-// the decoder block's pre-activation (BatchNorm folded + FiLM β, then LeakyReLU) fused into the read.
+// the decoder block's pre-activation (BatchNorm folded + FiLM β, the optional time-FiLM term, then
+// LeakyReLU) fused into the read.
 //
 // Math (NCHW, H = time, W = frequency):
-//   a[b, c, h, w] = leaky(x[b, c, h, w]·scale[c] + shift[b·shift_bstride + c], slope)   (has_pre)
-//   a = x                                                                                 (otherwise)
+//   z[b, c, h, w] = x[b, c, h, w]·scale[c] + shift[b·shift_bstride + c]                   (has_pre)
+//   a[b, c, h, w] = leaky(z, slope)                     time_mode 0 (no time-FiLM)
+//                 = leaky(z + t[b, c, h], slope)        time_mode 1 (Add: CP-JKU's additive time-FiLM)
+//                 = leaky(z, slope)·t[b, c, h]          time_mode 2 (Gate)
+//   a = x                                               (no pre-activation; time_mode is then 0)
 //   out[b, o, oh, ow] = Σ_c W[c, o, oh % sh, ow % sw] · a[b, c, oh / sh, ow / sw]
 // Because kernel = stride, every output pixel has exactly one source pixel (oh/sh, ow/sw) and one
 // kernel tap, its phase (oh % sh, ow % sw): a C-long dot product, no overlap-add.
-// leaky(v) = v < 0 ? v·slope : v; x·scale + shift is rounded twice (no FMA), as the CPU does.
+// leaky(v) = v < 0 ? v·slope : v; each operation rounded on its own, in this order (x·scale, + shift,
+// + t, the LeakyReLU product, ·t; no FMA), as the CPU does. t is per input row h (time, before the
+// upsampling) and constant along W.
 // Layouts: x [B, C, H, W]; W [C, O, sh, sw] (PyTorch's ConvTranspose2d weight); scale [C];
-// shift [C] (shift_bstride = 0) or [B, C] (shift_bstride = C); out [B, O, H·sh, W·sw]. f32, f32
+// shift [C] (shift_bstride = 0) or [B, C] (shift_bstride = C); time [B, C, H] (null when time_mode
+// is 0); out [B, O, H·sh, W·sw]. f32, f32
 // accumulation (fmaf, in channel order c = 0..C−1; the CPU's gemm sums in its own order).
 // Build: compiled at run time by NVRTC (runtime/src/gpu/nvrtc.rs); under the emulator as C++.
 //
@@ -25,9 +32,10 @@
 //   block 6 (64 → 32 at 1008 × 256 → 2016 × 512) is 2.1 GFLOP per clip, small beside the 3×3 convs.
 //
 // Bytes per launch as the emulator counts them (every load and store), with N = B·O·(H·sh)·(W·sw):
-//   4·N·(C·(2 + 2·has_pre) + 1)   (x, W, scale, shift per channel per output; the output once).
-// Minimum: 4·(B·C·H·W + C·O·sh·sw + has_pre·(C + |shift|)) read + 4·N written.
-// Flops: 2·N·C (+ 3·N·C for the pre-activation, recomputed per output).
+//   4·N·(C·(2 + 2·has_pre + has_time) + 1)   (x, W, scale, shift, time per channel per output; the
+//   output once), has_time = (time_mode ≠ 0).
+// Minimum: 4·(B·C·H·W + C·O·sh·sw + has_pre·(C + |shift|) + has_time·B·C·H) read + 4·N written.
+// Flops: 2·N·C (+ (3 + has_time)·N·C for the pre-activation, recomputed per output).
 
 #include "common.cuh"
 
@@ -38,15 +46,18 @@ struct ConvTransposeParams {
     int has_pre;          // 1: scale/shift/slope are used
     int shift_bstride;    // 0: shift is [C]; C: shift is [B, C]
     float slope;          // LeakyReLU negative slope
+    int time_mode;        // 0: no time-FiLM (time null); 1: Add, leaky(z + t); 2: Gate, leaky(z)·t
 };
-static_assert(sizeof(ConvTransposeParams) == 48, "ConvTransposeParams must match runtime/src/ops/conv_transpose/cuda.rs");
+static_assert(sizeof(ConvTransposeParams) == 52, "ConvTransposeParams must match runtime/src/ops/conv_transpose/cuda.rs");
 
 // v1. Launch: grid (⌈N / 256⌉) × block (256), N = B·O·Ho·Wo < 2^31 (checked on the host). Thread
 // i owns out[i] = out[b, o, oh, ow] (flattened NCHW). Pointers: x [B, C, H, W], w [C, O, sh, sw],
-// scale [C] and shift [C] or [B, C] (read only when has_pre; may be null otherwise), out [B, O, Ho, Wo].
+// scale [C] and shift [C] or [B, C] (read only when has_pre; may be null otherwise), time [B, C, H]
+// (read only when time_mode ≠ 0; may be null otherwise), out [B, O, Ho, Wo].
 extern "C" __global__ void __launch_bounds__(256) conv_transpose_fwd_f32_v1(const float* __restrict__ x, const float* __restrict__ w,
                                                                             const float* __restrict__ scale, const float* __restrict__ shift,
-                                                                            float* __restrict__ out, const ConvTransposeParams p) {
+                                                                            const float* __restrict__ time, float* __restrict__ out,
+                                                                            const ConvTransposeParams p) {
     const int i = blockIdx.x * blockDim.x + threadIdx.x;
     const int n = p.batch * p.cout * p.ho * p.wo;
     if (i >= n) return;
@@ -63,9 +74,13 @@ extern "C" __global__ void __launch_bounds__(256) conv_transpose_fwd_f32_v1(cons
     float acc = 0.0f;
     if (p.has_pre) {
         const float* shp = shift + (long long)b * p.shift_bstride;
+        // t[b, c, hi] = tp[c·H] (the source pixel's row).
+        const float* tp = p.time_mode ? time + (long long)b * p.cin * p.h + hi : time;
         for (int c = 0; c < p.cin; ++c) {
             float a = __fadd_rn(__fmul_rn(xp[c * hw], scale[c]), shp[c]);
+            if (p.time_mode == 1) a = __fadd_rn(a, tp[(long long)c * p.h]);
             a = a < 0.0f ? __fmul_rn(a, p.slope) : a;
+            if (p.time_mode == 2) a = __fmul_rn(a, tp[(long long)c * p.h]);
             acc = fmaf(wp[c * wstride], a, acc);
         }
     } else {

@@ -54,7 +54,10 @@ sources![
     "conv_transpose",
     "pool",
     "complex_mask",
-    "melspec"
+    "melspec",
+    "resize",
+    "groupnorm",
+    "standardize"
 ];
 
 /// A header shared by several families (see the crate doc).

@@ -266,6 +266,80 @@ pub fn resample(path: &Path, a: Audio, rate: u32) -> Result<Audio> {
     Ok(Audio { sample_rate: to, channels })
 }
 
+/// torchaudio's `functional.resample(x, from, to)` with `resampling_method="sinc_interp_kaiser"` and
+/// its defaults (lowpass_filter_width 6, rolloff 0.99, beta 14.769656459379492): the rates reduced by
+/// their gcd to (o, n); cutoff c = min(o, n)·0.99; half width w = ⌈6·o/c⌉; output phase k (0 ≤ k < n)
+/// of block j is Σ_i h_k[i]·x[j·o + i − w] over i in [0, 2w + o) (zeros outside x), with
+/// h_k[i] = (c/o)·sinc(π·c·τ)·I0(β√(1 − (τ′/6)²))/I0(β), τ = (i − w)/o − k/n, τ′ = clamp(c·τ, ±6),
+/// sinc at the clamped c·τ; the output is cut to ⌈n·len/o⌉ samples. (The CP-JKU SED model resamples
+/// its 32 kHz input to 16 kHz this way; `resample` above is rubato's, for file input.) f64 math.
+pub fn resample_kaiser(x: &[f32], from: u32, to: u32) -> Vec<f32> {
+    fn gcd(a: u64, b: u64) -> u64 {
+        if b == 0 {
+            a
+        } else {
+            gcd(b, a % b)
+        }
+    }
+    fn i0(x: f64) -> f64 {
+        // Σ ((x/2)^k / k!)², to full f64 precision for the arguments used here (≤ 15).
+        let (mut sum, mut term, q) = (1.0f64, 1.0f64, x * x / 4.0);
+        for k in 1..200 {
+            term *= q / (k * k) as f64;
+            sum += term;
+            if term < sum * 1e-17 {
+                break;
+            }
+        }
+        sum
+    }
+    if from == to || x.is_empty() {
+        return x.to_vec();
+    }
+    let g = gcd(from as u64, to as u64);
+    let (o, n) = ((from as u64 / g) as usize, (to as u64 / g) as usize);
+    const WIDTH: f64 = 6.0;
+    const BETA: f64 = 14.769656459379492;
+    let cut = o.min(n) as f64 * 0.99;
+    let w = (WIDTH * o as f64 / cut).ceil() as usize;
+    let taps = 2 * w + o;
+    let i0b = i0(BETA);
+    let kernels: Vec<Vec<f64>> = (0..n)
+        .map(|k| {
+            (0..taps)
+                .map(|i| {
+                    let t = ((i as f64 - w as f64) / o as f64 - k as f64 / n as f64) * cut;
+                    let t = t.clamp(-WIDTH, WIDTH);
+                    let win = i0(BETA * (1.0 - (t / WIDTH).powi(2)).max(0.0).sqrt()) / i0b;
+                    let pt = t * std::f64::consts::PI;
+                    let sinc = if pt == 0.0 { 1.0 } else { pt.sin() / pt };
+                    sinc * win * cut / o as f64
+                })
+                .collect()
+        })
+        .collect();
+    let len = x.len();
+    let want = (n * len).div_ceil(o);
+    let mut out = Vec::with_capacity(want);
+    'blocks: for j in 0.. {
+        for h in &kernels {
+            if out.len() == want {
+                break 'blocks;
+            }
+            let start = (j * o) as isize - w as isize;
+            let mut acc = 0f64;
+            for (i, &hi) in h.iter().enumerate() {
+                let p = start + i as isize;
+                if p >= 0 && (p as usize) < len {
+                    acc += hi * x[p as usize] as f64;
+                }
+            }
+            out.push(acc as f32);
+        }
+    }
+    out
+}
+
 /// Reads a WAV, applies the channel policy, and resamples to `rate`: the one entry point of audio.
 /// A WAV with a valid header but no samples is an error here (there is nothing to compute features
 /// of); [`read_wav`] itself returns it as zero-length channels.

@@ -179,6 +179,9 @@ pub fn families() -> Vec<(&'static str, fn(Device) -> Result<Vec<BenchCase>>)> {
         ("pool", pool::bench_cases),
         ("complex_mask", complex_mask::bench_cases),
         ("melspec", melspec::bench_cases),
+        ("resize", resize::bench_cases),
+        ("groupnorm", groupnorm::bench_cases),
+        ("standardize", standardize::bench_cases),
     ]
 }
 

@@ -2,15 +2,19 @@
 //! (a) the CPU op vs an independent naive f64 loop written here, over k = 3 and 1, one and two
 //!     sources, with/without the pre-activation, shift (C) and (B, C), bias, residual, sizes 1 and
 //!     odd sizes, B = 2, several CPU bands (BAND_FLOATS = 2^18 floats per im2col band) and the CPU's
-//!     direct 1×1 path (no pre-activation), also over several bands;
+//!     direct 1×1 path (no pre-activation), also over several bands; and the time-FiLM term of the
+//!     pre-activation (Add and Gate, t (B, C, H) per item, channel and row) over the same variety:
+//!     k = 3 and 1, one and two sources, shift (C) and (B, C), several row bands, column bands;
 //! (b) every kernel version under the emulator (and on a real GPU when one is usable) vs the CPU:
 //!     v1/v2 (f32 weight) at 1e-5, v3 (f16 weight, tensor cores) within the f16 rounding bound
 //!     derived at [`check_f16`];
-//! (c) errors name the shapes, the version and the dtype;
+//!     with time-FiLM too, every version; and t = 0 (Add) / t = 1 (Gate) give exactly the output
+//!     without time-FiLM on every device;
+//! (c) errors name the shapes (the time-FiLM values' too), the version and the dtype;
 //! (d) PyTorch's numbers from tests/golden/fixtures/separator_ops.safetensors (written by
 //!     tests/golden/separator.py), when that file exists.
 
-use aural_runtime::ops::conv2d::{conv2d, conv2d_version, Conv2d, PreAct};
+use aural_runtime::ops::conv2d::{conv2d, conv2d_version, Conv2d, PreAct, TimeFilm, TimeFilmMode};
 use aural_runtime::ops::unary::to_f16;
 use aural_runtime::testing::{assert_close, fixture, fixture_path, gpu_devices, rand_vec};
 use aural_runtime::{DType, Device, Tensor};
@@ -37,6 +41,8 @@ struct Case {
     slope: f32,
     bias: bool,
     res: bool,
+    /// Time-FiLM (needs a pre-activation): none, Add or Gate.
+    time: Option<TimeFilmMode>,
 }
 
 impl Case {
@@ -53,8 +59,15 @@ impl Case {
 
 #[allow(clippy::too_many_arguments)]
 const fn case(name: &'static str, b: usize, cin: &'static [usize], o: usize, h: usize, w: usize, k: usize, pre: Pre, bias: bool, res: bool) -> Case {
-    Case { name, b, cin, o, h, w, k, pre, slope: 0.01, bias, res }
+    Case { name, b, cin, o, h, w, k, pre, slope: 0.01, bias, res, time: None }
 }
+
+/// A case with time-FiLM in `mode`.
+const fn timed(mode: TimeFilmMode, c: Case) -> Case {
+    Case { time: Some(mode), ..c }
+}
+
+use TimeFilmMode::{Add, Gate};
 
 /// Cases of the CPU check (a): cheap for the naive loop, so some are large enough for several bands.
 fn cpu_cases() -> Vec<Case> {
@@ -87,6 +100,22 @@ fn cpu_cases() -> Vec<Case> {
         // The direct 1×1 path over column bands: 500 channels × 600 columns > 2^18 floats per row, so
         // each row splits into two column ranges and gemm reads each source in place from the range.
         case("k1_direct_column_bands_two_src_bias_res", 1, &[300, 200], 3, 2, 600, 1, Pre::Off, true, true),
+        // Time-FiLM (t (B, C, H) over the concatenated channels; a row's value is fetched per input
+        // row of the band, halo rows included).
+        timed(Add, case("k3_time_add_two_src_shiftBC_bias_res_B2", 2, &[3, 4], 6, 7, 5, 3, Pre::ShiftBC, true, true)),
+        timed(Gate, case("k3_time_gate_one_src_shiftC_B2", 2, &[5], 4, 6, 9, 3, Pre::ShiftC, false, false)),
+        timed(Add, case("k3_time_add_one_src_shiftC_bias", 2, &[4], 5, 5, 8, 3, Pre::ShiftC, true, false)),
+        Case { slope: 0.0, ..timed(Gate, case("k3_time_gate_relu_two_src_shiftBC_res", 2, &[2, 3], 4, 4, 6, 3, Pre::ShiftBC, false, true)) },
+        timed(Add, case("k1_time_add_two_src_shiftC_bias", 2, &[3, 2], 7, 5, 6, 1, Pre::ShiftC, true, false)),
+        timed(Gate, case("k1_time_gate_one_src_shiftBC_res", 2, &[6], 5, 3, 11, 1, Pre::ShiftBC, false, true)),
+        timed(Add, case("k3_time_add_size1_B2", 2, &[3], 2, 1, 1, 3, Pre::ShiftBC, false, false)),
+        timed(Gate, case("k3_time_gate_second_src_empty", 2, &[3, 0], 4, 3, 5, 3, Pre::ShiftBC, true, false)),
+        // Several row bands (6 in all, as above): the halo rows at a band edge take their own row's t.
+        timed(Add, case("k3_time_add_bands_two_src_shiftBC_bias_res", 2, &[10, 6], 8, 100, 40, 3, Pre::ShiftBC, true, true)),
+        timed(Gate, case("k3_time_gate_bands_two_src_shiftC", 2, &[10, 6], 8, 100, 40, 3, Pre::ShiftC, false, false)),
+        // Column bands (each row split in two column ranges).
+        timed(Add, case("k3_time_add_column_bands_two_src_shiftBC_res", 2, &[24, 16], 3, 3, 801, 3, Pre::ShiftBC, true, true)),
+        timed(Gate, case("k3_time_gate_column_bands_two_src_shiftC", 2, &[24, 16], 3, 3, 801, 3, Pre::ShiftC, false, false)),
     ]
 }
 
@@ -113,6 +142,17 @@ fn kernel_cases() -> Vec<Case> {
         case("k3_second_src_empty", 2, &[3, 0], 4, 3, 5, 3, Pre::ShiftBC, true, false),
         case("k1_no_channels_bias_res", 1, &[0], 3, 2, 3, 1, Pre::Off, true, true),
         case("k3_h0", 2, &[2], 3, 0, 5, 3, Pre::ShiftC, true, true),
+        // Time-FiLM on every version: both tile shapes, k = 3 and 1, one and two sources, both shifts.
+        // O = 70 over 63 pixels (64×64 tiles), K = 63, two sources.
+        timed(Add, case("k3_time_add_two_src_shiftBC_bias_res_O70", 2, &[3, 4], 70, 7, 9, 3, Pre::ShiftBC, true, true)),
+        // O = 5 over 165 pixels (32×128 tiles), a pixel tile spanning several rows.
+        timed(Gate, case("k3_time_gate_one_src_shiftC_bias_O5", 2, &[5], 5, 5, 33, 3, Pre::ShiftC, true, false)),
+        Case { slope: 0.2, ..timed(Add, case("k3_time_add_one_src_shiftC_O90_16x16", 1, &[9], 90, 16, 16, 3, Pre::ShiftC, false, true)) },
+        timed(Gate, case("k3_time_gate_two_src_shiftBC_O20", 2, &[4, 3], 20, 6, 7, 3, Pre::ShiftBC, false, false)),
+        timed(Add, case("k1_time_add_two_src_shiftBC_O20", 2, &[4, 2], 20, 2, 100, 1, Pre::ShiftBC, true, false)),
+        timed(Gate, case("k1_time_gate_one_src_shiftC_bias_res", 2, &[6], 10, 7, 9, 1, Pre::ShiftC, true, true)),
+        timed(Add, case("k3_time_add_size1_B2", 2, &[3], 2, 1, 1, 3, Pre::ShiftBC, false, false)),
+        timed(Gate, case("k3_time_gate_second_src_empty", 2, &[3, 0], 4, 3, 5, 3, Pre::ShiftBC, true, false)),
     ]
 }
 
@@ -124,6 +164,8 @@ struct Data {
     res: Tensor,
     scale: Tensor,
     shift: Tensor,
+    /// Time-FiLM values (B, ΣC, H), read when the case has time-FiLM.
+    time: Tensor,
 }
 
 impl Data {
@@ -144,6 +186,12 @@ impl Data {
             // BatchNorm-like: scale in [0.5, 1.5), shift in [-0.5, 0.5).
             scale: t(&[ct], seed + 6, &|v| 1.0 + 0.5 * v),
             shift: t(&shift_shape, seed + 7, &|v| 0.5 * v),
+            // Add: β_t in [-0.5, 0.5) (moves values across the LeakyReLU's kink); Gate: a σ(β_t)-like
+            // gate in [0.1, 1).
+            time: match c.time {
+                Some(Gate) => t(&[c.b, ct, c.h], seed + 8, &|v| 0.55 + 0.45 * v),
+                _ => t(&[c.b, ct, c.h], seed + 8, &|v| 0.5 * v),
+            },
         }
     }
 
@@ -156,6 +204,7 @@ impl Data {
             res: m(&self.res),
             scale: m(&self.scale),
             shift: m(&self.shift),
+            time: m(&self.time),
         }
     }
 
@@ -169,12 +218,14 @@ impl Data {
             res: self.res.clone(),
             scale: self.scale.clone(),
             shift: self.shift.clone(),
+            time: self.time.clone(),
         }
     }
 
     fn call(&self, c: &Case, v: Option<u32>) -> aural_runtime::Result<Tensor> {
         let ins: Vec<&Tensor> = self.xs.iter().collect();
-        let pre = (c.pre != Pre::Off).then_some(PreAct { scale: &self.scale, shift: &self.shift, slope: c.slope });
+        let time = c.time.map(|mode| TimeFilm { values: &self.time, mode });
+        let pre = (c.pre != Pre::Off).then_some(PreAct { scale: &self.scale, shift: &self.shift, slope: c.slope, time });
         let p = Conv2d { weight: &self.weight, bias: c.bias.then_some(&self.bias), pre, residual: c.res.then_some(&self.res) };
         conv2d_version(&ins, &p, v)
     }
@@ -192,6 +243,7 @@ fn naive(c: &Case, d: &Data) -> Naive {
     let xs: Vec<Vec<f32>> = d.xs.iter().map(|t| t.to_vec().unwrap()).collect();
     let (w, bias, res, scale, shift) =
         (d.weight.to_vec().unwrap(), d.bias.to_vec().unwrap(), d.res.to_vec().unwrap(), d.scale.to_vec().unwrap(), d.shift.to_vec().unwrap());
+    let time = d.time.to_vec().unwrap();
     let (ct, k, p) = (c.ct(), c.k as isize, (c.k / 2) as isize);
     // Activated input a[b][c][h][w] (f64), channels of the two sources concatenated.
     let mut a = vec![0f64; c.b * ct * c.h * c.w];
@@ -206,12 +258,19 @@ fn naive(c: &Case, d: &Data) -> Naive {
                         Pre::Off => v,
                         _ => {
                             let sh = if c.pre == Pre::ShiftBC { shift[b * ct + cg] } else { shift[cg] };
-                            let y = v * scale[cg] as f64 + sh as f64;
-                            if y < 0.0 {
-                                y * c.slope as f64
-                            } else {
-                                y
+                            // t[b, c, h] of this element's row h = i / W.
+                            let tv = time[(b * ct + cg) * c.h + i / c.w] as f64;
+                            let mut y = v * scale[cg] as f64 + sh as f64;
+                            if c.time == Some(Add) {
+                                y += tv;
                             }
+                            if y < 0.0 {
+                                y *= c.slope as f64;
+                            }
+                            if c.time == Some(Gate) {
+                                y *= tv;
+                            }
+                            y
                         }
                     };
                     a[(b * ct + cg) * c.h * c.w + i] = av;
@@ -365,6 +424,40 @@ fn kernels_match_cpu() {
     }
 }
 
+/// t = 0 with Add and t = 1 with Gate leave the activation unchanged in every rounding step
+/// ((z + 0) = z, leaky(z)·1 = leaky(z)), so the output must equal the one without time-FiLM exactly,
+/// on the CPU and on every kernel version: the time path must not disturb anything else.
+#[test]
+fn neutral_time_film_changes_nothing() {
+    let base = case("k3_two_src_shiftBC_bias_res_O70", 2, &[3, 4], 70, 7, 9, 3, Pre::ShiftBC, true, true);
+    let k1 = case("k1_one_src_shiftC_O20", 2, &[6], 20, 2, 100, 1, Pre::ShiftC, true, false);
+    let mut devices = vec![Device::Cpu];
+    devices.extend(gpu_devices());
+    for c in [base, k1] {
+        let d = Data::new(&c, 4242);
+        for (mode, value) in [(Add, 0.0f32), (Gate, 1.0)] {
+            let tc = timed(mode, c);
+            let dt = Data { time: Tensor::full(&[c.b, c.ct(), c.h], value, Device::Cpu).unwrap(), ..d.to_device(Device::Cpu) };
+            for &dev in &devices {
+                let runs: Vec<(Option<u32>, Data, Data)> = if dev.is_cpu() {
+                    vec![(None, d.to_device(dev), dt.to_device(dev))]
+                } else {
+                    vec![
+                        (Some(1), d.to_device(dev), dt.to_device(dev)),
+                        (Some(2), d.to_device(dev), dt.to_device(dev)),
+                        (Some(3), d.with_f16_weight().to_device(dev), dt.with_f16_weight().to_device(dev)),
+                    ]
+                };
+                for (v, plain, neutral) in runs {
+                    let want = plain.call(&c, v).unwrap().to_vec().unwrap();
+                    let got = neutral.call(&tc, v).unwrap_or_else(|e| panic!("{dev} {} {mode:?} v{v:?}: {e}", c.name)).to_vec().unwrap();
+                    assert_close(&format!("{dev} conv2d {v:?} {} neutral {mode:?}", c.name), &got, &want, 0.0, 0.0);
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn version_and_dtype_errors() {
     let c = &kernel_cases()[5];
@@ -421,14 +514,28 @@ fn errors_name_the_shapes() {
     let scale = r(&[7]);
     for bad in [vec![3, 7], vec![2, 6], vec![6]] {
         let shift = r(&bad);
-        let p = Conv2d { pre: Some(PreAct { scale: &scale, shift: &shift, slope: 0.01 }), ..conv(&w7) };
+        let p = Conv2d { pre: Some(PreAct { scale: &scale, shift: &shift, slope: 0.01, time: None }), ..conv(&w7) };
         let e = conv2d(&[&x0, &x1], &p).unwrap_err().to_string();
         assert!(e.contains(&format!("{bad:?}")) && e.contains("[7] or [2, 7]"), "{e}");
     }
     let (scale6, shift7) = (r(&[6]), r(&[7]));
-    let p = Conv2d { pre: Some(PreAct { scale: &scale6, shift: &shift7, slope: 0.01 }), ..conv(&w7) };
+    let p = Conv2d { pre: Some(PreAct { scale: &scale6, shift: &shift7, slope: 0.01, time: None }), ..conv(&w7) };
     let e = conv2d(&[&x0, &x1], &p).unwrap_err().to_string();
     assert!(e.contains("[6]") && e.contains("[7]"), "{e}");
+    // Time-FiLM values must be (B, ΣC, H) = [2, 7, 7], f32.
+    let shift27 = r(&[2, 7]);
+    for bad in [vec![2, 7, 9], vec![2, 3, 7], vec![1, 7, 7], vec![2, 7], vec![2, 7, 7, 9]] {
+        let t = r(&bad);
+        for mode in [Add, Gate] {
+            let pre = PreAct { scale: &scale, shift: &shift27, slope: 0.01, time: Some(TimeFilm { values: &t, mode }) };
+            let e = conv2d(&[&x0, &x1], &Conv2d { pre: Some(pre), ..conv(&w7) }).unwrap_err().to_string();
+            assert!(e.contains("conv2d") && e.contains("time-FiLM") && e.contains(&format!("{bad:?}")) && e.contains("[2, 7, 7]"), "{e}");
+        }
+    }
+    let t16 = to_f16(&r(&[2, 7, 7])).unwrap();
+    let pre = PreAct { scale: &scale, shift: &shift27, slope: 0.01, time: Some(TimeFilm { values: &t16, mode: Add }) };
+    let e = conv2d(&[&x0, &x1], &Conv2d { pre: Some(pre), ..conv(&w7) }).unwrap_err().to_string();
+    assert!(e.contains("conv2d") && e.to_lowercase().contains("f16"), "{e}");
     // Bias and residual.
     let bias = r(&[5]);
     let e = conv2d(&[&x0, &x1], &Conv2d { bias: Some(&bias), ..conv(&w7) }).unwrap_err().to_string();
@@ -482,7 +589,7 @@ fn golden_pytorch() {
             let xs_d: Vec<Tensor> = xs.iter().map(m).collect();
             let ins: Vec<&Tensor> = xs_d.iter().collect();
             let (scale_d, shift_d, bias_d) = (m(&scale), m(&shift_bc), bias.as_ref().map(m));
-            let pa = pre.then_some(PreAct { scale: &scale_d, shift: &shift_d, slope: 0.01 });
+            let pa = pre.then_some(PreAct { scale: &scale_d, shift: &shift_d, slope: 0.01, time: None });
             let runs: Vec<(Option<u32>, Tensor, f32)> = if dev.is_cpu() {
                 vec![(None, m(w), 1e-5)]
             } else {

@@ -6,14 +6,16 @@
 //! class-index order) → one separator pass per label (one ResUNetK pass for up to three) →
 //! `OUTDIR/<stem>_<Label>.wav` (no file for 'silence'), and `OUTDIR/labels.tsv` (`filename labels`,
 //! labels comma-separated, in slot order without 'silence'); `--json` prints the labels and the
-//! probabilities.
+//! probabilities. CP-JKU's system (seed 003): `--sed DIR` adds the stage-2 SED model between the two,
+//! whose strong logits and hidden states condition the separator (time-FiLM, injection);
+//! `--iterations N` sets the iterative separator's passes.
 
 use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use aural::models::audio::{self, Channels};
-use aural::models::m2d::M2dTagger;
+use aural::models::m2d::{M2dSed, M2dTagger};
 use aural::models::s5::S5System;
 use aural::models::separator::{ChunkOpts, ResUNet};
 
@@ -31,6 +33,13 @@ pub struct Args {
     /// Output folder (created if missing).
     #[arg(long, value_name = "OUTDIR")]
     out: PathBuf,
+    /// CP-JKU's stage-2 SED model checkpoint (architecture m2d_sed), for a separator with time-FiLM
+    /// or embedding injection.
+    #[arg(long, value_name = "DIR")]
+    sed: Option<PathBuf>,
+    /// Passes of an iterative separator (default: its config's `iterations`).
+    #[arg(long, value_name = "N")]
+    iterations: Option<usize>,
     /// Label selection threshold on the tagger's clip probabilities (default: the tagger config's).
     #[arg(long)]
     threshold: Option<f32>,
@@ -58,7 +67,33 @@ pub fn run(a: Args) -> Result<()> {
             eprintln!("warning: {} tensor(s) of the {what} checkpoint are not parameters of the model and were ignored: {}", list.len(), list.join(", "));
         }
     }
-    let system = S5System::new(tagger, separator)?;
+    if a.iterations == Some(0) {
+        bail!("--iterations must be at least 1");
+    }
+    if a.iterations.is_some() && separator.config.iterations == 0 {
+        bail!("--iterations: this separator is not iterative (its config has \"iterations\": 0)");
+    }
+    let system = match &a.sed {
+        Some(dir) => {
+            if !separator.config.needs_sed() {
+                bail!("--sed: this separator uses neither time-FiLM nor embedding injection");
+            }
+            let sed = M2dSed::load(dir, dev).with_context(|| format!("loading the SED model checkpoint {}", dir.display()))?;
+            if !sed.unexpected.is_empty() {
+                eprintln!(
+                    "warning: {} tensor(s) of the SED checkpoint are not parameters of the model and were ignored: {}",
+                    sed.unexpected.len(),
+                    sed.unexpected.join(", ")
+                );
+            }
+            S5System::with_sed(tagger, separator, sed, a.iterations)?
+        }
+        None => {
+            let mut s = S5System::new(tagger, separator)?;
+            s.iterations = a.iterations;
+            s
+        }
+    };
     let (rate, nch) = (system.separator.config.sample_rate, system.separator.config.input_channels);
     eprintln!(
         "models loaded ({:.2} s): tagger {} blocks of {}, separator {} channel(s) in, {} source(s) per pass",

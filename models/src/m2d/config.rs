@@ -10,6 +10,14 @@
 //! ```
 //! Missing fields take these defaults (M2D ViT-B/16 on 80 mel × 10 s at 32 kHz); extra fields are
 //! allowed. `norm_mean`/`norm_std` are the checkpoint's `backbone.norm_stats` when it has them.
+//!
+//! `"architecture": "m2d_sed"` is CP-JKU's stage-2 SED model ([`super::M2dSed`]): the same encoder in
+//! its 16 kHz configuration with a strong (frame) head; its missing fields take
+//! [`M2dConfig::sed_default`]: `"sample_rate": 16000, "n_fft": 400, "win_length": 400,
+//! "hop_length": 160, "f_max": 8000.0, "input_sample_rate": 32000, "seq_len": 250` (the mixture's rate
+//! resampled to `sample_rate` first; the head's frames), and its normalisation is always
+//! `norm_mean`/`norm_std` (-7.1, 4.2): CP-JKU's wrapper builds the encoder without a weight file, so
+//! the checkpoint's `norm_stats` never reach its front end.
 
 use std::path::Path;
 
@@ -47,6 +55,11 @@ pub struct M2dConfig {
     pub nevent_range: [usize; 2],
     /// The channel of a multi-channel mixture the tagger listens to.
     pub ref_channel: usize,
+    /// The rate of the input audio, resampled to `sample_rate` before the front end (torchaudio's
+    /// Kaiser-windowed sinc); None: the input is at `sample_rate`.
+    pub input_sample_rate: Option<u32>,
+    /// m2d_sed: frames of the strong head (the encoder's time steps resized to it).
+    pub seq_len: usize,
 }
 
 impl Default for M2dConfig {
@@ -73,25 +86,57 @@ impl Default for M2dConfig {
             threshold: 0.5,
             nevent_range: [1, 3],
             ref_channel: 0,
+            input_sample_rate: None,
+            seq_len: 250,
         }
     }
 }
 
 impl M2dConfig {
+    /// The defaults of CP-JKU's stage-2 SED model (M2D at 16 kHz, strong head).
+    pub fn sed_default() -> M2dConfig {
+        M2dConfig {
+            architecture: "m2d_sed".into(),
+            sample_rate: 16000,
+            n_fft: 400,
+            win_length: 400,
+            hop_length: 160,
+            f_max: 8000.0,
+            input_sample_rate: Some(32000),
+            ..M2dConfig::default()
+        }
+    }
+
+    /// Parses a config.json text: the defaults of its architecture for missing fields.
+    pub fn from_json(text: &str) -> std::result::Result<M2dConfig, String> {
+        let v: serde_json::Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        let serde_json::Value::Object(mut obj) = v else { return Err("the config must be a JSON object".into()) };
+        if obj.get("architecture").and_then(|a| a.as_str()) == Some("m2d_sed") {
+            let serde_json::Value::Object(defaults) = serde_json::to_value(M2dConfig::sed_default()).map_err(|e| e.to_string())? else { unreachable!() };
+            for (k, v) in defaults {
+                obj.entry(k).or_insert(v);
+            }
+        }
+        serde_json::from_value(serde_json::Value::Object(obj)).map_err(|e| e.to_string())
+    }
+
     /// Reads and validates `path` (errors name the file).
     pub fn from_file(path: impl AsRef<Path>) -> Result<M2dConfig> {
         let path = path.as_ref();
         let file_err = |msg: String| Error::File { path: path.display().to_string(), msg };
         let text = std::fs::read_to_string(path).map_err(|e| file_err(e.to_string()))?;
-        let c: M2dConfig = serde_json::from_str(&text).map_err(|e| file_err(format!("not a valid M2D tagger config: {e}")))?;
+        let c = M2dConfig::from_json(&text).map_err(|e| file_err(format!("not a valid M2D config: {e}")))?;
         c.validate().map_err(|e| file_err(e.to_string()))?;
         Ok(c)
     }
 
     pub fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(Error::Msg(format!("M2D config: {m}")));
-        if self.architecture != "m2d_at" {
-            return bad(format!("architecture '{}' is not supported (only \"m2d_at\")", self.architecture));
+        if self.architecture != "m2d_at" && self.architecture != "m2d_sed" {
+            return bad(format!("architecture '{}' is not supported (\"m2d_at\": the tagger, \"m2d_sed\": the stage-2 SED model)", self.architecture));
+        }
+        if self.input_sample_rate == Some(0) || self.seq_len == 0 {
+            return bad(format!("input_sample_rate {:?} and seq_len {} must be positive", self.input_sample_rate, self.seq_len));
         }
         if self.classes.is_empty() {
             return bad("classes is empty".into());

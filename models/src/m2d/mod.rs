@@ -18,6 +18,7 @@
 //! M2D weights file.
 
 pub mod config;
+pub mod sed;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -28,6 +29,7 @@ use aural_runtime::ops::{shape, unary};
 use aural_runtime::{DType, Device, Error, Result, Tensor};
 
 pub use config::M2dConfig;
+pub use sed::{M2dSed, SedOutput};
 
 use crate::ast::{AstConfig, AstLayer, AstModel, PatchSize};
 use crate::params::Params;
@@ -67,28 +69,16 @@ impl M2dTagger {
 
     pub fn from_tensors(config: M2dConfig, tensors: &BTreeMap<String, Tensor>, source: &Path, device: Device) -> Result<M2dTagger> {
         config.validate()?;
-        let mut p = Params::new(tensors, source, device);
-        let d = config.embed_dim;
-        let (fp, tp) = (config.freq_patches(), config.time_patches());
-        let [ph, pw] = config.patch_size;
-        let hidden = (d as f64 * config.mlp_ratio).round() as usize;
-        let cls = p.take("backbone.cls_token", &[1, 1, d])?.reshape(&[1, d])?;
-        let pos = p.take("backbone.pos_embed", &[1, 1 + fp * tp, d])?.reshape(&[1 + fp * tp, d])?;
-        let patch_w = p.take("backbone.patch_embed.proj.weight", &[d, 1, ph, pw])?;
-        let patch_b = p.take("backbone.patch_embed.proj.bias", &[d])?;
-        let mut layers = Vec::new();
-        for i in 0..config.depth {
-            let b = format!("backbone.blocks.{i}");
-            layers.push(AstLayer {
-                ln1: p.norm(&format!("{b}.norm1"), d)?,
-                qkv: p.linear(&format!("{b}.attn.qkv"), 3 * d, d)?,
-                o: p.linear(&format!("{b}.attn.proj"), d, d)?,
-                ln2: p.norm(&format!("{b}.norm2"), d)?,
-                fc1: p.linear(&format!("{b}.mlp.fc1"), hidden, d)?,
-                fc2: p.linear(&format!("{b}.mlp.fc2"), d, hidden)?,
+        if config.architecture != "m2d_at" {
+            return Err(Error::File {
+                path: source.display().to_string(),
+                msg: format!("the tagger needs \"architecture\": \"m2d_at\", not \"{}\" (an m2d_sed checkpoint is CP-JKU's SED model)", config.architecture),
             });
         }
-        let final_ln = p.norm("backbone.norm", d)?;
+        let mut p = Params::new(tensors, source, device);
+        let d = config.embed_dim;
+        let fp = config.freq_patches();
+        let vit = load_vit(&mut p, &config, "backbone.", device)?;
         let norm_stats = match tensors.get("backbone.norm_stats") {
             Some(_) => {
                 let v = p.take("backbone.norm_stats", &[2])?.to_vec()?;
@@ -102,77 +92,22 @@ impl M2dTagger {
         let feat = if stacked { d * fp } else { d };
         let head_norm = (p.take("head_norm.running_mean", &[feat])?.to_vec()?, p.take("head_norm.running_var", &[feat])?.to_vec()?);
         let head = (p.take("head.weight", &[k, feat])?.to_vec()?, p.take("head.bias", &[k])?.to_vec()?);
-        let ast = AstConfig {
-            hidden_size: d,
-            num_hidden_layers: config.depth,
-            num_attention_heads: config.num_heads,
-            intermediate_size: hidden,
-            hidden_act: "gelu".into(),
-            layer_norm_eps: config.layer_norm_eps,
-            patch_size: PatchSize::Rect([ph, pw]),
-            qkv_bias: true,
-            frequency_stride: ph,
-            time_stride: pw,
-            max_length: config.input_size[1],
-            num_mel_bins: config.input_size[0],
-        };
-        let vit = AstModel { config: ast, device, patch_w, patch_b, prefix: cls, pos, layers, final_ln, classifier: None, unexpected: Vec::new() };
         let unexpected = tensors.keys().filter(|k| !p.used.contains(*k) && !ignorable(k)).cloned().collect();
         Ok(M2dTagger { config, device, vit, norm_stats, head_norm, head, stacked, unexpected })
     }
 
     pub fn mel_opts(&self) -> MelOpts {
-        let c = &self.config;
-        MelOpts {
-            sample_rate: c.sample_rate,
-            n_fft: c.n_fft,
-            win_length: c.win_length,
-            hop: c.hop_length,
-            n_mels: c.n_mels,
-            f_min: c.f_min,
-            f_max: c.f_max,
-            log_offset: f32::EPSILON,
-        }
+        mel_opts(&self.config)
     }
 
     /// The normalised log-mel (B, n_mels, T) of waveforms (B, L).
     pub fn features_in(&self, wave: &Tensor) -> Result<Tensor> {
-        let x = log_mel(wave, &self.mel_opts())?;
-        let (m, s) = self.norm_stats;
-        unary::affine(&x, 1.0 / s, -m / s)
-    }
-
-    /// The position table of a unit with `t` time patches: row 0 (cls), then each frequency row's
-    /// first `t` entries.
-    fn pos_table(&self, t: usize) -> Result<Tensor> {
-        let tp = self.config.time_patches();
-        if t == tp {
-            return Ok(self.vit.pos.clone());
-        }
-        let fp = self.config.freq_patches();
-        let mut rows = vec![shape::slice(&self.vit.pos, 0, 0, 1)?];
-        for f in 0..fp {
-            rows.push(shape::slice(&self.vit.pos, 0, 1 + f * tp, t)?);
-        }
-        shape::concat(&rows.iter().collect::<Vec<_>>(), 0)
+        normalised_log_mel(&self.config, wave, self.norm_stats)
     }
 
     /// The final-LayerNorm tokens (B, 1 + F′·t′, D) of one unit (B, n_mels, frames ≤ 1001).
     pub fn encode_unit(&self, x: &Tensor) -> Result<Tensor> {
-        let [ph, pw] = self.config.patch_size;
-        let frames = x.shape()[2];
-        if frames < pw {
-            return Err(Error::Msg(format!("M2D: a unit of {frames} frames is shorter than one {pw}-frame patch")));
-        }
-        let t = (frames - pw) / pw + 1;
-        let pos = self.pos_table(t)?;
-        let xt = shape::transpose(x, 1, 2)?;
-        let pe = PatchEmbed { weight: &self.vit.patch_w, bias: &self.vit.patch_b, stride: (ph, pw), prefix: Some(&self.vit.prefix), pos: Some(&pos) };
-        let mut h = patch_embed(&xt, &pe)?;
-        for i in 0..self.vit.layers.len() {
-            h = self.vit.block(i, &h)?;
-        }
-        self.vit.final_norm(&h)
+        encode_unit(&self.vit, &self.config, x, None)
     }
 
     /// The head's input features (B, D or 5·D) of normalised log-mel frames (B, n_mels, T), host values.
@@ -245,4 +180,108 @@ impl M2dTagger {
             })
             .collect())
     }
+}
+
+/// The ViT of an M2D checkpoint, its tensors under `prefix` (`backbone.` in M2dAt, `model.m2d.backbone.`
+/// in CP-JKU's SED wrapper): patch embedding, cls token (as `prefix`), the full position table, blocks,
+/// final LayerNorm — the AST implementation (the same pre-LN blocks).
+pub(crate) fn load_vit(p: &mut Params, config: &M2dConfig, prefix: &str, device: Device) -> Result<AstModel> {
+    let d = config.embed_dim;
+    let (fp, tp) = (config.freq_patches(), config.time_patches());
+    let [ph, pw] = config.patch_size;
+    let hidden = (d as f64 * config.mlp_ratio).round() as usize;
+    let cls = p.take(&format!("{prefix}cls_token"), &[1, 1, d])?.reshape(&[1, d])?;
+    let pos = p.take(&format!("{prefix}pos_embed"), &[1, 1 + fp * tp, d])?.reshape(&[1 + fp * tp, d])?;
+    let patch_w = p.take(&format!("{prefix}patch_embed.proj.weight"), &[d, 1, ph, pw])?;
+    let patch_b = p.take(&format!("{prefix}patch_embed.proj.bias"), &[d])?;
+    let mut layers = Vec::new();
+    for i in 0..config.depth {
+        let b = format!("{prefix}blocks.{i}");
+        layers.push(AstLayer {
+            ln1: p.norm(&format!("{b}.norm1"), d)?,
+            qkv: p.linear(&format!("{b}.attn.qkv"), 3 * d, d)?,
+            o: p.linear(&format!("{b}.attn.proj"), d, d)?,
+            ln2: p.norm(&format!("{b}.norm2"), d)?,
+            fc1: p.linear(&format!("{b}.mlp.fc1"), hidden, d)?,
+            fc2: p.linear(&format!("{b}.mlp.fc2"), d, hidden)?,
+        });
+    }
+    let final_ln = p.norm(&format!("{prefix}norm"), d)?;
+    let ast = AstConfig {
+        hidden_size: d,
+        num_hidden_layers: config.depth,
+        num_attention_heads: config.num_heads,
+        intermediate_size: hidden,
+        hidden_act: "gelu".into(),
+        layer_norm_eps: config.layer_norm_eps,
+        patch_size: PatchSize::Rect([ph, pw]),
+        qkv_bias: true,
+        frequency_stride: ph,
+        time_stride: pw,
+        max_length: config.input_size[1],
+        num_mel_bins: config.input_size[0],
+    };
+    Ok(AstModel { config: ast, device, patch_w, patch_b, prefix: cls, pos, layers, final_ln, classifier: None, unexpected: Vec::new() })
+}
+
+/// The front end of a config.
+pub(crate) fn mel_opts(c: &M2dConfig) -> MelOpts {
+    MelOpts {
+        sample_rate: c.sample_rate,
+        n_fft: c.n_fft,
+        win_length: c.win_length,
+        hop: c.hop_length,
+        n_mels: c.n_mels,
+        f_min: c.f_min,
+        f_max: c.f_max,
+        log_offset: f32::EPSILON,
+    }
+}
+
+/// The normalised log-mel (B, n_mels, T) of waveforms (B, L).
+pub(crate) fn normalised_log_mel(c: &M2dConfig, wave: &Tensor, (m, s): (f32, f32)) -> Result<Tensor> {
+    let x = log_mel(wave, &mel_opts(c))?;
+    unary::affine(&x, 1.0 / s, -m / s)
+}
+
+/// The position table of a unit with `t` time patches: row 0 (cls), then each frequency row's first
+/// `t` entries.
+fn pos_table(vit: &AstModel, c: &M2dConfig, t: usize) -> Result<Tensor> {
+    let tp = c.time_patches();
+    if t == tp {
+        return Ok(vit.pos.clone());
+    }
+    let mut rows = vec![shape::slice(&vit.pos, 0, 0, 1)?];
+    for f in 0..c.freq_patches() {
+        rows.push(shape::slice(&vit.pos, 0, 1 + f * tp, t)?);
+    }
+    shape::concat(&rows.iter().collect::<Vec<_>>(), 0)
+}
+
+/// The final-LayerNorm tokens (B, 1 + F′·t′, D) of one unit (B, n_mels, frames ≤ 1001). With
+/// `states`, also pushes the hidden states (B, F′·t′, D) without the cls token: the patch embedding
+/// (before the positions are added), then every block's output (before the final LayerNorm).
+pub(crate) fn encode_unit(vit: &AstModel, c: &M2dConfig, x: &Tensor, mut states: Option<&mut Vec<Tensor>>) -> Result<Tensor> {
+    let [ph, pw] = c.patch_size;
+    let frames = x.shape()[2];
+    if frames < pw {
+        return Err(Error::Msg(format!("M2D: a unit of {frames} frames is shorter than one {pw}-frame patch")));
+    }
+    let t = (frames - pw) / pw + 1;
+    let pos = pos_table(vit, c, t)?;
+    let xt = shape::transpose(x, 1, 2)?;
+    if let Some(st) = states.as_deref_mut() {
+        let bare = PatchEmbed { weight: &vit.patch_w, bias: &vit.patch_b, stride: (ph, pw), prefix: None, pos: None };
+        st.push(patch_embed(&xt, &bare)?);
+    }
+    let pe = PatchEmbed { weight: &vit.patch_w, bias: &vit.patch_b, stride: (ph, pw), prefix: Some(&vit.prefix), pos: Some(&pos) };
+    let mut h = patch_embed(&xt, &pe)?;
+    let n = h.shape()[1];
+    for i in 0..vit.layers.len() {
+        h = vit.block(i, &h)?;
+        if let Some(st) = states.as_deref_mut() {
+            st.push(shape::slice(&h, 1, 1, n - 1)?);
+        }
+    }
+    vit.final_norm(&h)
 }

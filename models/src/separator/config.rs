@@ -13,6 +13,21 @@
 //! `label_len` = `target_sources_num` × |classes| entries (one one-hot slot per target source);
 //! `"query"` — the condition is a given `condition_size` vector (AudioSep's text/audio CLAP
 //! embedding), and there is no label embedding.
+//!
+//! The CP-JKU extensions (seed 003; DESIGN.md §6.5), each off when absent or null:
+//! ```json
+//! {"window_size": 2048, "hop_size": 160,
+//!  "time_film": "additive" | "multiplicative" | null, "binarize_sed_preds": false,
+//!  "inject": {"method": "add" | "concat", "layers": 13, "tokens": 310, "dim": 768, "grid": [5, 62]} | null,
+//!  "dprnn": {"blocks": 2, "rnn_layers": 2, "hidden": 256, "channels": 384, "position": "after_inject"} | null,
+//!  "iterations": 0}
+//! ```
+//! `time_film`: the stage-2 SED model's strong logits of the queried class drive a second FiLM term
+//! along time. `inject`: that model's hidden states (`layers` × `tokens` × `dim`, tokens
+//! frequency-major on a `grid` of (frequency, time) patches) are merged into the bottleneck.
+//! `dprnn`: a dual-path RNN on the bottleneck (`position` "after_inject" or "before_inject").
+//! `iterations` ≥ 1: the iterative model (the previous pass's estimate as an extra input channel,
+//! tensors under `base.ss_model.`), run that many passes; 0: the plain model.
 
 use std::path::Path;
 
@@ -51,6 +66,75 @@ pub enum Conditioning {
     Query,
 }
 
+/// How the time-FiLM term enters the pre-activations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TimeFilmKind {
+    /// BN(x) + β + β_t(t).
+    Additive,
+    /// σ(β_t(t)) · (BN(x) + β).
+    Multiplicative,
+}
+
+/// How the injected embeddings merge with the bottleneck.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InjectMethod {
+    /// Both maps standardised per (item, channel), then `w_x·x̂ + w_f·f̂`.
+    Add,
+    /// Concatenated along channels → BatchNorm → LeakyReLU → 1×1 conv back to the bottleneck width.
+    Concat,
+}
+
+/// The hidden states injected at the bottleneck.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct InjectConfig {
+    pub method: InjectMethod,
+    /// Hidden states weighted together (patch embedding + every block: 13).
+    pub layers: usize,
+    /// Tokens per hidden state (cls removed): grid[0] · grid[1].
+    pub tokens: usize,
+    pub dim: usize,
+    /// (frequency patches, time patches); the tokens are frequency-major.
+    pub grid: [usize; 2],
+}
+
+impl Default for InjectConfig {
+    fn default() -> Self {
+        InjectConfig { method: InjectMethod::Add, layers: 13, tokens: 310, dim: 768, grid: [5, 62] }
+    }
+}
+
+/// Where the DPRNN sits relative to the injection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DprnnPosition {
+    AfterInject,
+    BeforeInject,
+}
+
+/// The dual-path RNN of the bottleneck.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DprnnConfig {
+    /// Row + column block pairs.
+    pub blocks: usize,
+    /// GRU layers of each row/column RNN (2 in the published code).
+    pub rnn_layers: usize,
+    /// GRU hidden size per direction.
+    pub hidden: usize,
+    /// The bottleneck width it runs on (= the last of `channels`).
+    pub channels: usize,
+    pub position: DprnnPosition,
+}
+
+impl Default for DprnnConfig {
+    fn default() -> Self {
+        DprnnConfig { blocks: 2, rnn_layers: 2, hidden: 256, channels: 384, position: DprnnPosition::AfterInject }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct SeparatorConfig {
@@ -72,6 +156,16 @@ pub struct SeparatorConfig {
     /// Widths: after pre_conv, then after encoder blocks 1..6.
     pub channels: Vec<usize>,
     pub conditioning: Conditioning,
+    /// CP-JKU time-FiLM (off when None).
+    pub time_film: Option<TimeFilmKind>,
+    /// Threshold the strong logits at 0 (on/off) before the time embedding.
+    pub binarize_sed_preds: bool,
+    /// CP-JKU embedding injection (off when None).
+    pub inject: Option<InjectConfig>,
+    /// CP-JKU dual-path RNN (off when None).
+    pub dprnn: Option<DprnnConfig>,
+    /// 0: the plain model; N ≥ 1: the iterative model, N passes.
+    pub iterations: usize,
 }
 
 impl Default for SeparatorConfig {
@@ -90,6 +184,11 @@ impl Default for SeparatorConfig {
             out_conv: true,
             channels: vec![32, 32, 64, 128, 256, 384, 384],
             conditioning: Conditioning::Label,
+            time_film: None,
+            binarize_sed_preds: false,
+            inject: None,
+            dprnn: None,
+            iterations: 0,
         }
     }
 }
@@ -152,7 +251,52 @@ impl SeparatorConfig {
                 ));
             }
         }
+        let bottleneck = self.channels[6];
+        if let Some(i) = &self.inject {
+            if i.layers == 0 || i.dim == 0 || i.grid[0] == 0 || i.grid[1] == 0 || i.tokens != i.grid[0] * i.grid[1] {
+                return bad(format!(
+                    "inject: layers {}, dim {} must be positive and tokens {} = grid {:?} frequency × time patches",
+                    i.layers, i.dim, i.tokens, i.grid
+                ));
+            }
+        }
+        if let Some(d) = &self.dprnn {
+            if d.blocks == 0 || d.rnn_layers == 0 || d.hidden == 0 || d.channels != bottleneck {
+                return bad(format!(
+                    "dprnn: blocks {}, rnn_layers {}, hidden {} must be positive and channels {} the bottleneck width {bottleneck}",
+                    d.blocks, d.rnn_layers, d.hidden, d.channels
+                ));
+            }
+        }
+        if self.time_film.is_some() && self.conditioning != Conditioning::Label {
+            return bad("time_film needs label conditioning (the strong logits of the queried class)".into());
+        }
+        if self.iterations > 0 && (self.target_sources_num != 1 || self.output_channels != 1) {
+            return bad(format!(
+                "the iterative model feeds its one-channel estimate back: it needs target_sources_num 1 and output_channels 1, not {} and {}",
+                self.target_sources_num, self.output_channels
+            ));
+        }
         Ok(())
+    }
+
+    /// Whether the model takes the stage-2 SED model's outputs (time-FiLM or injection).
+    pub fn needs_sed(&self) -> bool {
+        self.time_film.is_some() || self.inject.is_some()
+    }
+
+    /// Channels of the network input: the mixture's, plus the feedback channel of the iterative model.
+    pub fn net_input_channels(&self) -> usize {
+        self.input_channels + usize::from(self.iterations > 0)
+    }
+
+    /// The prefix of the network's tensors: `base.ss_model.` in the iterative model, else `base.`.
+    pub fn base_prefix(&self) -> &'static str {
+        if self.iterations > 0 {
+            "base.ss_model."
+        } else {
+            "base."
+        }
     }
 
     /// STFT bins F = n_fft/2 + 1.
@@ -189,5 +333,23 @@ mod tests {
         assert!(e(r#"{"architecture": "unet"}"#).contains("unet"));
         let k: SeparatorConfig = serde_json::from_str(r#"{"target_sources_num": 3, "label_len": 54}"#).unwrap();
         k.validate().unwrap();
+        assert!(e(r#"{"inject": {"tokens": 300}}"#).contains("tokens 300"));
+        assert!(e(r#"{"dprnn": {"channels": 256}}"#).contains("channels 256"));
+        assert!(e(r#"{"iterations": 2, "target_sources_num": 3, "label_len": 54}"#).contains("iterative"));
+        assert!(e(r#"{"time_film": "additive", "conditioning": "query"}"#).contains("time_film"));
+    }
+
+    #[test]
+    fn cpjku_switches_parse() {
+        let c: SeparatorConfig =
+            serde_json::from_str(r#"{"window_size": 2048, "time_film": "additive", "inject": {"method": "add"}, "dprnn": {"blocks": 2}, "iterations": 2}"#)
+                .unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.time_film, Some(TimeFilmKind::Additive));
+        assert_eq!(c.inject, Some(InjectConfig::default()));
+        assert_eq!(c.dprnn.as_ref().unwrap().position, DprnnPosition::AfterInject);
+        assert_eq!((c.net_input_channels(), c.base_prefix()), (5, "base.ss_model."));
+        let m: SeparatorConfig = serde_json::from_str(r#"{"time_film": "multiplicative", "inject": null, "dprnn": null}"#).unwrap();
+        assert_eq!((m.time_film, m.inject.clone(), m.dprnn.clone(), m.base_prefix()), (Some(TimeFilmKind::Multiplicative), None, None, "base."));
     }
 }

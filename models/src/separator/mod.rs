@@ -25,10 +25,12 @@
 //! `scripts/convert_separator_ckpt.py` makes such a directory from a PyTorch (Lightning) checkpoint.
 
 pub mod config;
+pub mod cpjku;
 pub mod film;
 pub mod resunet;
 pub mod separate;
 
-pub use config::{Conditioning, SeparatorConfig, S5_CLASSES};
-pub use resunet::ResUNet;
-pub use separate::{label_vector, separate_long, ChunkOpts};
+pub use config::{Conditioning, DprnnConfig, DprnnPosition, InjectConfig, InjectMethod, SeparatorConfig, TimeFilmKind, S5_CLASSES};
+pub use cpjku::Conditions;
+pub use resunet::{NetExtras, ResUNet};
+pub use separate::{label_vector, separate_conditioned, separate_long, ChunkOpts};

@@ -6,13 +6,14 @@ use std::path::Path;
 
 use aural_runtime::ops::binary::add;
 use aural_runtime::ops::complex_mask::{complex_mask, magnitude_input, OutConv};
-use aural_runtime::ops::conv2d::{conv2d, fold_batchnorm, Conv2d, PreAct};
+use aural_runtime::ops::conv2d::{conv2d, fold_batchnorm, Conv2d};
 use aural_runtime::ops::conv_transpose::conv_transpose2d;
 use aural_runtime::ops::pool::avg_pool2d;
 use aural_runtime::ops::stft::{istft, stft, StftOpts};
 use aural_runtime::{Device, Error, Result, Tensor};
 
-use super::config::{Conditioning, SeparatorConfig, TIME_MULTIPLE};
+use super::config::{Conditioning, DprnnPosition, SeparatorConfig, TIME_MULTIPLE};
+use super::cpjku::{pre_act, selected_logits, Conditions, Dprnn, Injection, TimeBetas, TimeEmbedding};
 use super::film::{Film, LabelEmbedding};
 use crate::params::Params;
 
@@ -29,7 +30,7 @@ pub struct FoldedBn {
 }
 
 impl FoldedBn {
-    fn load(p: &mut Params, prefix: &str, c: usize) -> Result<FoldedBn> {
+    pub(crate) fn load(p: &mut Params, prefix: &str, c: usize) -> Result<FoldedBn> {
         let get = |p: &mut Params, n: &str| -> Result<Vec<f32>> { p.take(&format!("{prefix}.{n}"), &[c])?.to_vec() };
         let (w, b, m, v) = (get(p, "weight")?, get(p, "bias")?, get(p, "running_mean")?, get(p, "running_var")?);
         let (scale, shift) = fold_batchnorm(&w, &b, &m, &v, BN_EPS);
@@ -78,15 +79,21 @@ impl ConvBlockRes {
     }
 
     /// Over the channel concatenation of `inputs` (one, or the decoder's upsampled map and skip).
-    fn forward(&self, inputs: &[&Tensor], betas: &BTreeMap<String, Tensor>) -> Result<Tensor> {
-        let (s1, h1) = self.bn1.with_beta(beta(betas, &format!("{}->beta1", self.path))?)?;
-        let (s2, h2) = self.bn2.with_beta(beta(betas, &format!("{}->beta2", self.path))?)?;
-        let x = conv2d(inputs, &Conv2d { weight: &self.conv1, bias: None, pre: Some(PreAct { scale: &s1, shift: &h1, slope: SLOPE }), residual: None })?;
+    fn forward(&self, inputs: &[&Tensor], betas: &BTreeMap<String, Tensor>, time: Option<&TimeBetas>) -> Result<Tensor> {
+        let (p1, p2) = (format!("{}->beta1", self.path), format!("{}->beta2", self.path));
+        let (s1, h1) = self.bn1.with_beta(beta(betas, &p1)?)?;
+        let (s2, h2) = self.bn2.with_beta(beta(betas, &p2)?)?;
+        let rows = inputs[0].shape()[2];
+        let (t1, t2) = match time {
+            Some(tb) => (Some(tb.term(&p1, rows)?), Some(tb.term(&p2, rows)?)),
+            None => (None, None),
+        };
+        let x = conv2d(inputs, &Conv2d { weight: &self.conv1, bias: None, pre: Some(pre_act(&s1, &h1, SLOPE, t1.as_ref())), residual: None })?;
         let residual = match &self.shortcut {
             Some((w, b)) => conv2d(inputs, &Conv2d { weight: w, bias: Some(b), pre: None, residual: None })?,
             None => inputs[0].clone(),
         };
-        conv2d(&[&x], &Conv2d { weight: &self.conv2, bias: None, pre: Some(PreAct { scale: &s2, shift: &h2, slope: SLOPE }), residual: Some(&residual) })
+        conv2d(&[&x], &Conv2d { weight: &self.conv2, bias: None, pre: Some(pre_act(&s2, &h2, SLOPE, t2.as_ref())), residual: Some(&residual) })
     }
 }
 
@@ -121,6 +128,14 @@ pub struct ResUNet {
     pub out_conv: Option<(Tensor, Tensor)>,
     pub film: Film,
     pub label_embedding: Option<LabelEmbedding>,
+    /// The iterative model's BatchNorm of the feedback channel's magnitude (F).
+    pub bn0_fb: Option<FoldedBn>,
+    /// CP-JKU time-FiLM's frame embedding.
+    pub time_embedding: Option<TimeEmbedding>,
+    /// CP-JKU hidden-state injection.
+    pub inject: Option<Injection>,
+    /// CP-JKU dual-path RNN.
+    pub dprnn: Option<Dprnn>,
     /// Checkpoint tensors that matched nothing (a warning, not an error).
     pub unexpected: Vec<String>,
 }
@@ -128,13 +143,15 @@ pub struct ResUNet {
 /// Encoder pools over (time, frequency); conv_block7a has none.
 const POOLS: [(usize, usize); 7] = [(2, 2), (2, 2), (2, 2), (2, 2), (2, 2), (1, 2), (1, 1)];
 
-/// Tensors that are derived or dead in the baseline's checkpoints: ignored silently.
+/// Tensors that are derived or dead in the baseline's and CP-JKU's checkpoints: ignored silently.
 fn ignorable(name: &str) -> bool {
+    let net = name.strip_prefix("base.ss_model.").or_else(|| name.strip_prefix("base.")).unwrap_or("");
     name.ends_with(".num_batches_tracked")
-        || name.starts_with("base.stft.")
-        || name.starts_with("base.istft.")
-        || (name.starts_with("base.decoder_block") && name.contains(".bn2.") && !name.contains(".conv_block2."))
+        || net.starts_with("stft.")
+        || net.starts_with("istft.")
+        || (net.starts_with("decoder_block") && name.contains(".bn2.") && !name.contains(".conv_block2."))
         || (name.starts_with("film.decoder_block") && name.contains("->beta2.") && !name.contains("->conv_block2->"))
+        || name.starts_with("time_film.")
 }
 
 impl ResUNet {
@@ -152,13 +169,15 @@ impl ResUNet {
         let mut p = Params::new(tensors, source, device);
         let c = &config.channels;
         let (cin, f) = (config.input_channels, config.freq_bins());
-        let bn0 = FoldedBn::load(&mut p, "base.bn0", f)?;
-        let pre_conv = (p.take("base.pre_conv.weight", &[c[0], cin, 1, 1])?, p.take("base.pre_conv.bias", &[c[0]])?);
+        let bp = config.base_prefix();
+        let bn0 = FoldedBn::load(&mut p, &format!("{bp}bn0"), f)?;
+        let nin = config.net_input_channels();
+        let pre_conv = (p.take(&format!("{bp}pre_conv.weight"), &[c[0], nin, 1, 1])?, p.take(&format!("{bp}pre_conv.bias"), &[c[0]])?);
         let mut encoders = Vec::new();
         for (k, &pool) in POOLS.iter().enumerate() {
             let name = if k < 6 { format!("encoder_block{}", k + 1) } else { "conv_block7a".to_string() };
             let (i, o) = if k < 6 { (c[k], c[k + 1]) } else { (c[6], c[6]) };
-            let block = ConvBlockRes::load(&mut p, &format!("base.{name}.conv_block1"), format!("{name}->conv_block1"), i, o)?;
+            let block = ConvBlockRes::load(&mut p, &format!("{bp}{name}.conv_block1"), format!("{name}->conv_block1"), i, o)?;
             encoders.push((block, pool));
         }
         let mut decoders = Vec::new();
@@ -167,17 +186,17 @@ impl ResUNet {
             let out = c[7 - k];
             let (sh, sw) = POOLS[6 - k];
             let name = format!("decoder_block{k}");
-            let bn1 = FoldedBn::load(&mut p, &format!("base.{name}.bn1"), prev)?;
-            let conv1 = p.take(&format!("base.{name}.conv1.weight"), &[prev, out, sh, sw])?;
-            let block = ConvBlockRes::load(&mut p, &format!("base.{name}.conv_block2"), format!("{name}->conv_block2"), 2 * out, out)?;
+            let bn1 = FoldedBn::load(&mut p, &format!("{bp}{name}.bn1"), prev)?;
+            let conv1 = p.take(&format!("{bp}{name}.conv1.weight"), &[prev, out, sh, sw])?;
+            let block = ConvBlockRes::load(&mut p, &format!("{bp}{name}.conv_block2"), format!("{name}->conv_block2"), 2 * out, out)?;
             decoders.push(DecoderBlock { path: name, bn1, conv1, block });
             prev = out;
         }
         let s = config.target_sources_num;
-        let after_conv = (p.take("base.after_conv.weight", &[cin * 3 * s, c[1], 1, 1])?, p.take("base.after_conv.bias", &[cin * 3 * s])?);
+        let after_conv = (p.take(&format!("{bp}after_conv.weight"), &[cin * 3 * s, c[1], 1, 1])?, p.take(&format!("{bp}after_conv.bias"), &[cin * 3 * s])?);
         let out_conv = if config.out_conv {
             let o = config.output_channels;
-            Some((p.take("base.out_conv.weight", &[o, cin, 1, 1])?, p.take("base.out_conv.bias", &[o])?))
+            Some((p.take(&format!("{bp}out_conv.weight"), &[o, cin, 1, 1])?, p.take(&format!("{bp}out_conv.bias"), &[o])?))
         } else {
             None
         };
@@ -194,8 +213,37 @@ impl ResUNet {
             Conditioning::Label => Some(LabelEmbedding::load(&mut p, config.label_len, config.condition_size)?),
             Conditioning::Query => None,
         };
+        let bn0_fb = if config.iterations > 0 { Some(FoldedBn::load(&mut p, &format!("{bp}bn0_fb"), f)?) } else { None };
+        let time_embedding = match config.time_film {
+            Some(_) => Some(TimeEmbedding::load(&mut p, s, config.condition_size)?),
+            None => None,
+        };
+        let inject = match &config.inject {
+            Some(ic) => Some(Injection::load(&mut p, &config, ic)?),
+            None => None,
+        };
+        let dprnn = match &config.dprnn {
+            Some(dc) => Some(Dprnn::load(&mut p, &config, dc)?),
+            None => None,
+        };
         let unexpected = tensors.keys().filter(|k| !p.used.contains(*k) && !ignorable(k)).cloned().collect();
-        Ok(ResUNet { config, device, bn0, pre_conv, encoders, decoders, after_conv, out_conv, film, label_embedding, unexpected })
+        Ok(ResUNet {
+            config,
+            device,
+            bn0,
+            pre_conv,
+            encoders,
+            decoders,
+            after_conv,
+            out_conv,
+            film,
+            label_embedding,
+            bn0_fb,
+            time_embedding,
+            inject,
+            dprnn,
+            unexpected,
+        })
     }
 
     /// Stores the weights of every 3×3 convolution in f16, so a GPU runs them on tensor cores (the
@@ -230,20 +278,30 @@ impl ResUNet {
 
     /// The network on its input (B, C_in, T′, F − 1) with FiLM βs → after_conv output (B, S·C_in·3, T′, F − 1).
     pub fn network(&self, x: &Tensor, betas: &BTreeMap<String, Tensor>) -> Result<Tensor> {
-        self.network_traced(x, betas, &mut |_, _| Ok(()))
+        self.network_traced(&[x], betas, &NetExtras::default(), &mut |_, _| Ok(()))
     }
 
-    /// [`ResUNet::network`], handing each intermediate to `trace`: `pre_conv`, `enc{k}` (encoder k's
-    /// unpooled output), `enc{k}_pool`, `center`, `dec{k}`, `after_conv`.
-    pub fn network_traced(&self, x: &Tensor, betas: &BTreeMap<String, Tensor>, trace: &mut dyn FnMut(&str, &Tensor) -> Result<()>) -> Result<Tensor> {
-        let mut x = conv2d(&[x], &Conv2d { weight: &self.pre_conv.0, bias: Some(&self.pre_conv.1), pre: None, residual: None })?;
+    /// [`ResUNet::network`] over the channel concatenation of `inputs` (the iterative model's mixture
+    /// and feedback magnitudes, read without a copy), with the CP-JKU extras, handing each
+    /// intermediate to `trace`: `pre_conv`, `enc{k}` (encoder k's unpooled output), `enc{k}_pool`,
+    /// `center`, `inject_features` and `merged` (injection), `dprnn`, `dec{k}`, `after_conv`.
+    pub fn network_traced(
+        &self,
+        inputs: &[&Tensor],
+        betas: &BTreeMap<String, Tensor>,
+        extras: &NetExtras,
+        trace: &mut dyn FnMut(&str, &Tensor) -> Result<()>,
+    ) -> Result<Tensor> {
+        let time = extras.time;
+        let mut x = conv2d(inputs, &Conv2d { weight: &self.pre_conv.0, bias: Some(&self.pre_conv.1), pre: None, residual: None })?;
         trace("pre_conv", &x)?;
         let mut skips = Vec::new();
         for (k, (block, pool)) in self.encoders.iter().enumerate() {
-            let e = block.forward(&[&x], betas)?;
+            let e = block.forward(&[&x], betas, time)?;
             if *pool == (1, 1) {
                 x = e.clone();
                 trace("center", &x)?;
+                x = self.bottleneck(x, extras, trace)?;
             } else {
                 x = avg_pool2d(&e, *pool)?;
                 trace(&format!("enc{}", k + 1), &e)?;
@@ -253,11 +311,13 @@ impl ResUNet {
         }
         // Decoder k reads the unpooled output of encoder 7 − k (skips[6 − k] counting from 1).
         for (k, d) in self.decoders.iter().enumerate() {
-            let (s1, h1) = d.bn1.with_beta(beta(betas, &format!("{}->beta1", d.path))?)?;
-            let up = conv_transpose2d(&x, &d.conv1, Some(&PreAct { scale: &s1, shift: &h1, slope: SLOPE }))?;
+            let p1 = format!("{}->beta1", d.path);
+            let (s1, h1) = d.bn1.with_beta(beta(betas, &p1)?)?;
+            let t1 = time.map(|tb| tb.term(&p1, x.shape()[2])).transpose()?;
+            let up = conv_transpose2d(&x, &d.conv1, Some(&pre_act(&s1, &h1, SLOPE, t1.as_ref())))?;
             // The skip is dropped once read: only the unread skips stay alive.
             let skip = skips.remove(5 - k);
-            x = d.block.forward(&[&up, &skip], betas)?;
+            x = d.block.forward(&[&up, &skip], betas, time)?;
             trace(&format!("dec{}", k + 1), &x)?;
         }
         let y = conv2d(&[&x], &Conv2d { weight: &self.after_conv.0, bias: Some(&self.after_conv.1), pre: None, residual: None })?;
@@ -265,16 +325,44 @@ impl ResUNet {
         Ok(y)
     }
 
+    /// The CP-JKU bottleneck: DPRNN before or after the injection, as configured.
+    fn bottleneck(&self, x: Tensor, extras: &NetExtras, trace: &mut dyn FnMut(&str, &Tensor) -> Result<()>) -> Result<Tensor> {
+        let dprnn_at = |pos: DprnnPosition| self.dprnn.as_ref().filter(|_| self.config.dprnn.as_ref().map(|d| d.position) == Some(pos));
+        let mut x = x;
+        if let Some(d) = dprnn_at(DprnnPosition::BeforeInject) {
+            x = d.forward(&x)?;
+            trace("dprnn", &x)?;
+        }
+        if let Some(inj) = &self.inject {
+            let feats = extras.inject.ok_or_else(|| Error::Msg("separator: this model injects the SED model's hidden states: give the embeddings".into()))?;
+            x = inj.merge(&x, feats)?;
+            trace("merged", &x)?;
+        }
+        if let Some(d) = dprnn_at(DprnnPosition::AfterInject) {
+            x = d.forward(&x)?;
+            trace("dprnn", &x)?;
+        }
+        Ok(x)
+    }
+
     /// Separates: `mixture` (B, C_in, L) and the condition input (label vectors (B, label_len) or
     /// queries (B, condition_size)) → waveforms (B, S, O, L). With label conditioning a slot whose
     /// label entries are all zero (silence) gives exact zeros.
     pub fn forward(&self, mixture: &Tensor, cond: &Tensor) -> Result<Tensor> {
-        self.forward_traced(mixture, cond, &mut |_, _| Ok(()))
+        self.forward_with(mixture, cond, &Conditions::default(), &mut |_, _| Ok(()))
     }
 
     /// [`ResUNet::forward`], handing the intermediates to `trace`: `condition`, `net_input`, those of
     /// [`ResUNet::network_traced`], and `masked` (the (B, S, O, 2, F, T) spectra before the iSTFT).
     pub fn forward_traced(&self, mixture: &Tensor, cond: &Tensor, trace: &mut dyn FnMut(&str, &Tensor) -> Result<()>) -> Result<Tensor> {
+        self.forward_with(mixture, cond, &Conditions::default(), trace)
+    }
+
+    /// [`ResUNet::forward`] with the CP-JKU conditions (strong logits, embeddings, passes; each
+    /// required when the config uses it). The iterative model runs its passes here, the label and
+    /// time conditions and the injected map computed once; `trace` sees every pass's intermediates
+    /// (`fb_input` is the feedback channel's network input) and `pass{i}` (each pass's output).
+    pub fn forward_with(&self, mixture: &Tensor, cond: &Tensor, extra: &Conditions, trace: &mut dyn FnMut(&str, &Tensor) -> Result<()>) -> Result<Tensor> {
         let cfg = &self.config;
         let ms = mixture.shape();
         if ms.len() != 3 || ms[1] != cfg.input_channels {
@@ -300,20 +388,64 @@ impl ResUNet {
         let condition = self.condition(cond)?;
         trace("condition", &condition)?;
         let betas = self.film.betas(&condition)?;
-        let y = {
-            let x = magnitude_input(&spec, &self.bn0.scale, &self.bn0.shift, tp)?;
-            trace("net_input", &x)?;
-            self.network_traced(&x, &betas, trace)?
+        let time = match (&self.time_embedding, cfg.time_film) {
+            (Some(te), Some(mode)) => {
+                let logits =
+                    extra.strong_logits.ok_or_else(|| Error::Msg("separator: this model uses time-FiLM: give the SED model's strong logits".into()))?;
+                let s = cfg.target_sources_num;
+                let (sel, t) = selected_logits(&cond.to_vec()?, b, s, logits, cfg.binarize_sed_preds)?;
+                Some(TimeBetas::new(mode, te, &self.film, &sel, (b, s, t), self.device)?)
+            }
+            _ => None,
         };
+        let inject = match (&self.inject, extra.embeddings) {
+            (Some(inj), Some(e)) => {
+                let f = inj.features_map(e, self.device)?;
+                trace("inject_features", &f)?;
+                Some(f)
+            }
+            (Some(_), None) => return Err(Error::Msg("separator: this model injects the SED model's hidden states: give the embeddings".into())),
+            _ => None,
+        };
+        let extras = NetExtras { time: time.as_ref(), inject: inject.as_ref() };
+        let x = magnitude_input(&spec, &self.bn0.scale, &self.bn0.shift, tp)?;
+        trace("net_input", &x)?;
         let gate = match cfg.conditioning {
             Conditioning::Label => Some(self.source_gate(cond)?),
             Conditioning::Query => None,
         };
         let oc = self.out_conv.as_ref().map(|(w, b)| OutConv { weight: w, bias: b });
-        let masked = complex_mask(&spec, &y, cfg.target_sources_num, oc.as_ref(), gate.as_ref())?;
-        drop(y);
-        trace("masked", &masked)?;
-        istft(&masked, &o, Some(len))
+        let passes = if cfg.iterations > 0 { extra.iterations.unwrap_or(cfg.iterations) } else { 1 };
+        if passes == 0 {
+            return Err(Error::Msg("separator: the iterative model needs at least 1 pass".into()));
+        }
+        let mut fb: Option<Tensor> = None;
+        let mut out = None;
+        for pass in 0..passes {
+            let y = match &self.bn0_fb {
+                Some(bn) => {
+                    // The feedback channel: the previous estimate (zeros on pass 1), magnitude only.
+                    let prev = match &fb {
+                        Some(w) => w.clone(),
+                        None => Tensor::zeros(&[b, 1, len], aural_runtime::DType::F32, self.device)?,
+                    };
+                    let xf = magnitude_input(&stft(&prev, &o)?, &bn.scale, &bn.shift, tp)?;
+                    trace("fb_input", &xf)?;
+                    self.network_traced(&[&x, &xf], &betas, &extras, trace)?
+                }
+                None => self.network_traced(&[&x], &betas, &extras, trace)?,
+            };
+            let masked = complex_mask(&spec, &y, cfg.target_sources_num, oc.as_ref(), gate.as_ref())?;
+            drop(y);
+            trace("masked", &masked)?;
+            let wave = istft(&masked, &o, Some(len))?;
+            if self.bn0_fb.is_some() {
+                trace(&format!("pass{}", pass + 1), &wave)?;
+                fb = Some(wave.reshape(&[b, 1, len])?);
+            }
+            out = Some(wave);
+        }
+        Ok(out.expect("at least one pass"))
     }
 
     /// (B, S): 1 where slot s of the label vector has a nonzero entry, else 0 (the baseline's source mask).
@@ -324,4 +456,13 @@ impl ResUNet {
         let g: Vec<f32> = v.chunks(per).map(|slot| if slot.iter().any(|&x| x != 0.0) { 1.0 } else { 0.0 }).collect();
         Tensor::from_slice(&g, &[labels.shape()[0], s], self.device)
     }
+}
+
+/// The CP-JKU inputs of one network pass.
+#[derive(Default, Clone, Copy)]
+pub struct NetExtras<'a> {
+    /// Time-FiLM values.
+    pub time: Option<&'a TimeBetas>,
+    /// The injected map (B, dim, grid_t, grid_f) ([`Injection::features_map`]).
+    pub inject: Option<&'a Tensor>,
 }

@@ -4,6 +4,7 @@
 use aural_runtime::{Error, Result, Tensor};
 
 use super::config::{Conditioning, SeparatorConfig};
+use super::cpjku::Conditions;
 use super::ResUNet;
 
 /// The multi-hot label vector (label_len) of up to `target_sources_num` classes, one one-hot slot
@@ -113,6 +114,23 @@ pub fn separate_long(model: &ResUNet, mixture: &[Vec<f32>], cond: &[f32], opts: 
         }
     }
     Tensor::from_vec(acc, &[s, o, len])
+}
+
+/// Separates one whole recording `mixture` (C_in, L) with one label vector and the CP-JKU
+/// conditions → (S, O, L). The strong logits and the hidden states describe the whole clip, so it
+/// runs in one pass whatever its length.
+pub fn separate_conditioned(model: &ResUNet, mixture: &[Vec<f32>], cond: &[f32], extra: &Conditions) -> Result<Tensor> {
+    let cfg = &model.config;
+    let c = mixture.len();
+    if c != cfg.input_channels {
+        return Err(Error::Msg(format!("the separator takes {}-channel audio, this recording has {c} channel(s)", cfg.input_channels)));
+    }
+    let len = mixture.first().map_or(0, |x| x.len());
+    let x = Tensor::from_vec(mixture.concat(), &[1, c, len])?.to_device(model.device)?;
+    let cond_t = Tensor::from_slice(cond, &[1, cond.len()], model.device)?;
+    let y = model.forward_with(&x, &cond_t, extra, &mut |_, _| Ok(()))?;
+    let (s, o) = (cfg.target_sources_num, cfg.output_channels);
+    y.reshape(&[s, o, len])
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ pub mod complex_mask;
 pub mod conv2d;
 pub mod conv_transpose;
 pub mod fbank;
+pub mod groupnorm;
 pub mod gru;
 pub mod layernorm;
 pub mod matmul;
@@ -15,8 +16,10 @@ pub mod melspec;
 pub mod patch_embed;
 pub mod pool;
 pub mod reduce;
+pub mod resize;
 pub mod shape;
 pub mod softmax;
+pub mod standardize;
 pub mod stft;
 pub mod unary;
 

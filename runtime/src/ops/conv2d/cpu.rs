@@ -1,14 +1,15 @@
 //! CPU conv2d: bands of output rows, each an im2col band built in a per-thread buffer (with the
-//! pre-activation applied once per input row) and one `gemm` call writing (O × band) straight into
-//! the output. The output band is pre-filled with the residual and bias, so the epilogue costs no
-//! extra pass. rayon over bands when there are enough of them, else gemm's own threads per band.
+//! pre-activation, time-FiLM included, applied once per input row) and one `gemm` call writing
+//! (O × band) straight into the output. The output band is pre-filled with the residual and bias, so
+//! the epilogue costs no extra pass. rayon over bands when there are enough of them, else gemm's own
+//! threads per band.
 
 use std::borrow::Cow;
 
 use gemm::Parallelism;
 use rayon::prelude::*;
 
-use super::{Conv2d, Geom};
+use super::{Conv2d, Geom, PreAct, TimeFilmMode};
 use crate::{DType, Result, Tensor};
 
 /// Target size of one im2col band (floats): the band is written once and read once by gemm's
@@ -39,30 +40,71 @@ pub(crate) fn weight_f32(w: &Tensor) -> Result<Cow<'_, [f32]>> {
     })
 }
 
-/// `dst[i] = leaky(src[i]·scale + shift)`.
+/// `dst[i] = leaky(src[i]·scale + shift)`, then the time-FiLM term of the row: `Add(t)` adds t
+/// before the activation (`leaky((src[i]·scale + shift) + t)`), `Gate(t)` multiplies after it
+/// (`leaky(src[i]·scale + shift)·t`). Each operation is rounded on its own (no FMA), in this order;
+/// the CUDA kernels round the same way.
 #[inline]
-pub(crate) fn act_row(dst: &mut [f32], src: &[f32], scale: f32, shift: f32, slope: f32) {
-    for (d, &s) in dst.iter_mut().zip(src) {
-        let a = s * scale + shift;
-        *d = if a < 0.0 { a * slope } else { a };
+pub(crate) fn act_row(dst: &mut [f32], src: &[f32], scale: f32, shift: f32, slope: f32, time: RowTime) {
+    let leaky = |a: f32| if a < 0.0 { a * slope } else { a };
+    match time {
+        RowTime::None => dst.iter_mut().zip(src).for_each(|(d, &s)| *d = leaky(s * scale + shift)),
+        RowTime::Add(t) => dst.iter_mut().zip(src).for_each(|(d, &s)| *d = leaky((s * scale + shift) + t)),
+        RowTime::Gate(t) => dst.iter_mut().zip(src).for_each(|(d, &s)| *d = leaky(s * scale + shift) * t),
     }
 }
 
+/// The time-FiLM term of one input row (item b, channel c, row h): constant along the row.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum RowTime {
+    None,
+    Add(f32),
+    Gate(f32),
+}
+
 /// The pre-activation of input channel `c` (global index) of batch item `b`: (scale, shift, slope),
-/// or the identity.
+/// the optional time-FiLM values (B, C, H) with their mode, or the identity.
 pub(crate) struct Pre<'a> {
     pub scale: &'a [f32],
     pub shift: &'a [f32],
     pub per_batch: bool,
     pub slope: f32,
     pub channels: usize,
+    /// (values (B, C, rows), mode).
+    pub time: Option<(&'a [f32], TimeFilmMode)>,
+    /// Input rows H (the time axis of `time`).
+    pub rows: usize,
 }
 
-impl Pre<'_> {
+impl<'a> Pre<'a> {
+    /// The CPU view of `p` for `channels` input channels and `rows` input rows (shapes already checked).
+    pub fn new(p: &PreAct<'a>, per_batch: bool, channels: usize, rows: usize) -> Result<Pre<'a>> {
+        let time = match &p.time {
+            Some(t) => Some((t.values.cpu_f32()?, t.mode)),
+            None => None,
+        };
+        Ok(Pre { scale: p.scale.cpu_f32()?, shift: p.shift.cpu_f32()?, per_batch, slope: p.slope, channels, time, rows })
+    }
+
     #[inline]
     pub fn get(&self, b: usize, c: usize) -> (f32, f32) {
         let sh = if self.per_batch { self.shift[b * self.channels + c] } else { self.shift[c] };
         (self.scale[c], sh)
+    }
+
+    /// The time-FiLM term of row `h` of channel `c` of item `b`.
+    #[inline]
+    pub fn row_time(&self, b: usize, c: usize, h: usize) -> RowTime {
+        match self.time {
+            None => RowTime::None,
+            Some((t, mode)) => {
+                let v = t[(b * self.channels + c) * self.rows + h];
+                match mode {
+                    TimeFilmMode::Add => RowTime::Add(v),
+                    TimeFilmMode::Gate => RowTime::Gate(v),
+                }
+            }
+        }
     }
 }
 
@@ -72,10 +114,7 @@ pub(super) fn conv2d(inputs: &[&Tensor], c: &Conv2d, g: &Geom) -> Result<Tensor>
     let bias = c.bias.map(|t| t.cpu_f32()).transpose()?;
     let residual = c.residual.map(|t| t.cpu_f32()).transpose()?;
     let ct = g.cin_total();
-    let pre = match &c.pre {
-        Some(p) => Some(Pre { scale: p.scale.cpu_f32()?, shift: p.shift.cpu_f32()?, per_batch: g.shift_per_batch, slope: p.slope, channels: ct }),
-        None => None,
-    };
+    let pre = c.pre.as_ref().map(|p| Pre::new(p, g.shift_per_batch, ct, g.h)).transpose()?;
     let (h, wd, k) = (g.h, g.w, g.k);
     let hw = h * wd;
     let kdim = ct * k * k;
@@ -239,6 +278,7 @@ fn fill_band(buf: &mut [f32], xs: &[&[f32]], g: &Geom, pre: Option<&Pre>, band: 
     for (s, x) in xs.iter().enumerate() {
         for c in 0..g.cin[s] {
             let plane = &x[(b * g.cin[s] + c) * hw..][..hw];
+            let (sc, sh) = pre.map_or((1.0, 0.0), |pr| pr.get(b, cg));
             for r in 0..arows {
                 let row = &mut a[r * pw..][..pw];
                 let src_h = (h0 + r) as isize - p as isize;
@@ -249,10 +289,8 @@ fn fill_band(buf: &mut [f32], xs: &[&[f32]], g: &Geom, pre: Option<&Pre>, band: 
                 let src = &plane[src_h as usize * wd + c0..][..c1 - c0];
                 let dst = &mut row[at..at + (c1 - c0)];
                 match pre {
-                    Some(pr) => {
-                        let (sc, sh) = pr.get(b, cg);
-                        act_row(dst, src, sc, sh, pr.slope);
-                    }
+                    // The time-FiLM term depends on (b, c, row) only: fetched once per row.
+                    Some(pr) => act_row(dst, src, sc, sh, pr.slope, pr.row_time(b, cg, src_h as usize)),
                     None => dst.copy_from_slice(src),
                 }
             }

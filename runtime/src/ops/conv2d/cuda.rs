@@ -2,7 +2,7 @@
 //! weight, else the tiled v2; or the forced one), checks on the host what the kernels assume (i32
 //! indexing, grid limits, the weight's dtype for the version), and launches.
 
-use super::{Conv2d, Geom};
+use super::{Conv2d, Geom, TimeFilmMode};
 use crate::gpu::{backend, Arg, Launch};
 use crate::{DType, Error, Result, Tensor};
 
@@ -39,7 +39,8 @@ pub(crate) struct Conv2dParams {
     pub tile_m: i32,
     /// LeakyReLU negative slope.
     pub slope: f32,
-    pub _pad: i32,
+    /// Time-FiLM: 0 none (the time pointer is null), 1 Add (`leaky(z + t)`), 2 Gate (`leaky(z)·t`).
+    pub time_mode: i32,
 }
 const _: () = assert!(std::mem::size_of::<Conv2dParams>() == 72);
 
@@ -103,6 +104,8 @@ pub(super) fn conv2d(inputs: &[&Tensor], c: &Conv2d, g: &Geom, version: Option<u
     // i32 indexing: every tensor the kernels index, and the sizes the index arithmetic reaches.
     let mut sizes: Vec<(&str, usize)> = inputs.iter().map(|t| ("input", t.numel())).collect();
     sizes.extend([("weight", c.weight.numel()), ("output", out_len), ("K = C·k·k", kdim), ("H·W", hw)]);
+    let time = c.pre.and_then(|p| p.time);
+    sizes.extend(time.map(|t| ("time-FiLM values", t.values.numel())));
     if let Some(&(what, n)) = sizes.iter().find(|(_, n)| *n > I32_LIMIT) {
         return Err(err(format!(
             "{what} has {n} elements, over the kernel's i32 indexing limit {I32_LIMIT} (inputs {:?}, weight {:?})",
@@ -149,9 +152,13 @@ pub(super) fn conv2d(inputs: &[&Tensor], c: &Conv2d, g: &Geom, version: Option<u
         shift_stride: if c.pre.is_some() && g.shift_per_batch { ct as i32 } else { 0 },
         tile_m: tm as i32,
         slope: c.pre.map(|p| p.slope).unwrap_or(0.0),
-        _pad: 0,
+        time_mode: match time.map(|t| t.mode) {
+            None => 0,
+            Some(TimeFilmMode::Add) => 1,
+            Some(TimeFilmMode::Gate) => 2,
+        },
     };
-    // Absent optional tensors are null pointers, never read (their flag is 0, or c1 = 0).
+    // Absent optional tensors are null pointers, never read (their flag is 0, time_mode 0, or c1 = 0).
     let opt = |l: Launch, t: Option<&Tensor>| -> Result<Launch> {
         Ok(match t {
             Some(t) => l.buf(t.gpu_buf()?),
@@ -169,6 +176,7 @@ pub(super) fn conv2d(inputs: &[&Tensor], c: &Conv2d, g: &Geom, version: Option<u
     let l = opt(l, c.residual)?;
     let l = opt(l, c.pre.map(|p| p.scale))?;
     let l = opt(l, c.pre.map(|p| p.shift))?;
+    let l = opt(l, time.map(|t| t.values))?;
     l.buf(&out).param(&p).run(&be)?;
     Ok(Tensor::from_gpu(out, &out_shape, DType::F32, inputs[0].device()))
 }

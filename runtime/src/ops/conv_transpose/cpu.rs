@@ -1,12 +1,13 @@
-//! CPU transposed convolution (kernel = stride): per band of input rows, the activated band (or the
-//! input in place), one `gemm` (O·sh·sw × C)·(C × band) into a per-thread buffer, then the scatter
-//! of each (i, j) phase into its output pixels. rayon over bands.
+//! CPU transposed convolution (kernel = stride): per band of input rows, the activated band (the
+//! time-FiLM term fetched once per input row), or the input in place; one `gemm`
+//! (O·sh·sw × C)·(C × band) into a per-thread buffer, then the scatter of each (i, j) phase into its
+//! output pixels. rayon over bands.
 
 use gemm::Parallelism;
 use rayon::prelude::*;
 
 use super::Geom;
-use crate::ops::conv2d::cpu::{act_row, Pre, SendPtr};
+use crate::ops::conv2d::cpu::{act_row, Pre, RowTime, SendPtr};
 use crate::ops::conv2d::PreAct;
 use crate::{Result, Tensor};
 
@@ -15,10 +16,7 @@ const BAND_FLOATS: usize = 1 << 18;
 pub(super) fn conv_transpose2d(x: &Tensor, weight: &Tensor, pre: Option<&PreAct>, g: &Geom) -> Result<Tensor> {
     let x = x.cpu_f32()?;
     let w = weight.cpu_f32()?;
-    let pre = match pre {
-        Some(p) => Some(Pre { scale: p.scale.cpu_f32()?, shift: p.shift.cpu_f32()?, per_batch: g.shift_per_batch, slope: p.slope, channels: g.cin }),
-        None => None,
-    };
+    let pre = pre.map(|p| Pre::new(p, g.shift_per_batch, g.cin, g.h)).transpose()?;
     let (h, wd, ss) = (g.h, g.w, g.sh * g.sw);
     let hw = h * wd;
     let (ho, wo) = (h * g.sh, wd * g.sw);
@@ -42,7 +40,16 @@ pub(super) fn conv_transpose2d(x: &Tensor, weight: &Tensor, pre: Option<&PreAct>
                 abuf.resize(g.cin * n, 0.0);
                 for c in 0..g.cin {
                     let (sc, sh) = pr.get(b, c);
-                    act_row(&mut abuf[c * n..][..n], &xb[c * hw + h0 * wd..][..n], sc, sh, pr.slope);
+                    let (dst, src) = (&mut abuf[c * n..][..n], &xb[c * hw + h0 * wd..][..n]);
+                    if pr.time.is_none() {
+                        // The band's rows of one channel are contiguous: one call.
+                        act_row(dst, src, sc, sh, pr.slope, RowTime::None);
+                    } else {
+                        // The time-FiLM term is constant along a row (fetched once per row).
+                        for (r, (d, s)) in dst.chunks_exact_mut(wd).zip(src.chunks_exact(wd)).enumerate() {
+                            act_row(d, s, sc, sh, pr.slope, pr.row_time(b, c, h0 + r));
+                        }
+                    }
                 }
                 abuf
             }

@@ -2,7 +2,7 @@
 
 use super::Geom;
 use crate::gpu::{backend, Arg, Launch};
-use crate::ops::conv2d::PreAct;
+use crate::ops::conv2d::{PreAct, TimeFilmMode};
 use crate::{DType, Error, Result, Tensor};
 
 /// Mirrors `ConvTransposeParams` in conv_transpose.cu (size checked on both sides).
@@ -24,8 +24,10 @@ pub(crate) struct ConvTransposeParams {
     /// 0: shift is (C); C: shift is (B, C).
     pub shift_bstride: i32,
     pub slope: f32,
+    /// Time-FiLM: 0 none (the time pointer is null), 1 Add (`leaky(z + t)`), 2 Gate (`leaky(z)·t`).
+    pub time_mode: i32,
 }
-const _: () = assert!(std::mem::size_of::<ConvTransposeParams>() == 48);
+const _: () = assert!(std::mem::size_of::<ConvTransposeParams>() == 52);
 
 const THREADS: u32 = 256;
 
@@ -38,6 +40,7 @@ pub(super) fn conv_transpose2d(x: &Tensor, w: &Tensor, pre: Option<&PreAct>, g: 
     }
     let out_shape = g.out_shape();
     let n_out: usize = out_shape.iter().product();
+    let time = pre.and_then(|p| p.time);
     let big = [x.numel(), w.numel(), n_out, g.h * g.sh, g.w * g.sw].into_iter().max().unwrap_or(0);
     if big > i32::MAX as usize {
         return Err(err(format!(
@@ -64,12 +67,21 @@ pub(super) fn conv_transpose2d(x: &Tensor, w: &Tensor, pre: Option<&PreAct>, g: 
         has_pre: pre.is_some() as i32,
         shift_bstride: if g.shift_per_batch { g.cin as i32 } else { 0 },
         slope: pre.map_or(1.0, |p| p.slope),
+        time_mode: match time.map(|t| t.mode) {
+            None => 0,
+            Some(TimeFilmMode::Add) => 1,
+            Some(TimeFilmMode::Gate) => 2,
+        },
     };
     let blocks = n_out.div_ceil(THREADS as usize) as u32; // ≤ 2^23: within grid.x's 2^31 − 1
     let mut l = Launch::new("conv_transpose2d", "conv_transpose", kernel.clone()).grid(blocks, 1, 1).block(THREADS, 1, 1).buf(x.gpu_buf()?).buf(w.gpu_buf()?);
     match pre {
         Some(pa) => l = l.buf(pa.scale.gpu_buf()?).buf(pa.shift.gpu_buf()?),
         None => l.args.extend([Arg::Ptr(0), Arg::Ptr(0)]), // never read (has_pre = 0)
+    }
+    match time {
+        Some(t) => l = l.buf(t.values.gpu_buf()?),
+        None => l.args.push(Arg::Ptr(0)), // never read (time_mode = 0)
     }
     l.buf(&out).param(&p).run(&be)?;
     Ok(Tensor::from_gpu(out, &out_shape, DType::F32, x.device()))

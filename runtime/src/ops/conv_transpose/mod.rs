@@ -2,12 +2,17 @@
 //! with the block's pre-activation fused into the input read.
 //!
 //! Math (NCHW, H = time, W = frequency): `a = leaky(x·scale[c] + shift[b, c])` when a
-//! [`PreAct`](crate::ops::conv2d::PreAct) is given, else `a = x`; with stride (sh, sw) the output is
+//! [`PreAct`](crate::ops::conv2d::PreAct) is given, else `a = x`; with its time-FiLM `t` (B, C, H)
+//! (H the *input's* rows, i.e. the time length before the upsampling):
+//! `a[b, c, h, w] = leaky(x·scale[c] + shift[b, c] + t[b, c, h])`
+//! ([`TimeFilmMode::Add`](crate::ops::conv2d::TimeFilmMode::Add)) or
+//! `leaky(x·scale[c] + shift[b, c])·t[b, c, h]` ([`TimeFilmMode::Gate`](crate::ops::conv2d::TimeFilmMode::Gate)),
+//! rounded one operation at a time as in conv2d. With stride (sh, sw) the output is
 //! (B, O, H·sh, W·sw) and every output pixel has exactly one source pixel:
 //! `out[b, o, h·sh + i, w·sw + j] = Σ_c W[c, o, i, j] · a[b, c, h, w]` (no bias).
 //!
 //! Shapes: `x` (B, C, H, W) f32; `weight` (C, O, sh, sw) (PyTorch's ConvTranspose2d layout) f32;
-//! `scale` (C); `shift` (C) or (B, C). Output (B, O, H·sh, W·sw) f32.
+//! `scale` (C); `shift` (C) or (B, C); time-FiLM values (B, C, H). Output (B, O, H·sh, W·sw) f32.
 //!
 //! CPU: `cpu.rs` (per band of input rows: the activated band, one `gemm` (O·sh·sw × C)·(C × band)
 //! into a per-thread buffer, then the scatter; rayon over bands). CUDA: `cuda.rs` launching
@@ -48,7 +53,7 @@ impl Geom {
 fn geometry(x: &Tensor, weight: &Tensor, pre: Option<&PreAct>) -> Result<Geom> {
     let mut ts = vec![x, weight];
     if let Some(p) = pre {
-        ts.extend([p.scale, p.shift]);
+        ts.extend(p.tensors());
     }
     same_device(OP, &ts)?;
     for t in &ts {
@@ -66,7 +71,7 @@ fn geometry(x: &Tensor, weight: &Tensor, pre: Option<&PreAct>) -> Result<Geom> {
     let (batch, cin) = (xs[0], xs[1]);
     let mut shift_per_batch = false;
     if let Some(p) = pre {
-        shift_per_batch = p.check(OP, cin, batch)?;
+        shift_per_batch = p.check(OP, cin, batch, xs[2])?;
     }
     Ok(Geom { batch, cin, h: xs[2], w: xs[3], cout: ws[1], sh: ws[2], sw: ws[3], shift_per_batch })
 }
@@ -103,7 +108,8 @@ pub fn bench_cases(device: Device) -> Result<Vec<crate::bench::BenchCase>> {
             rand_tensor(&[1, cin], seed + 3),
         ];
         let g = Geom { batch: 1, cin, h, w, cout, sh, sw, shift_per_batch: true };
-        let call = |t: &[Tensor], v: Option<u32>| conv_transpose2d_version(&t[0], &t[1], Some(&PreAct { scale: &t[2], shift: &t[3], slope: 0.01 }), v);
+        let call =
+            |t: &[Tensor], v: Option<u32>| conv_transpose2d_version(&t[0], &t[1], Some(&PreAct { scale: &t[2], shift: &t[3], slope: 0.01, time: None }), v);
         out.extend(version_cases(OP, name, device, DType::F32, Work::Flops(g.flops()), &[1], (1e-4, 1e-4), ts, call)?);
     }
     Ok(out)
