@@ -4,7 +4,7 @@
 //!
 //! - Time-FiLM: the logits row of each slot's queried class, (B, S, T_sed) (zeros for a silent slot;
 //!   thresholded at 0 with `binarize_sed_preds`) → per frame Linear(S → 512)-LN-ReLU-Linear-LN-ReLU
-//!   (`time_embedding.{0,1,3,4}`) → the *label* FiLM layers (`film.*`, so their bias counts twice;
+//!   (`time_embedding.{0,1,3,4}`, a [`MlpEmbedding`]) → the *label* FiLM layers (`film.*`, so their bias counts twice;
 //!   the checkpoint's `time_film.*` are dead) → β_t (B, C, T_sed) per FiLM point → bilinear resize
 //!   along time (align_corners=False) to the input rows of the convolution it feeds (the padded
 //!   length) → the conv's fused pre-activation: BN(x) + β + β_t(t) ("additive"), or
@@ -26,16 +26,15 @@ use std::collections::BTreeMap;
 use aural_runtime::ops::conv2d::{conv2d, Conv2d, PreAct, TimeFilm, TimeFilmMode};
 use aural_runtime::ops::groupnorm::group_norm;
 use aural_runtime::ops::gru::{gru, GruDirWeights, GruWeights};
-use aural_runtime::ops::layernorm::layernorm;
 use aural_runtime::ops::matmul::{Activation, Linear};
 use aural_runtime::ops::resize::resize_bilinear;
 use aural_runtime::ops::shape::permute;
 use aural_runtime::ops::standardize::standardize_add;
-use aural_runtime::ops::unary::{relu, sigmoid};
+use aural_runtime::ops::unary::sigmoid;
 use aural_runtime::{Device, Error, Result, Tensor};
 
 use super::config::{DprnnConfig, InjectConfig, InjectMethod, SeparatorConfig, TimeFilmKind};
-use super::film::Film;
+use super::film::{Film, MlpEmbedding};
 use super::resunet::FoldedBn;
 use crate::params::Params;
 
@@ -52,34 +51,6 @@ pub struct Conditions<'a> {
     pub embeddings: Option<&'a Tensor>,
     /// Passes of the iterative model; None: the config's `iterations`.
     pub iterations: Option<usize>,
-}
-
-/// Linear(S → 512)-LN-ReLU-Linear(512 → 512)-LN-ReLU applied to every frame (`time_embedding.*`).
-#[derive(Debug, Clone)]
-pub struct TimeEmbedding {
-    pub fc1: Linear,
-    pub ln1: (Tensor, Tensor),
-    pub fc2: Linear,
-    pub ln2: (Tensor, Tensor),
-}
-
-impl TimeEmbedding {
-    pub(crate) fn load(p: &mut Params, sources: usize, size: usize) -> Result<TimeEmbedding> {
-        Ok(TimeEmbedding {
-            fc1: p.linear("time_embedding.0", 512, sources)?,
-            ln1: p.norm("time_embedding.1", 512)?,
-            fc2: p.linear("time_embedding.3", size, 512)?,
-            ln2: p.norm("time_embedding.4", size)?,
-        })
-    }
-
-    /// (N, S) → (N, size).
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let x = self.fc1.forward(x, Activation::None)?;
-        let x = relu(&layernorm(&x, Some(&self.ln1.0), Some(&self.ln1.1), 1e-5)?)?;
-        let x = self.fc2.forward(&x, Activation::None)?;
-        relu(&layernorm(&x, Some(&self.ln2.0), Some(&self.ln2.1), 1e-5)?)
-    }
 }
 
 /// The per-frame logits of each slot's queried class: (B, S, T) host values, row-major.
@@ -132,7 +103,7 @@ pub struct TimeBetas {
 
 impl TimeBetas {
     /// β_t of every FiLM layer for the selected logits (B, S, T) (host, row-major).
-    pub fn new(mode: TimeFilmKind, emb: &TimeEmbedding, film: &Film, sel: &[f32], (b, s, t): (usize, usize, usize), device: Device) -> Result<TimeBetas> {
+    pub fn new(mode: TimeFilmKind, emb: &MlpEmbedding, film: &Film, sel: &[f32], (b, s, t): (usize, usize, usize), device: Device) -> Result<TimeBetas> {
         // (B, S, T) → (B·T, S): one embedding per frame.
         let mut frames = vec![0f32; b * t * s];
         for bi in 0..b {

@@ -14,29 +14,33 @@ use aural_runtime::{Result, Tensor};
 
 use crate::params::Params;
 
-/// Linear(label_len → 512) → LayerNorm → ReLU → Linear(512 → 512) → LayerNorm → ReLU
-/// (`label_embedding.{0,1,3,4}`; LayerNorm eps 1e-5).
+/// Linear(in → hidden) → LayerNorm → ReLU → Linear(hidden → out) → LayerNorm → ReLU, the layers at
+/// `{prefix}.{0,1,3,4}` (LayerNorm eps 1e-5): the label embedding (`label_embedding`, label_len → 512
+/// → 512) and CP-JKU's per-frame time embedding (`time_embedding`, S → 512 → 512).
 #[derive(Debug, Clone)]
-pub struct LabelEmbedding {
+pub struct MlpEmbedding {
     pub fc1: Linear,
     pub ln1: (Tensor, Tensor),
     pub fc2: Linear,
     pub ln2: (Tensor, Tensor),
 }
 
-impl LabelEmbedding {
-    pub(crate) fn load(p: &mut Params, label_len: usize, size: usize) -> Result<LabelEmbedding> {
-        Ok(LabelEmbedding {
-            fc1: p.linear("label_embedding.0", size, label_len)?,
-            ln1: p.norm("label_embedding.1", size)?,
-            fc2: p.linear("label_embedding.3", size, size)?,
-            ln2: p.norm("label_embedding.4", size)?,
+/// The label embedding of a multi-hot label vector.
+pub type LabelEmbedding = MlpEmbedding;
+
+impl MlpEmbedding {
+    pub(crate) fn load(p: &mut Params, prefix: &str, inp: usize, hidden: usize, out: usize) -> Result<MlpEmbedding> {
+        Ok(MlpEmbedding {
+            fc1: p.linear(&format!("{prefix}.0"), hidden, inp)?,
+            ln1: p.norm(&format!("{prefix}.1"), hidden)?,
+            fc2: p.linear(&format!("{prefix}.3"), out, hidden)?,
+            ln2: p.norm(&format!("{prefix}.4"), out)?,
         })
     }
 
-    /// (B, label_len) → (B, size).
-    pub fn forward(&self, labels: &Tensor) -> Result<Tensor> {
-        let x = self.fc1.forward(labels, Activation::None)?;
+    /// (B, in) → (B, out).
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let x = self.fc1.forward(x, Activation::None)?;
         let x = relu(&layernorm(&x, Some(&self.ln1.0), Some(&self.ln1.1), 1e-5)?)?;
         let x = self.fc2.forward(&x, Activation::None)?;
         relu(&layernorm(&x, Some(&self.ln2.0), Some(&self.ln2.1), 1e-5)?)

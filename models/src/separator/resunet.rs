@@ -13,8 +13,8 @@ use aural_runtime::ops::stft::{istft, stft, StftOpts};
 use aural_runtime::{Device, Error, Result, Tensor};
 
 use super::config::{Conditioning, DprnnPosition, SeparatorConfig, TIME_MULTIPLE};
-use super::cpjku::{pre_act, selected_logits, Conditions, Dprnn, Injection, TimeBetas, TimeEmbedding};
-use super::film::{Film, LabelEmbedding};
+use super::cpjku::{pre_act, selected_logits, Conditions, Dprnn, Injection, TimeBetas};
+use super::film::{Film, LabelEmbedding, MlpEmbedding};
 use crate::params::Params;
 
 /// LeakyReLU slope of every pre-activation.
@@ -131,7 +131,7 @@ pub struct ResUNet {
     /// The iterative model's BatchNorm of the feedback channel's magnitude (F).
     pub bn0_fb: Option<FoldedBn>,
     /// CP-JKU time-FiLM's frame embedding.
-    pub time_embedding: Option<TimeEmbedding>,
+    pub time_embedding: Option<MlpEmbedding>,
     /// CP-JKU hidden-state injection.
     pub inject: Option<Injection>,
     /// CP-JKU dual-path RNN.
@@ -210,12 +210,12 @@ impl ResUNet {
         }
         let film = Film::load(&mut p, &paths, config.condition_size)?;
         let label_embedding = match config.conditioning {
-            Conditioning::Label => Some(LabelEmbedding::load(&mut p, config.label_len, config.condition_size)?),
+            Conditioning::Label => Some(LabelEmbedding::load(&mut p, "label_embedding", config.label_len, config.condition_size, config.condition_size)?),
             Conditioning::Query => None,
         };
         let bn0_fb = if config.iterations > 0 { Some(FoldedBn::load(&mut p, &format!("{bp}bn0_fb"), f)?) } else { None };
         let time_embedding = match config.time_film {
-            Some(_) => Some(TimeEmbedding::load(&mut p, s, config.condition_size)?),
+            Some(_) => Some(MlpEmbedding::load(&mut p, "time_embedding", s, 512, config.condition_size)?),
             None => None,
         };
         let inject = match &config.inject {
