@@ -269,8 +269,8 @@ pub fn resample(path: &Path, a: Audio, rate: u32) -> Result<Audio> {
 /// torchaudio's `functional.resample(x, from, to)` with `resampling_method="sinc_interp_kaiser"` and
 /// its defaults (lowpass_filter_width 6, rolloff 0.99, beta 14.769656459379492): the rates reduced by
 /// their gcd to (o, n); cutoff c = min(o, n)·0.99; half width w = ⌈6·o/c⌉; output phase k (0 ≤ k < n)
-/// of block j is Σ_i h_k[i]·x[j·o + i − w] over i in [0, 2w + o) (zeros outside x), with
-/// h_k[i] = (c/o)·sinc(π·c·τ)·I0(β√(1 − (τ′/6)²))/I0(β), τ = (i − w)/o − k/n, τ′ = clamp(c·τ, ±6),
+/// of block j is Σ_i h_k(i)·x(j·o + i − w) over i in [0, 2w + o) (zeros outside x), with
+/// h_k(i) = (c/o)·sinc(π·c·τ)·I0(β√(1 − (τ′/6)²))/I0(β), τ = (i − w)/o − k/n, τ′ = clamp(c·τ, ±6),
 /// sinc at the clamped c·τ; the output is cut to ⌈n·len/o⌉ samples. (The CP-JKU SED model resamples
 /// its 32 kHz input to 16 kHz this way; `resample` above is rubato's, for file input.) f64 math.
 pub fn resample_kaiser(x: &[f32], from: u32, to: u32) -> Vec<f32> {

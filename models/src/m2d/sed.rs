@@ -5,7 +5,7 @@
 //! mixture (B, C, L) at `input_sample_rate` → channel `ref_channel` → resampled to `sample_rate`
 //! ([`crate::audio::resample_kaiser`], torchaudio's Kaiser sinc) → log-mel (n_fft 400, hop 160, 80 mel
 //! 50–8000 Hz, Slaney) → (x − mean)/std with the config's (-7.1, 4.2) → units of 1001 frames, each
-//! through the ViT ([`super::encode_unit`]), their tokens concatenated along time: the final-norm
+//! through the ViT (the tagger's unit encoder), their tokens concatenated along time: the final-norm
 //! tokens as (B, t′, F′·D) (the F′ frequency tokens of a time step side by side, frequency-major), and
 //! the hidden states (patch embedding + every block, cls removed, (B, F′·t′, D) each) →
 //! the sequence resized to `seq_len` frames (adaptive average pooling when longer, linear

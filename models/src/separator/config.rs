@@ -93,7 +93,7 @@ pub struct InjectConfig {
     pub method: InjectMethod,
     /// Hidden states weighted together (patch embedding + every block: 13).
     pub layers: usize,
-    /// Tokens per hidden state (cls removed): grid[0] · grid[1].
+    /// Tokens per hidden state (cls removed): the product of the two grid sizes.
     pub tokens: usize,
     pub dim: usize,
     /// (frequency patches, time patches); the tokens are frequency-major.

@@ -23,6 +23,12 @@
 //! `film…->beta2`) may be present and are ignored. A missing or mis-shaped tensor is an error naming
 //! it and both shapes; any other tensor is listed in [`ResUNet::unexpected`].
 //! `scripts/convert_separator_ckpt.py` makes such a directory from a PyTorch (Lightning) checkpoint.
+//!
+//! CP-JKU's extensions (seed 003; [`cpjku`], switched on in the config): time-FiLM from the stage-2
+//! SED model's strong logits, its hidden states injected at the bottleneck, a dual-path RNN there,
+//! and the iterative model (the previous estimate as an extra input channel, tensors under
+//! `base.ss_model.`); they take [`Conditions`] ([`ResUNet::forward_with`]), computed by
+//! [`crate::m2d::M2dSed`]. `scripts/convert_cpjku_ckpt.py` exports both models from one checkpoint.
 
 pub mod config;
 pub mod cpjku;
