@@ -215,3 +215,128 @@ fn patch_embed_gradients_match_torch() {
         }
     }
 }
+
+// ---- Separator ops (fixture `separator_grads.safetensors`, written by `tests/golden/separator_grads.py`;
+// every loss is sum(out·R), so the output gradient is the stored R):
+// ```python
+// y = F.avg_pool2d(x, (kh, kw))
+// a = F.leaky_relu(x * scale[None, :, None, None] + shift[:, :, None, None] + t[..., None], 0.01)   # Add
+// a = F.leaky_relu(x * scale[None, :, None, None] + shift[None, :, None, None], 0.01) * t[..., None]  # Gate
+// y = F.conv_transpose2d(a, W, stride=(sh, sw))
+// ```
+// Gradients must match torch within 1e-4 relative to each tensor's largest gradient (SEQ_TOL).
+
+#[test]
+fn avg_pool2d_gradients_match_torch() {
+    // CPU, and the emulator (avg_pool2d_fwd/bwd_f32_v1).
+    let f = fixture("separator_grads.safetensors");
+    for device in [Device::Cpu, Device::Emu] {
+        for (name, k) in [("pool_k2x2", (2usize, 2usize)), ("pool_k1x2", (1, 2))] {
+            let tape = Tape::new();
+            let dv = |s: &str| f[&format!("{name}.{s}")].to_device(device).unwrap();
+            let x = tape.var(dv("x"));
+            let y = ops::avg_pool2d(&x, k).unwrap();
+            assert_close(&format!("{name} y"), &y.value().to_vec().unwrap(), &dv("y").to_vec().unwrap(), 1e-6, 1e-5);
+            let loss = ops::sum_all(&ops::mul(&y, &tape.constant(dv("dy"))).unwrap()).unwrap();
+            let grads = tape.backward(&loss).unwrap();
+            seq_check(&format!("{name} {device} x"), grads.get(&x).unwrap(), &f[&format!("{name}.grad.x")]);
+        }
+    }
+}
+
+#[test]
+fn conv_transpose2d_gradients_match_torch() {
+    use aural_runtime::ops::conv2d::TimeFilmMode;
+    // CPU, and the emulator (conv_transpose_fwd_f32_v1, conv_transpose_{data,weight}_bwd_f32_v1).
+    let f = fixture("separator_grads.safetensors");
+    for device in [Device::Cpu, Device::Emu] {
+        for (name, stride, mode) in
+            [("ct_plain", (2usize, 2usize), None), ("ct_add", (1, 2), Some(TimeFilmMode::Add)), ("ct_gate", (2, 2), Some(TimeFilmMode::Gate))]
+        {
+            let tape = Tape::new();
+            let dv = |s: &str| f[&format!("{name}.{s}")].to_device(device).unwrap();
+            let (x, w) = (tape.var(dv("x")), tape.var(dv("weight")));
+            assert_eq!(&w.shape()[2..], &[stride.0, stride.1]);
+            let mut vars = vec![("x", x.clone()), ("weight", w.clone())];
+            let y = match mode {
+                None => ops::conv_transpose2d(&x, &w, None).unwrap(),
+                Some(mode) => {
+                    let (s, b, tv) = (tape.var(dv("scale")), tape.var(dv("shift")), tape.var(dv("time")));
+                    let y = ops::conv_transpose2d(&x, &w, Some((&s, &b, 0.01, Some((&tv, mode))))).unwrap();
+                    vars.extend([("scale", s), ("shift", b), ("time", tv)]);
+                    y
+                }
+            };
+            assert_close(&format!("{name} y"), &y.value().to_vec().unwrap(), &dv("y").to_vec().unwrap(), 1e-5, 1e-4);
+            let loss = ops::sum_all(&ops::mul(&y, &tape.constant(dv("dy"))).unwrap()).unwrap();
+            let grads = tape.backward(&loss).unwrap();
+            for (n, v) in &vars {
+                seq_check(
+                    &format!("{name} {device} {n}"),
+                    grads.get(v).unwrap_or_else(|| panic!("{name}: no gradient for {n}")),
+                    &f[&format!("{name}.grad.{n}")],
+                );
+            }
+        }
+    }
+}
+
+// ---- The separator's fused conv2d (fixture `conv2d_grads.safetensors`, written by
+// `tests/golden/conv2d_grads.py`; loss sum(y·R)):
+// ```python
+// z = x * scale[None, :, None, None] + shift[..., None, None]      # x = torch.cat([x0, x1], 1)
+// a = F.leaky_relu(z + t[..., None], slope)   # Add;  Gate: F.leaky_relu(z, slope) * t[..., None]
+// y = F.conv2d(a, W, b, padding=k // 2) + residual; (y * R).sum().backward()
+// ```
+// Gradients must match torch within 1e-4 relative to each tensor's largest gradient (SEQ_TOL), on the
+// CPU and under the emulator (conv2d_data_bwd_f32_v1 / conv2d_weight_bwd_f32_v1).
+
+#[test]
+fn conv2d_gradients_match_torch() {
+    use aural_runtime::ops::conv2d::TimeFilmMode;
+    let f = fixture("conv2d_grads.safetensors");
+    let names = ["k3_one", "k3_concat_add", "k3_gate", "k1_concat_gate", "k3_plain", "k1_plain_concat"];
+    for device in [Device::Cpu, Device::Emu] {
+        for n in names {
+            let meta = f[&format!("{n}.meta")].to_vec().unwrap();
+            let (slope, mode, has_pre) = (meta[1], meta[2] as i32, meta[3] != 0.0);
+            let tape = Tape::new();
+            let get = |k: &str| f.get(&format!("{n}.{k}")).map(|t| tape.var(t.to_device(device).unwrap()));
+            let xs: Vec<Var> = ["x0", "x1"].iter().filter_map(|k| get(k)).collect();
+            let (w, b, res) = (get("w").unwrap(), get("b"), get("res"));
+            let (scale, shift, time) = (get("scale"), get("shift"), get("time"));
+            let tm = match mode {
+                1 => Some(TimeFilmMode::Add),
+                2 => Some(TimeFilmMode::Gate),
+                _ => None,
+            };
+            let pre = if has_pre { Some((scale.as_ref().unwrap(), shift.as_ref().unwrap(), slope, time.as_ref().map(|t| (t, tm.unwrap())))) } else { None };
+            let srcs: Vec<&Var> = xs.iter().collect();
+            let y = ops::conv2d(&srcs, &w, b.as_ref(), pre, res.as_ref()).unwrap();
+            assert_close(&format!("conv2d {n} y"), &y.value().to_vec().unwrap(), &f[&format!("{n}.y")].to_vec().unwrap(), 1e-5, 1e-4);
+            let loss = ops::sum_all(&ops::mul(&y, &tape.constant(f[&format!("{n}.R")].to_device(device).unwrap())).unwrap()).unwrap();
+            let grads = tape.backward(&loss).unwrap();
+            let mut all: Vec<(&str, &Var)> = vec![("w", &w)];
+            for (k, v) in [
+                ("x0", xs.first()),
+                ("x1", xs.get(1)),
+                ("b", b.as_ref()),
+                ("scale", scale.as_ref()),
+                ("shift", shift.as_ref()),
+                ("time", time.as_ref()),
+                ("res", res.as_ref()),
+            ] {
+                if let Some(v) = v {
+                    all.push((k, v));
+                }
+            }
+            for (k, v) in all {
+                seq_check(
+                    &format!("conv2d {n} {device} {k}"),
+                    grads.get(v).unwrap_or_else(|| panic!("{n}: no gradient for {k}")),
+                    &f[&format!("{n}.grad.{k}")],
+                );
+            }
+        }
+    }
+}

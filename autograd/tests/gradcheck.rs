@@ -221,3 +221,163 @@ fn patch_embed_parameters() {
         patch_embed(&Var::constant(x.clone()), &v[0], &v[1], (2, 3), None, Some(&v[2]))
     });
 }
+
+/// Average pooling (kernel = stride) on odd shapes, so the floor drops trailing rows/columns.
+#[test]
+fn avg_pool2d_windows() {
+    check("avg_pool2d 2x3x7x5 k2x2", &[t(&[2, 3, 7, 5], 150)], |v| avg_pool2d(&v[0], (2, 2)));
+    check("avg_pool2d 2x3x7x5 k1x2", &[t(&[2, 3, 7, 5], 151)], |v| avg_pool2d(&v[0], (1, 2)));
+    check("avg_pool2d 1x2x4x8 k3x3", &[t(&[1, 2, 4, 8], 152)], |v| avg_pool2d(&v[0], (3, 3)));
+}
+
+/// Inputs of a transposed convolution whose pre-activation z = x·scale + shift (+ t for Add) is ≥ 0.15
+/// from the LeakyReLU kink: z is drawn first and x solved from it. Returns (x, scale, shift, t).
+fn ct_inputs(b: usize, c: usize, h: usize, w: usize, shift_bc: bool, add: bool, seed: u64) -> (Tensor, Tensor, Tensor, Tensor) {
+    let scale = tmap(&[c], seed, |v| v.signum() * (0.5 + 0.5 * v.abs()));
+    let shift = if shift_bc { t(&[b, c], seed + 1) } else { t(&[c], seed + 1) };
+    let tv = if add { t(&[b, c, h], seed + 2) } else { tmap(&[b, c, h], seed + 2, |v| 0.6 + 0.4 * v) };
+    let z = tmap(&[b, c, h, w], seed + 3, |v| v.signum() * (0.15 + v.abs()));
+    let (sc, sh, tt, zv) = (scale.to_vec().unwrap(), shift.to_vec().unwrap(), tv.to_vec().unwrap(), z.to_vec().unwrap());
+    let mut x = vec![0f32; zv.len()];
+    for (i, xv) in x.iter_mut().enumerate() {
+        let (bi, ci, hi) = (i / (c * h * w), (i / (h * w)) % c, (i / w) % h);
+        let s = if shift_bc { sh[bi * c + ci] } else { sh[ci] };
+        let tadd = if add { tt[(bi * c + ci) * h + hi] } else { 0.0 };
+        *xv = (zv[i] - s - tadd) / sc[ci];
+    }
+    (Tensor::from_vec(x, &[b, c, h, w]).unwrap(), scale, shift, tv)
+}
+
+/// ConvTranspose2d (kernel = stride) with B = 2 on odd shapes, strides (2, 2) and (1, 2): without a
+/// pre-activation; with shift (C) and (B, C); with an Add and a Gate time-FiLM. Every input's gradient.
+#[test]
+fn conv_transpose2d_with_pre_activation() {
+    use aural_runtime::ops::conv2d::TimeFilmMode;
+    let (b, c, o, h, w) = (2usize, 3usize, 2usize, 5usize, 3usize);
+    for (sh, sw) in [(2usize, 2usize), (1, 2)] {
+        let wt = t(&[c, o, sh, sw], 160);
+        check(&format!("conv_transpose2d plain s{sh}x{sw}"), &[t(&[b, c, h, w], 161), wt.clone()], |v| conv_transpose2d(&v[0], &v[1], None));
+        for shift_bc in [false, true] {
+            let (x, scale, shift, _) = ct_inputs(b, c, h, w, shift_bc, false, 170);
+            check(&format!("conv_transpose2d pre s{sh}x{sw} shift_bc={shift_bc}"), &[x, wt.clone(), scale, shift], |v| {
+                conv_transpose2d(&v[0], &v[1], Some((&v[2], &v[3], 0.1, None)))
+            });
+            for (mode, add) in [(TimeFilmMode::Add, true), (TimeFilmMode::Gate, false)] {
+                let (x, scale, shift, tv) = ct_inputs(b, c, h, w, shift_bc, add, 180);
+                check(&format!("conv_transpose2d pre s{sh}x{sw} shift_bc={shift_bc} {mode:?}"), &[x, wt.clone(), scale, shift, tv], |v| {
+                    conv_transpose2d(&v[0], &v[1], Some((&v[2], &v[3], 0.1, Some((&v[4], mode)))))
+                });
+            }
+        }
+    }
+}
+
+/// conv2d inputs for gradcheck: `[sources…, weight, (bias), (scale, shift, (time)), (residual)]`, the
+/// sources built from targets z ≥ 0.1 from 0 so the pre-activation z = x·scale + shift (+ t) stays
+/// away from LeakyReLU's kink (scale in [0.5, 1.5]; Gate values in [0.2, 1]).
+#[allow(clippy::too_many_arguments)]
+fn conv2d_inputs(
+    cin: &[usize],
+    o: usize,
+    k: usize,
+    bias: bool,
+    pre: Option<(bool, Option<aural_runtime::ops::conv2d::TimeFilmMode>)>,
+    res: bool,
+    seed: u64,
+) -> Vec<Tensor> {
+    use aural_runtime::ops::conv2d::TimeFilmMode;
+    let (b, h, w) = (2usize, 5usize, 3usize);
+    let ct: usize = cin.iter().sum();
+    let mut xs: Vec<Vec<f32>> = cin.iter().enumerate().map(|(s, &c)| rand_vec(b * c * h * w, seed + s as u64)).collect();
+    let mut extra = vec![];
+    if let Some((shift_b, time)) = pre {
+        let scale = tmap(&[ct], seed + 10, |v| 1.0 + 0.5 * v);
+        let shift = if shift_b { tmap(&[b, ct], seed + 11, |v| 0.5 * v) } else { tmap(&[ct], seed + 11, |v| 0.5 * v) };
+        let tv = time.map(|m| match m {
+            TimeFilmMode::Add => tmap(&[b, ct, h], seed + 12, |v| 0.5 * v),
+            TimeFilmMode::Gate => tmap(&[b, ct, h], seed + 12, |v| 0.6 + 0.4 * v),
+        });
+        let zt = off0(&[b, ct, h, w], seed + 13).to_vec().unwrap();
+        let (sc, sh) = (scale.to_vec().unwrap(), shift.to_vec().unwrap());
+        let tvv = tv.as_ref().map(|t| t.to_vec().unwrap());
+        let mut c0 = 0;
+        for (s, &cs) in cin.iter().enumerate() {
+            for bi in 0..b {
+                for cl in 0..cs {
+                    let cg = c0 + cl;
+                    let shv = if shift_b { sh[bi * ct + cg] } else { sh[cg] };
+                    for r in 0..h {
+                        let ta = match (time, &tvv) {
+                            (Some(TimeFilmMode::Add), Some(t)) => t[(bi * ct + cg) * h + r],
+                            _ => 0.0,
+                        };
+                        for col in 0..w {
+                            let z = zt[((bi * ct + cg) * h + r) * w + col];
+                            xs[s][((bi * cs + cl) * h + r) * w + col] = (z - shv - ta) / sc[cg];
+                        }
+                    }
+                }
+            }
+            c0 += cs;
+        }
+        extra.push(scale);
+        extra.push(shift);
+        extra.extend(tv);
+    }
+    let mut v: Vec<Tensor> = xs.into_iter().zip(cin).map(|(x, &c)| Tensor::from_vec(x, &[b, c, h, w]).unwrap()).collect();
+    v.push(tmap(&[o, ct, k, k], seed + 20, |x| 0.5 * x));
+    if bias {
+        v.push(t(&[o], seed + 21));
+    }
+    v.extend(extra);
+    if res {
+        v.push(t(&[b, o, h, w], seed + 22));
+    }
+    v
+}
+
+#[test]
+fn conv2d_rule() {
+    use aural_runtime::ops::conv2d::TimeFilmMode::{Add, Gate};
+    // (sources' channels, O, k, bias, pre (shift per item, time mode), residual, slope)
+    type Case = (&'static [usize], usize, usize, bool, Option<(bool, Option<aural_runtime::ops::conv2d::TimeFilmMode>)>, bool, f32);
+    let cases: [Case; 9] = [
+        (&[3], 2, 3, true, Some((false, None)), false, 0.1),
+        (&[2, 2], 3, 3, true, Some((true, Some(Add))), true, 0.2),
+        (&[3], 2, 3, false, Some((false, Some(Gate))), false, 0.1),
+        (&[2, 1], 2, 3, true, Some((true, Some(Gate))), true, 0.01),
+        (&[3], 4, 1, true, Some((true, None)), false, 0.1),
+        (&[1, 2], 2, 1, false, Some((false, Some(Add))), true, 0.3),
+        (&[3], 2, 3, true, None, true, 0.0),
+        (&[2, 3], 3, 3, false, None, false, 0.0),
+        (&[2], 3, 1, true, None, false, 0.0),
+    ];
+    for (ci, (cin, o, k, bias, pre, res, slope)) in cases.into_iter().enumerate() {
+        let ins = conv2d_inputs(cin, o, k, bias, pre, res, 300 + 30 * ci as u64);
+        let ns = cin.len();
+        check(&format!("conv2d case {ci}: {cin:?}→{o} k{k} bias={bias} pre={pre:?} res={res}"), &ins, |v| {
+            let srcs: Vec<&Var> = v[..ns].iter().collect();
+            let mut i = ns + 1;
+            let b = if bias {
+                i += 1;
+                Some(&v[i - 1])
+            } else {
+                None
+            };
+            let p = match pre {
+                Some((_, tm)) => {
+                    let (s, sh) = (&v[i], &v[i + 1]);
+                    i += 2;
+                    let tv = tm.map(|m| {
+                        i += 1;
+                        (&v[i - 1], m)
+                    });
+                    Some((s, sh, slope, tv))
+                }
+                None => None,
+            };
+            let r = if res { Some(&v[i]) } else { None };
+            conv2d(&srcs, &v[ns], b, p, r)
+        });
+    }
+}

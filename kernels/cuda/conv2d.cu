@@ -68,6 +68,7 @@
 //   PTX or <cuda_pipeline.h>, which the emulator cannot run); vector (half2/float4) loads (W·k offsets
 //   are not aligned for k = 3). No timings here: written and verified (emulator, NVRTC/ptxas gate)
 //   on a machine without a GPU — `aural bench --op conv2d --device cuda` measures them.
+//   Backward: conv2d_data_bwd_f32_v1 / conv2d_weight_bwd_f32_v1, at the end of this file.
 //   ptxas (NVRTC 12.9, no spills): sm_90 v1 31 / v2 64 / v3 72 registers; sm_80 27 / 64 / 90 (v3 at
 //   72 on sm_90 through its __launch_bounds__ minimum of 7 blocks per SM: 80 without it, since the
 //   time-FiLM path was added).
@@ -411,4 +412,148 @@ extern "C" __global__ void __launch_bounds__(C2D_V3_THREADS, C2D_V3_MIN_BLOCKS)
         if (p.k == 3) c2d_v3_tile<64, 3>(x0, x1, w, bias, residual, scale, shift, time, out, As, Bs, Cs, p);
         else c2d_v3_tile<64, 1>(x0, x1, w, bias, residual, scale, shift, time, out, As, Bs, Cs, p);
     }
+}
+
+// =============================================================================================
+// Backward (runtime/src/ops/conv2d/backward.rs; f32 weight). With z = x·scale[c] + shift (+ t for
+// Add, rounded as the forward rounds it) and leaky'(z) = z > 0 ? 1 : slope (PyTorch's choice at 0):
+//   da[b, c, h, w] = Σ_{o, i, j} Wt[o, c, i, j]·dy[b, o, h − i + p, w − j + p]   (valid positions)
+//   Add / none: dz = da·leaky'(z), dt = Σ_w dz;   Gate: dz = da·t·leaky'(z), dt = Σ_w da·leaky(z)
+//   dx = dz·scale (dx = da without a pre-activation); per row: Σ_w dz·x, Σ_w dz
+//   dWt[o, c, i, j] = Σ_{b, h, w} dy[b, o, h, w]·a[b, c, h + i − p, w + j − p]
+// The host sums the per-row partials to dscale (over b, h), dshift (over h, and b for a (C) shift)
+// and dbias = Σ_{b, h, w} dy, with the runtime's reduce kernels.
+// Versions: v1 only (naive, the correctness baseline for training): bwd_data one block per input row,
+// O·k² loads of dy and Wt per input element (Wt broadcast within the block, dy rows coalesced along
+// w); bwd_weight one block per weight element, B·H·W products each (every input value re-read and
+// re-activated O·k² times from L2). Flops: 2·B·O·H·W·C·k² each. Not done: a tiled implicit-GEMM
+// version of both (as the forward's v2), which the separator's training will want.
+
+#define C2D_BWD_DATA_THREADS 128
+#define C2D_BWD_WEIGHT_THREADS 256
+
+namespace {
+
+// Block-wide sum of NV values per thread (blockDim.x a multiple of 32, ≤ 32 warps); the result is
+// valid in every thread. Fixed reduction order (deterministic).
+template <int NV>
+__device__ __forceinline__ void c2d_block_sum(float (&v)[NV], float (*sh)[32]) {
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+#pragma unroll
+    for (int q = 0; q < NV; ++q) v[q] = warp_sum(v[q]);
+    if (lane == 0) {
+#pragma unroll
+        for (int q = 0; q < NV; ++q) sh[q][warp] = v[q];
+    }
+    __syncthreads();
+#pragma unroll
+    for (int q = 0; q < NV; ++q) {
+        float s = lane < warps ? sh[q][lane] : 0.0f;
+        v[q] = warp_sum(s);
+    }
+    __syncthreads();
+}
+
+}  // namespace
+
+// bwd_data v1. Launch: grid (H, C, B) × 128 threads. Block owns input row (b, c, h) (c over the
+// concatenation), thread owns columns w = threadIdx.x + 128·m. dy [B, O, H, W], w [O, C, k, k],
+// x0/x1 [B, C0|C1, H, W] (x1 null when C1 = 0), scale [C] / shift [C] or [B, C] / time [B, C, H]
+// (null without pre-activation / time-FiLM), dx0 [B, C0, H, W], dx1 [B, C1, H, W] or null;
+// dt, psc, psh [B, C, H] (null without pre-activation): Σ_w of the time gradient, of dz·x, of dz.
+extern "C" __global__ void __launch_bounds__(C2D_BWD_DATA_THREADS)
+    conv2d_data_bwd_f32_v1(const float* __restrict__ dy, const float* __restrict__ w, const float* __restrict__ x0,
+                           const float* __restrict__ x1, const float* __restrict__ scale, const float* __restrict__ shift,
+                           const float* __restrict__ time, float* __restrict__ dx0, float* __restrict__ dx1,
+                           float* __restrict__ dt, float* __restrict__ psc, float* __restrict__ psh, const Conv2dParams p) {
+    __shared__ float sh_red[3][32];
+    const int h = blockIdx.x, c = blockIdx.y, b = blockIdx.z;
+    const int kk2 = p.k * p.k;
+    const bool first = c < p.c0;
+    const float* xrow = first ? x0 + ((b * p.c0 + c) * p.h + h) * p.w : x1 + ((b * p.c1 + (c - p.c0)) * p.h + h) * p.w;
+    float* dxrow = first ? dx0 + ((b * p.c0 + c) * p.h + h) * p.w : dx1 + ((b * p.c1 + (c - p.c0)) * p.h + h) * p.w;
+    float sc = 1.0f, shv = 0.0f, tv = 0.0f;
+    if (p.has_pre) {
+        sc = scale[c];
+        shv = shift[b * p.shift_stride + c];
+        if (p.time_mode) tv = time[(b * p.ctot + c) * p.h + h];
+    }
+    float acc[3] = {0.0f, 0.0f, 0.0f};  // Σ dt-term, Σ dz·x, Σ dz
+    for (int ww = threadIdx.x; ww < p.w; ww += C2D_BWD_DATA_THREADS) {
+        float da = 0.0f;
+        for (int o = 0; o < p.cout; ++o) {
+            const float* wc = w + (o * p.ctot + c) * kk2;
+            const float* dyo = dy + (b * p.cout + o) * p.hw;
+            for (int i = 0; i < p.k; ++i) {
+                const int oh = h - i + p.pad;
+                if (oh < 0 || oh >= p.h) continue;
+                for (int j = 0; j < p.k; ++j) {
+                    const int ow = ww - j + p.pad;
+                    if (ow < 0 || ow >= p.w) continue;
+                    da = fmaf(wc[i * p.k + j], dyo[oh * p.w + ow], da);
+                }
+            }
+        }
+        if (!p.has_pre) {
+            dxrow[ww] = da;
+            continue;
+        }
+        const float x = xrow[ww];
+        float z = __fadd_rn(__fmul_rn(x, sc), shv);
+        if (p.time_mode == C2D_TIME_ADD) z = __fadd_rn(z, tv);
+        const float d1 = z > 0.0f ? 1.0f : p.slope;
+        float dz, dtc;
+        if (p.time_mode == C2D_TIME_GATE) {
+            const float lz = z < 0.0f ? __fmul_rn(z, p.slope) : z;
+            dz = __fmul_rn(__fmul_rn(da, tv), d1);
+            dtc = __fmul_rn(da, lz);
+        } else {
+            dz = __fmul_rn(da, d1);
+            dtc = dz;
+        }
+        dxrow[ww] = __fmul_rn(dz, sc);
+        acc[0] += dtc;
+        acc[1] = fmaf(dz, x, acc[1]);
+        acc[2] += dz;
+    }
+    if (!p.has_pre) return;  // uniform over the block
+    c2d_block_sum<3>(acc, sh_red);
+    if (threadIdx.x == 0) {
+        const int r = (b * p.ctot + c) * p.h + h;
+        dt[r] = acc[0];
+        psc[r] = acc[1];
+        psh[r] = acc[2];
+    }
+}
+
+// bwd_weight v1. Launch: grid (k², C, O) × 256 threads. Block owns dWt[o, c, i, j] with
+// (i, j) = (blockIdx.x / k, blockIdx.x % k), c = blockIdx.y, o = blockIdx.z; thread owns the pixels
+// n = threadIdx.x + 256·m of the B·H·W ones, the input tap activated as the forward activates it.
+// dy [B, O, H, W]; x0, x1, scale, shift, time as in bwd_data; dw [O, C, k, k].
+extern "C" __global__ void __launch_bounds__(C2D_BWD_WEIGHT_THREADS)
+    conv2d_weight_bwd_f32_v1(const float* __restrict__ dy, const float* __restrict__ x0, const float* __restrict__ x1,
+                             const float* __restrict__ scale, const float* __restrict__ shift,
+                             const float* __restrict__ time, float* __restrict__ dw, const Conv2dParams p) {
+    __shared__ float sh_red[1][32];
+    const int t = blockIdx.x, c = blockIdx.y, o = blockIdx.z;
+    const int i = t / p.k, j = t % p.k;
+    const bool first = c < p.c0;
+    const float sc = p.has_pre ? scale[c] : 1.0f;
+    float acc[1] = {0.0f};
+    const int total = p.batch * p.hw;
+    for (int n = threadIdx.x; n < total; n += C2D_BWD_WEIGHT_THREADS) {
+        const int b = n / p.hw, pix = n - b * p.hw;
+        const int ph = pix / p.w, pw = pix - ph * p.w;
+        const int hh = ph + i - p.pad, ww = pw + j - p.pad;
+        if (hh < 0 || hh >= p.h || ww < 0 || ww >= p.w) continue;
+        const int off = hh * p.w + ww;
+        float a = first ? x0[(b * p.c0 + c) * p.hw + off] : x1[(b * p.c1 + (c - p.c0)) * p.hw + off];
+        if (p.has_pre) {
+            const float tv = p.time_mode ? time[(b * p.ctot + c) * p.h + hh] : 0.0f;
+            a = c2d_act(a, sc, shift[b * p.shift_stride + c], tv, p.time_mode, p.slope);
+        }
+        acc[0] = fmaf(dy[(b * p.cout + o) * p.hw + pix], a, acc[0]);
+    }
+    c2d_block_sum<1>(acc, sh_red);
+    if (threadIdx.x == 0) dw[(o * p.ctot + c) * (p.k * p.k) + t] = acc[0];
 }

@@ -13,6 +13,12 @@
 //        fastest: a warp writes 32 consecutive floats and reads kh rows of 32·kw consecutive floats).
 //        Memory-bound; every input element inside the pooled area is read exactly once.
 //
+// Backward (issue #18), dx[p, h, w] = dy[p, h / kh, w / kw] / (kh·kw) for h < Ho·kh, w < Wo·kw, else 0
+// (the rows/columns the floor dropped); the same IEEE division as the CPU, so bit-identical:
+//   bwd v1 — one thread per input element, 1-D grid of 256-thread blocks over the flattened dx (w
+//        fastest: a warp writes 32 consecutive floats and reads ⌈32/kw⌉ consecutive dy floats).
+//        Bytes: 4·P·Ho·Wo read (each dy element by kh·kw threads, from cache) + 4·P·H·W written.
+//
 // Bytes per launch (counted = minimum): 4·P·Ho·Wo·kh·kw read + 4·P·Ho·Wo written.
 // Flops: P·Ho·Wo·kh·kw (adds and the division).
 
@@ -41,4 +47,20 @@ extern "C" __global__ void __launch_bounds__(256) avg_pool2d_fwd_f32_v1(const fl
     for (int r = 0; r < p.kh; ++r)
         for (int c = 0; c < p.kw; ++c) s += src[(long long)r * p.w + c];
     out[i] = s / (float)(p.kh * p.kw);
+}
+
+// bwd v1. Launch: grid (⌈P·H·W / 256⌉) × block (256); P·H·W < 2^31 (checked on the host). Thread i
+// owns dx[i] = dx[p, h, w] (flattened). Pointers: dy [P, Ho, Wo], dx [P, H, W].
+extern "C" __global__ void __launch_bounds__(256) avg_pool2d_bwd_f32_v1(const float* __restrict__ dy, float* __restrict__ dx,
+                                                                        const PoolParams p) {
+    const int i = blockIdx.x * blockDim.x + threadIdx.x;
+    const int n = p.planes * p.h * p.w;
+    if (i >= n) return;
+    const int w = i % p.w;
+    const int h = (i / p.w) % p.h;
+    const int pl = i / (p.w * p.h);
+    const int oh = h / p.kh, ow = w / p.kw;
+    float v = 0.0f;
+    if (oh < p.ho && ow < p.wo) v = dy[((long long)pl * p.ho + oh) * p.wo + ow] / (float)(p.kh * p.kw);
+    dx[i] = v;
 }

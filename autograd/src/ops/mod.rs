@@ -7,9 +7,14 @@
 //! Sequence ops: `gru` (one (bi)GRU layer, backpropagation through time: `gru_bwd_f32_v1`),
 //! `attention_qkv` / `attention_heads` (recompute-based backward, `attention_bwd_f32_v1` for short
 //! sequences) and `patch_embed` (parameter gradients via im2col + GEMM).
+//! Separator ops: `avg_pool2d` (`avg_pool2d_bwd_f32_v1`) and `conv_transpose2d` with its fused
+//! pre-activation (`conv_transpose_{data,weight}_bwd_f32_v1`; dscale/dshift/dtime by runtime reductions).
 
 pub mod attention;
+pub mod avg_pool2d;
 pub mod binary;
+pub mod conv2d;
+pub mod conv_transpose;
 pub mod gru;
 pub mod layernorm;
 pub mod loss;
@@ -22,7 +27,10 @@ pub mod softmax;
 pub mod unary;
 
 pub use attention::{attention_heads, attention_qkv};
+pub use avg_pool2d::avg_pool2d;
 pub use binary::{add, add_scalar, div, maximum, minimum, mul, scale, sub};
+pub use conv2d::conv2d;
+pub use conv_transpose::conv_transpose2d;
 pub use gru::{gru, GruDirParams, GruParams};
 pub use layernorm::layernorm;
 pub use loss::{bce, mse};

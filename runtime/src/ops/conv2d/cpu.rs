@@ -229,17 +229,17 @@ unsafe fn gemm_rows(
 /// A block of output pixels of batch item `b`: rows h0..h1 × columns w0..w1, either whole rows
 /// (w0 = 0, w1 = W) or a column range of one row, so its pixels are contiguous in the output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Band {
-    b: usize,
-    h0: usize,
-    h1: usize,
-    w0: usize,
-    w1: usize,
+pub(crate) struct Band {
+    pub b: usize,
+    pub h0: usize,
+    pub h1: usize,
+    pub w0: usize,
+    pub w1: usize,
 }
 
 /// Bands whose im2col block (kdim × pixels) holds about [`BAND_FLOATS`]: several rows when a row is
 /// small, column ranges of one row when a row alone is larger (the deep-channel, wide levels).
-fn bands(batch: usize, h: usize, w: usize, kdim: usize) -> Vec<Band> {
+pub(crate) fn bands(batch: usize, h: usize, w: usize, kdim: usize) -> Vec<Band> {
     let per_band = (BAND_FLOATS / kdim.max(1)).max(16);
     let mut v = Vec::new();
     for b in 0..batch {
@@ -259,7 +259,7 @@ fn bands(batch: usize, h: usize, w: usize, kdim: usize) -> Vec<Band> {
 
 /// The im2col block of a band: row `(c·k + i)·k + j`, column `(h − h0)·(w1 − w0) + (w − w0)` holds
 /// `a[c, h + i − p, w + j − p]` (0 outside the image), `a` the activated input.
-fn fill_band(buf: &mut [f32], xs: &[&[f32]], g: &Geom, pre: Option<&Pre>, band: Band) {
+pub(crate) fn fill_band(buf: &mut [f32], xs: &[&[f32]], g: &Geom, pre: Option<&Pre>, band: Band) {
     let Band { b, h0, h1, w0, w1 } = band;
     let (h, wd, k) = (g.h, g.w, g.k);
     let p = k / 2;

@@ -26,10 +26,12 @@
 //! built in a per-thread buffer, the time-FiLM value fetched once per input row, then one `gemm` call
 //! per band writes (O × band) straight into the output, residual/bias pre-filled; rayon over bands). CUDA: `cuda.rs` launching
 //! `kernels/cuda/conv2d.cu` (`conv2d_fwd_f32_v1` naive, `conv2d_fwd_f32_v2` tiled implicit GEMM,
-//! `conv2d_fwd_f16_v3` WMMA tensor cores with an f16 weight).
+//! `conv2d_fwd_f16_v3` WMMA tensor cores with an f16 weight). Backward: `backward.rs` ([`conv2d_bwd`]).
 
+mod backward;
 pub(crate) mod cpu;
 mod cuda;
+pub use backward::*;
 
 use crate::tensor::same_device;
 use crate::{DType, Device, Error, Result, Tensor};
@@ -263,5 +265,20 @@ pub fn bench_cases(device: Device) -> Result<Vec<crate::bench::BenchCase>> {
             out.extend(version_cases(OP, name, device, DType::F16, Work::Flops(g.flops()), &[3], (2e-2, 2e-2), ts, call)?);
         }
     }
+    // Backward of encoder block 1 (32 → 32 at 2016 × 512, pre-activation with a (B, C) shift): the
+    // data and weight gradients, 2× the forward's flops; validated on dx (sums of O·k² = 288 terms).
+    let (h, w) = (2016, 512);
+    let ts = vec![
+        rand_tensor(&[1, 32, h, w], 760),
+        rand_tensor(&[32, 32, 3, 3], 761),
+        rand_tensor(&[32], 762),
+        rand_tensor(&[1, 32], 763),
+        rand_tensor(&[1, 32, h, w], 764),
+    ];
+    let g = Geom { batch: 1, cin: vec![32], h, w, cout: 32, k: 3, shift_per_batch: true };
+    out.extend(version_cases(OP, "bwd_enc1_32x2016x512", device, DType::F32, Work::Flops(2.0 * g.flops()), &[1], (1e-3, 1e-3), ts, |t, _v| {
+        let pre = PreAct { scale: &t[2], shift: &t[3], slope: 0.01, time: None };
+        conv2d_bwd(&[&t[0]], &Conv2d { weight: &t[1], bias: None, pre: Some(pre), residual: None }, &t[4]).map(|g| g.dinputs[0].clone())
+    })?);
     Ok(out)
 }

@@ -17,10 +17,13 @@
 //! CPU: `cpu.rs` (per band of input rows: the activated band, one `gemm` (O·sh·sw × C)·(C × band)
 //! into a per-thread buffer, then the scatter; rayon over bands). CUDA: `cuda.rs` launching
 //! `kernels/cuda/conv_transpose.cu` (`conv_transpose_fwd_f32_v1`: one thread per output element,
-//! the C-long dot product over its single source pixel).
+//! the C-long dot product over its single source pixel). Backward: `backward.rs`
+//! ([`conv_transpose2d_bwd`], kernels `conv_transpose_{data,weight}_bwd_f32_v1`).
 
+mod backward;
 mod cpu;
 mod cuda;
+pub use backward::*;
 
 use crate::ops::conv2d::PreAct;
 use crate::tensor::same_device;
@@ -112,5 +115,20 @@ pub fn bench_cases(device: Device) -> Result<Vec<crate::bench::BenchCase>> {
             |t: &[Tensor], v: Option<u32>| conv_transpose2d_version(&t[0], &t[1], Some(&PreAct { scale: &t[2], shift: &t[3], slope: 0.01, time: None }), v);
         out.extend(version_cases(OP, name, device, DType::F32, Work::Flops(g.flops()), &[1], (1e-4, 1e-4), ts, call)?);
     }
+    // Backward of decoder block 6 (with the pre-activation): da and dW are each a GEMM of the forward's
+    // size (2·forward FLOPs); the bench output is dW (checked against the CPU), dx computed as well.
+    let (cin, cout, h, w) = (64, 32, 1008, 256);
+    let ts = vec![
+        rand_tensor(&[1, cin, h, w], 850),
+        rand_tensor(&[cin, cout, 2, 2], 851),
+        rand_tensor(&[cin], 852),
+        rand_tensor(&[1, cin], 853),
+        rand_tensor(&[1, cout, 2 * h, 2 * w], 854),
+    ];
+    let g = Geom { batch: 1, cin, h, w, cout, sh: 2, sw: 2, shift_per_batch: true };
+    let call = |t: &[Tensor], v: Option<u32>| {
+        conv_transpose2d_bwd_version(&t[0], &t[1], Some(&PreAct { scale: &t[2], shift: &t[3], slope: 0.01, time: None }), &t[4], v).map(|gr| gr.dweight)
+    };
+    out.extend(version_cases(OP, "bwd_dec6_64x1008x256_s2x2", device, DType::F32, Work::Flops(2.0 * g.flops()), &[1], (1e-2, 1e-3), ts, call)?);
     Ok(out)
 }

@@ -6,10 +6,13 @@
 //! f32; the sum is accumulated in f32 in (i, j) order, then divided by kh·kw.
 //!
 //! CPU: `cpu.rs` (rayon over (b, c) planes). CUDA: `cuda.rs` launching `kernels/cuda/pool.cu`
-//! (`avg_pool2d_fwd_f32_v1`: one thread per output element).
+//! (`avg_pool2d_fwd_f32_v1`: one thread per output element). Backward: `backward.rs`
+//! ([`avg_pool2d_bwd`], kernel `avg_pool2d_bwd_f32_v1`).
 
+mod backward;
 mod cpu;
 mod cuda;
+pub use backward::*;
 
 use crate::tensor::expect_dtype;
 use crate::{DType, Device, Error, Result, Tensor};
@@ -54,5 +57,13 @@ pub fn bench_cases(device: Device) -> Result<Vec<crate::bench::BenchCase>> {
     use crate::bench::{version_cases, Work};
     let x = crate::testing::rand_tensor(&[1, 32, 2016, 512], 901);
     let bytes = 4.0 * (32 * 2016 * 512) as f64 * 1.25;
-    version_cases(OP, "32x2016x512_k2x2", device, DType::F32, Work::Bytes(bytes), &[1], (1e-6, 1e-6), vec![x], |t, v| avg_pool2d_version(&t[0], (2, 2), v))
+    let mut out = version_cases(OP, "32x2016x512_k2x2", device, DType::F32, Work::Bytes(bytes), &[1], (1e-6, 1e-6), vec![x], |t, v| {
+        avg_pool2d_version(&t[0], (2, 2), v)
+    })?;
+    // Backward: dy (32 × 1008 × 256) read once, dx (32 × 2016 × 512) written once.
+    let dy = crate::testing::rand_tensor(&[1, 32, 1008, 256], 902);
+    out.extend(version_cases(OP, "bwd_32x2016x512_k2x2", device, DType::F32, Work::Bytes(bytes), &[1], (1e-6, 1e-6), vec![dy], |t, v| {
+        avg_pool2d_bwd_version(&t[0], &[1, 32, 2016, 512], (2, 2), v)
+    })?);
+    Ok(out)
 }
