@@ -23,7 +23,7 @@
 use rayon::prelude::*;
 
 use super::cpu::{bands, fill_band, Pre};
-use super::cuda::Conv2dParams;
+use super::cuda::{opt_buf, Conv2dParams};
 use super::{geometry, Conv2d, Geom, TimeFilmMode};
 use crate::gpu::{backend, Arg, Launch};
 use crate::ops::reduce::sum;
@@ -288,41 +288,8 @@ fn cuda(inputs: &[&Tensor], c: &Conv2d, g: &Geom, dy: &Tensor) -> Result<Conv2dG
         });
     }
     let be = backend(dev)?;
-    let (c0, c1) = (g.cin[0], g.cin.get(1).copied().unwrap_or(0));
-    let p = Conv2dParams {
-        batch: g.batch as i32,
-        c0: c0 as i32,
-        c1: c1 as i32,
-        ctot: ct as i32,
-        h: h as i32,
-        w: wd as i32,
-        hw: hw as i32,
-        cout: g.cout as i32,
-        k: k as i32,
-        pad: (k / 2) as i32,
-        kdim: kdim as i32,
-        has_pre: c.pre.is_some() as i32,
-        has_bias: c.bias.is_some() as i32,
-        has_res: c.residual.is_some() as i32,
-        shift_stride: if c.pre.is_some() && g.shift_per_batch { ct as i32 } else { 0 },
-        tile_m: 0,
-        slope: c.pre.map(|p| p.slope).unwrap_or(0.0),
-        time_mode: match time.map(|t| t.mode) {
-            None => 0,
-            Some(TimeFilmMode::Add) => 1,
-            Some(TimeFilmMode::Gate) => 2,
-        },
-    };
-    let opt = |l: Launch, t: Option<&Tensor>| -> Result<Launch> {
-        Ok(match t {
-            Some(t) => l.buf(t.gpu_buf()?),
-            None => {
-                let mut l = l;
-                l.args.push(Arg::Ptr(0));
-                l
-            }
-        })
-    };
+    let c1 = g.cin.get(1).copied().unwrap_or(0);
+    let p = Conv2dParams::new(c, g, 0);
     let x1 = inputs.get(1).copied().filter(|_| c1 > 0);
     let dxs: Vec<_> = g.cin.iter().map(|&cs| be.alloc(g.batch * cs * hw * 4)).collect::<Result<_>>()?;
     let rows = g.batch * ct * h;
@@ -336,10 +303,10 @@ fn cuda(inputs: &[&Tensor], c: &Conv2d, g: &Geom, dy: &Tensor) -> Result<Conv2dG
             .buf(dy.gpu_buf()?)
             .buf(c.weight.gpu_buf()?)
             .buf(inputs[0].gpu_buf()?);
-        let l = opt(l, x1)?;
-        let l = opt(l, c.pre.map(|p| p.scale))?;
-        let l = opt(l, c.pre.map(|p| p.shift))?;
-        let l = opt(l, time.map(|t| t.values))?.buf(&dxs[0]);
+        let l = opt_buf(l, x1)?;
+        let l = opt_buf(l, c.pre.map(|p| p.scale))?;
+        let l = opt_buf(l, c.pre.map(|p| p.shift))?;
+        let l = opt_buf(l, time.map(|t| t.values))?.buf(&dxs[0]);
         let l = match dxs.get(1) {
             Some(b) if c1 > 0 => l.buf(b),
             _ => {
@@ -366,10 +333,10 @@ fn cuda(inputs: &[&Tensor], c: &Conv2d, g: &Geom, dy: &Tensor) -> Result<Conv2dG
             .block(BWD_WEIGHT_THREADS, 1, 1)
             .buf(dy.gpu_buf()?)
             .buf(inputs[0].gpu_buf()?);
-        let l = opt(l, x1)?;
-        let l = opt(l, c.pre.map(|p| p.scale))?;
-        let l = opt(l, c.pre.map(|p| p.shift))?;
-        let l = opt(l, time.map(|t| t.values))?;
+        let l = opt_buf(l, x1)?;
+        let l = opt_buf(l, c.pre.map(|p| p.scale))?;
+        let l = opt_buf(l, c.pre.map(|p| p.shift))?;
+        let l = opt_buf(l, time.map(|t| t.values))?;
         l.buf(&dw).param(&p).run(&be)?;
     }
     let dinputs = dxs.into_iter().zip(&g.cin).map(|(b, &cs)| Tensor::from_gpu(b, &[g.batch, cs, h, wd], DType::F32, dev)).collect();

@@ -58,6 +58,50 @@ const GRID_YZ: usize = 65535;
 
 /// The block tile's output-channel height for v2/v3: the shape (64 × 64 or 32 × 128) that pads the
 /// (O × H·W) output less; ties go to 64 × 64 (more reuse of the gathered input tile).
+impl Conv2dParams {
+    /// The launch parameters of one call (`tile_m`: the tiled kernels' output-channel tile, 0 else).
+    pub(crate) fn new(c: &Conv2d, g: &Geom, tile_m: usize) -> Conv2dParams {
+        let ct = g.cin_total();
+        let hw = g.h * g.w;
+        Conv2dParams {
+            batch: g.batch as i32,
+            c0: g.cin[0] as i32,
+            c1: g.cin.get(1).copied().unwrap_or(0) as i32,
+            ctot: ct as i32,
+            h: g.h as i32,
+            w: g.w as i32,
+            hw: hw as i32,
+            cout: g.cout as i32,
+            k: g.k as i32,
+            pad: (g.k / 2) as i32,
+            kdim: (ct * g.k * g.k) as i32,
+            has_pre: c.pre.is_some() as i32,
+            has_bias: c.bias.is_some() as i32,
+            has_res: c.residual.is_some() as i32,
+            shift_stride: if c.pre.is_some() && g.shift_per_batch { ct as i32 } else { 0 },
+            tile_m: tile_m as i32,
+            slope: c.pre.map(|p| p.slope).unwrap_or(0.0),
+            time_mode: match c.pre.and_then(|p| p.time).map(|t| t.mode) {
+                None => 0,
+                Some(TimeFilmMode::Add) => 1,
+                Some(TimeFilmMode::Gate) => 2,
+            },
+        }
+    }
+}
+
+/// Appends `t`'s buffer, or a null pointer when absent (never read: its flag is 0, time_mode 0, or c1 = 0).
+pub(crate) fn opt_buf(l: Launch, t: Option<&Tensor>) -> Result<Launch> {
+    Ok(match t {
+        Some(t) => l.buf(t.gpu_buf()?),
+        None => {
+            let mut l = l;
+            l.args.push(Arg::Ptr(0));
+            l
+        }
+    })
+}
+
 fn tile_m(cout: usize, hw: usize) -> usize {
     let padded = |bm: usize| {
         let bn = TILE_AREA / bm;
@@ -133,50 +177,16 @@ pub(super) fn conv2d(inputs: &[&Tensor], c: &Conv2d, g: &Geom, version: Option<u
         )));
     }
 
-    let (c0, c1) = (g.cin[0], g.cin.get(1).copied().unwrap_or(0));
-    let p = Conv2dParams {
-        batch: g.batch as i32,
-        c0: c0 as i32,
-        c1: c1 as i32,
-        ctot: ct as i32,
-        h: g.h as i32,
-        w: g.w as i32,
-        hw: hw as i32,
-        cout: g.cout as i32,
-        k: g.k as i32,
-        pad: (g.k / 2) as i32,
-        kdim: kdim as i32,
-        has_pre: c.pre.is_some() as i32,
-        has_bias: c.bias.is_some() as i32,
-        has_res: c.residual.is_some() as i32,
-        shift_stride: if c.pre.is_some() && g.shift_per_batch { ct as i32 } else { 0 },
-        tile_m: tm as i32,
-        slope: c.pre.map(|p| p.slope).unwrap_or(0.0),
-        time_mode: match time.map(|t| t.mode) {
-            None => 0,
-            Some(TimeFilmMode::Add) => 1,
-            Some(TimeFilmMode::Gate) => 2,
-        },
-    };
-    // Absent optional tensors are null pointers, never read (their flag is 0, time_mode 0, or c1 = 0).
-    let opt = |l: Launch, t: Option<&Tensor>| -> Result<Launch> {
-        Ok(match t {
-            Some(t) => l.buf(t.gpu_buf()?),
-            None => {
-                let mut l = l;
-                l.args.push(Arg::Ptr(0));
-                l
-            }
-        })
-    };
+    let c1 = g.cin.get(1).copied().unwrap_or(0);
+    let p = Conv2dParams::new(c, g, tm);
     let x1 = inputs.get(1).copied().filter(|_| c1 > 0);
     let l = Launch::new(OP, "conv2d", kernel.clone()).grid(grid.0 as u32, grid.1 as u32, grid.2 as u32).block(threads, 1, 1).buf(inputs[0].gpu_buf()?);
-    let l = opt(l, x1)?.buf(c.weight.gpu_buf()?);
-    let l = opt(l, c.bias)?;
-    let l = opt(l, c.residual)?;
-    let l = opt(l, c.pre.map(|p| p.scale))?;
-    let l = opt(l, c.pre.map(|p| p.shift))?;
-    let l = opt(l, time.map(|t| t.values))?;
+    let l = opt_buf(l, x1)?.buf(c.weight.gpu_buf()?);
+    let l = opt_buf(l, c.bias)?;
+    let l = opt_buf(l, c.residual)?;
+    let l = opt_buf(l, c.pre.map(|p| p.scale))?;
+    let l = opt_buf(l, c.pre.map(|p| p.shift))?;
+    let l = opt_buf(l, time.map(|t| t.values))?;
     l.buf(&out).param(&p).run(&be)?;
     Ok(Tensor::from_gpu(out, &out_shape, DType::F32, inputs[0].device()))
 }
