@@ -23,9 +23,9 @@
 use gemm::Parallelism;
 use rayon::prelude::*;
 
-use super::cuda::ConvTransposeParams;
+use super::cuda::{pre_bufs, ConvTransposeParams};
 use super::{geometry, Geom};
-use crate::gpu::{backend, Arg, Launch};
+use crate::gpu::{backend, Launch};
 use crate::ops::conv2d::{PreAct, TimeFilmMode};
 use crate::ops::{binary, reduce};
 use crate::{DType, Device, Error, Result, Tensor};
@@ -263,37 +263,11 @@ fn cuda(x: &Tensor, weight: &Tensor, pre: Option<&PreAct>, dy: &Tensor, g: &Geom
     let act = be.alloc(if pre.is_some() { n_in * 4 } else { 4 })?;
     let gt = be.alloc(if gate { n_in * 4 } else { 4 })?;
     let dw = be.alloc(n_w * 4)?;
-    let p = ConvTransposeParams {
-        batch: g.batch as i32,
-        cin: c_n as i32,
-        h: g.h as i32,
-        w: g.w as i32,
-        cout: o_n as i32,
-        sh: g.sh as i32,
-        sw: g.sw as i32,
-        ho: (g.h * g.sh) as i32,
-        wo: (g.w * g.sw) as i32,
-        has_pre: pre.is_some() as i32,
-        shift_bstride: if g.shift_per_batch { c_n as i32 } else { 0 },
-        slope: pre.map_or(1.0, |p| p.slope),
-        time_mode: match time.map(|t| t.mode) {
-            None => 0,
-            Some(TimeFilmMode::Add) => 1,
-            Some(TimeFilmMode::Gate) => 2,
-        },
-    };
+    let p = ConvTransposeParams::new(g, pre);
     if n_in > 0 {
         let blocks = n_in.div_ceil(THREADS as usize) as u32;
-        let mut l = Launch::new(OP, "conv_transpose", kd.clone()).grid(blocks, 1, 1).block(THREADS, 1, 1).buf(x.gpu_buf()?).buf(weight.gpu_buf()?);
-        match pre {
-            Some(pa) => l = l.buf(pa.scale.gpu_buf()?).buf(pa.shift.gpu_buf()?),
-            None => l.args.extend([Arg::Ptr(0), Arg::Ptr(0)]), // never read (has_pre = 0)
-        }
-        match time {
-            Some(t) => l = l.buf(t.values.gpu_buf()?),
-            None => l.args.push(Arg::Ptr(0)), // never read (time_mode = 0)
-        }
-        l.buf(dy.gpu_buf()?).buf(&dx).buf(&dz).buf(&act).buf(&gt).param(&p).run(&be)?;
+        let l = Launch::new(OP, "conv_transpose", kd.clone()).grid(blocks, 1, 1).block(THREADS, 1, 1).buf(x.gpu_buf()?).buf(weight.gpu_buf()?);
+        pre_bufs(l, pre)?.buf(dy.gpu_buf()?).buf(&dx).buf(&dz).buf(&act).buf(&gt).param(&p).run(&be)?;
     }
     if n_w > 0 {
         // Rows of a: the activation when there is a pre-activation, else x itself.
