@@ -381,3 +381,57 @@ fn conv2d_rule() {
         });
     }
 }
+
+/// Training-mode BatchNorm folded into a convolution's pre-activation, over two sources read as their
+/// concatenation (the decoder): the gradient reaches the sources through the batch statistics and
+/// through the convolution, and γ, β; plus FiLM's β (B, C) added to the shift.
+#[test]
+fn batch_norm_fold_train_into_conv2d() {
+    let (b, c1, c2, h, w, o) = (2, 2, 3, 4, 5, 2);
+    let inputs = [
+        tmap(&[b, c1, h, w], 601, |v| 1.5 * v + 0.3),
+        tmap(&[b, c2, h, w], 602, |v| 0.7 * v - 0.2),
+        tmap(&[c1 + c2], 603, |v| 1.0 + 0.3 * v),
+        t(&[c1 + c2], 604),
+        t(&[b, c1 + c2], 605),
+        t(&[o, c1 + c2, 3, 3], 606),
+    ];
+    // LeakyReLU's kink: with these seeds no pre-activation lies within 2h of 0 (checked by the
+    // gradcheck's own tolerance; a kink would show as a large error).
+    check("batch_norm_fold train → conv2d", &inputs, |v| {
+        let f = batch_norm_fold(&[&v[0], &v[1]], &v[2], &v[3], 1e-5, BnStats::Batch)?;
+        let shift = add(&f.shift, &v[4])?;
+        conv2d(&[&v[0], &v[1]], &v[5], None, Some((&f.scale, &shift, 0.01, None)), None)
+    });
+    // The folded values alone (every path of the statistics, no convolution).
+    check("batch_norm_fold train (scale, shift)", &inputs[..4], |v| {
+        let f = batch_norm_fold(&[&v[0], &v[1]], &v[2], &v[3], 1e-5, BnStats::Batch)?;
+        concat(&[&f.scale, &f.shift], 0)
+    });
+}
+
+#[test]
+fn batch_norm_fold_eval() {
+    let c = 5;
+    let (m, var) = (t(&[c], 611), tmap(&[c], 612, |v| 0.5 + v.abs()));
+    check("batch_norm_fold eval", &[tmap(&[c], 613, |v| 1.0 + 0.3 * v), t(&[c], 614)], |v| {
+        let f = batch_norm_fold(&[], &v[0], &v[1], 1e-5, BnStats::Running { mean: &m, var: &var })?;
+        concat(&[&f.scale, &f.shift], 0)
+    });
+}
+
+#[test]
+fn neg_snr_grad() {
+    let target = t(&[2, 1, 37], 621);
+    let est = tmap(&[2, 1, 37], 622, |v| 0.5 * v);
+    check("neg_snr", &[est], |v| neg_snr(&v[0], &target));
+}
+
+#[test]
+fn magnitude_input_grad() {
+    use aural_runtime::ops::stft::{stft, StftOpts};
+    let o = StftOpts::new(16, 4);
+    let spec = stft(&t(&[2, 2, 30], 631), &o).unwrap();
+    let f = o.n_freq();
+    check("magnitude_input", &[tmap(&[f], 632, |v| 1.0 + 0.3 * v), t(&[f], 633)], |v| aural_autograd::ops::spectral::magnitude_input(&spec, &v[0], &v[1], 12));
+}

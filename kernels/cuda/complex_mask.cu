@@ -47,6 +47,9 @@
 //     shared memory once per block and channel, bias and gate once per block. spec is re-read by
 //     each of the S targets (grid.z runs over (b, s)). f16: the same template with `__half` loads.
 //   Not done (yet): reading spec once for all S targets (only ResUNetK has S > 1); vector loads.
+//   Backward (end of this file): complex_mask_data_bwd_f32_v1 (dx, one thread per element) and
+//     complex_mask_weight_bwd_f32_v1 + complex_mask_wsum_bwd_f32_v1 (dW, dbias: per-block partial sums,
+//     then a fixed-order sum; deterministic).
 //
 // Bytes per launch, exactly as the emulator counts them (elt = 4 for f32, 2 for f16 storage):
 //   mag_input:    8·P·T·(F − 1) [spec, the Nyquist row never read] + 8·(F − 1)·P·⌈T′/32⌉ [scale,
@@ -99,7 +102,7 @@ struct ComplexMaskParams {
     int fo;                         // F − 1
     int has_out_conv, has_gate;
     int o_chunks;                   // ⌈O / CM_OCHUNK⌉ with out_conv, else 1
-    int _pad;
+    int chunks;                     // backward weight v1: partial sums per output (P); 0 in the forward
 };
 static_assert(sizeof(ComplexMaskParams) == 48, "ComplexMaskParams must match runtime/src/ops/complex_mask/cuda.rs");
 
@@ -278,3 +281,178 @@ extern "C" __global__ void __launch_bounds__(CM_TILE * CM_ROWS) mag_input_fwd_f3
 
 COMPLEX_MASK_V1(f32, float)
 COMPLEX_MASK_V1(f16, __half)
+
+// ---------------------------------------------------------------------------------------------
+// Backward (spec and gate are constants: gradients of x, W and bias only; f32). With
+// G_r[c] = gate·Σ_o W[o, c]·grad_re[o] (gate·grad_re[c] without out_conv), G_i likewise, per bin:
+//   dA = G_r·(cos·mc − sin·ms) + G_i·(sin·mc + cos·ms),  dmc = A·(G_r·cos + G_i·sin),
+//   dms = A·(G_i·cos − G_r·sin),  dmm = dA·|X| where |X|·mm > 0 (relu) else 0,  dx0 = dmm·mm·(1 − mm),
+//   n = sqrt(mr² + mi²) ≥ 1e-10: dmr = dmc/n − mr·(dmc·mr + dms·mi)/n³ (dmi likewise), evaluated as
+//   dmr = mi·k, dmi = −mr·k, k = (dmc·mi − dms·mr)/n³; else dmr = dmc/1e-10 (the clamp);
+//   dx1 = dmr·(1 − mr²), dx2 = dmi·(1 − mi²); dx = 0 at padded frames t ≥ T.
+//   dW[o, c] = Σ_{b,s,f<F,t<T} gate·(grad_re[o]·y_re[c] + grad_im[o]·y_im[c]),
+//   dbias[o] = Σ_{b,s,f<F,t<T} gate·(grad_re[o] + grad_im[o]).
+// Versions:
+//   data v1 — one thread per dx element (b, s, c, t < T′, f < F − 1), f fastest (coalesced x reads
+//     and dx writes; spec and grad reads strided by T: a naive port of the CPU). O·2 + 5 loads.
+//   weight v1 — deterministic two-pass reduction: complex_mask_weight_bwd_f32_v1 writes one partial
+//     sum per (block chunk, output (o, c) or bias o) over a fixed grid-stride of the (b, s, f, t)
+//     bins (t fastest: coalesced), complex_mask_wsum_bwd_f32_v1 sums each output's partials in
+//     chunk order. No atomics.
+
+namespace {
+
+// One bin of one channel: y = (yr, yi) and dx0..dx2 from the upstream (gr, gi) (already gated and
+// mixed through W). The CPU's mask_bin_bwd.
+__device__ __forceinline__ void cm_bin_bwd(float re, float im, float x0, float x1, float x2, float gr, float gi, float& yr, float& yi,
+                                           float& d0, float& d1, float& d2) {
+    const float mag = cm_mag(re, im);
+    const float cs = re / mag, sn = im / mag;
+    const float mm = 1.0f / (1.0f + expf(-x0));
+    const float mr = tanhf(x1), mi = tanhf(x2);
+    const float n = sqrtf(mr * mr + mi * mi);
+    const float mn = fmaxf(n, 1e-10f);
+    const float mc = mr / mn, ms = mi / mn;
+    const float am = mag * mm;
+    const float a = fmaxf(am, 0.0f);
+    const float pr = cs * mc - sn * ms, pi = sn * mc + cs * ms;
+    const float da = gr * pr + gi * pi;
+    const float dmc = a * (gr * cs + gi * sn);
+    const float dms = a * (gi * cs - gr * sn);
+    const float dmm = am > 0.0f ? da * mag : 0.0f;
+    float dmr, dmi;
+    if (n >= 1e-10f) {
+        // dmc/n − mr·(dmc·mr + dms·mi)/n³ = mi·k, dms/n − mi·(…)/n³ = −mr·k (n² = mr² + mi²): the
+        // tangential part only, without the long form's cancellation. As the CPU.
+        const float k = (dmc * mi - dms * mr) / (n * n * n);
+        dmr = mi * k;
+        dmi = -mr * k;
+    } else {
+        dmr = dmc / 1e-10f;
+        dmi = dms / 1e-10f;
+    }
+    yr = a * pr;
+    yi = a * pi;
+    d0 = dmm * mm * (1.0f - mm);
+    d1 = dmr * (1.0f - mr * mr);
+    d2 = dmi * (1.0f - mi * mi);
+}
+
+}  // namespace
+
+// data v1. Launch: 1-D grid × 256, grid-stride over B·S·C·T′·(F − 1) (dx's layout, f fastest); a
+// thread owns dx0..dx2 of one (b, s, c, t, f). Pointers: spec [B, C, 2, F, T], x [B, S·C·3, T′, F − 1],
+// w [O, C] (null without out_conv), gate [B, S] (null without a gate), grad [B, S, O, 2, F, T],
+// dx [B, S·C·3, T′, F − 1]. Bytes per thread (t < T): 12 (x) + 8 (spec) + 8·O (grad) + 4·O (W,
+// cached) read, 12 written.
+extern "C" __global__ void complex_mask_data_bwd_f32_v1(const float* __restrict__ spec, const float* __restrict__ x, const float* __restrict__ w,
+                                                       const float* __restrict__ gate, const float* __restrict__ grad, float* __restrict__ dx,
+                                                       const ComplexMaskParams p) {
+    const int fo = p.fo, tp = p.net_frames, C = p.cin, F = p.freq, T = p.frames;
+    const long long ft = (long long)F * T;
+    const long long xplane = (long long)tp * fo;
+    const long long total = (long long)p.batch * p.targets * C * xplane;
+    for (long long idx = blockIdx.x * (long long)blockDim.x + threadIdx.x; idx < total; idx += (long long)gridDim.x * blockDim.x) {
+        const int f = (int)(idx % fo);
+        const int t = (int)((idx / fo) % tp);
+        const int c = (int)((idx / xplane) % C);
+        const long long bs = idx / (xplane * C);
+        const long long b = bs / p.targets;
+        float* d = dx + (bs * C + c) * 3 * xplane + (long long)t * fo + f;
+        if (t >= T) {
+            d[0] = 0.0f;
+            d[xplane] = 0.0f;
+            d[2 * xplane] = 0.0f;
+            continue;
+        }
+        const float gv = p.has_gate ? gate[bs] : 1.0f;
+        const float* gb = grad + bs * p.cout * 2 * ft + (long long)f * T + t;
+        float gr = 0.0f, gi = 0.0f;
+        if (p.has_out_conv) {
+            for (int o = 0; o < p.cout; ++o) {
+                const float wv = w[o * C + c];
+                gr += wv * gb[(long long)(2 * o) * ft];
+                gi += wv * gb[(long long)(2 * o + 1) * ft];
+            }
+        } else {
+            gr = gb[(long long)(2 * c) * ft];
+            gi = gb[(long long)(2 * c + 1) * ft];
+        }
+        const float* sp = spec + (b * C + c) * 2 * ft + (long long)f * T + t;
+        const float* xc = x + (bs * C + c) * 3 * xplane + (long long)t * fo + f;
+        float yr, yi, d0, d1, d2;
+        cm_bin_bwd(sp[0], sp[ft], xc[0], xc[xplane], xc[2 * xplane], gv * gr, gv * gi, yr, yi, d0, d1, d2);
+        d[0] = d0;
+        d[xplane] = d1;
+        d[2 * xplane] = d2;
+    }
+}
+
+#define CM_WBWD_THREADS 256
+
+// weight v1, pass 1. Launch: grid (P = p.chunks, O·(C + 1)) × 256. Block (q, j) owns output j =
+// o·(C + 1) + c (c = C: the bias) and the bins n = q·256 + tid + k·P·256 of the B·S·F·T (b, s, f, t)
+// bins (t fastest); it writes partial[j·P + q]. Pointers: spec, x, gate, grad as in data v1;
+// partial [O·(C + 1), P]. Bytes per bin and block: 8 (grad) + 8 (spec) + 12 (x) read (the bias
+// blocks: 8).
+extern "C" __global__ void __launch_bounds__(CM_WBWD_THREADS)
+    complex_mask_weight_bwd_f32_v1(const float* __restrict__ spec, const float* __restrict__ x, const float* __restrict__ gate,
+                                   const float* __restrict__ grad, float* __restrict__ partial, const ComplexMaskParams p) {
+    __shared__ float red[CM_WBWD_THREADS / 32];
+    const int C = p.cin, F = p.freq, T = p.frames, fo = p.fo, tp = p.net_frames;
+    const int q = blockIdx.x, j = blockIdx.y, P = gridDim.x;
+    const int o = j / (C + 1), c = j % (C + 1);
+    const long long ft = (long long)F * T;
+    const long long xplane = (long long)tp * fo;
+    const long long total = (long long)p.batch * p.targets * ft;
+    float acc = 0.0f;
+    for (long long n = (long long)q * CM_WBWD_THREADS + threadIdx.x; n < total; n += (long long)P * CM_WBWD_THREADS) {
+        const int t = (int)(n % T), f = (int)((n / T) % F);
+        const long long bs = n / ft, b = bs / p.targets;
+        const float gv = p.has_gate ? gate[bs] : 1.0f;
+        const float* gb = grad + (bs * p.cout + o) * 2 * ft + (long long)f * T + t;
+        const float gr = gb[0], gi = gb[ft];
+        if (c == C) {
+            acc += gv * (gr + gi);
+        } else {
+            const float* sp = spec + (b * C + c) * 2 * ft + (long long)f * T + t;
+            float x0 = 0.0f, x1 = 0.0f, x2 = 0.0f;
+            if (f < fo) {
+                const float* xc = x + (bs * C + c) * 3 * xplane + (long long)t * fo + f;
+                x0 = xc[0];
+                x1 = xc[xplane];
+                x2 = xc[2 * xplane];
+            }
+            float yr, yi;
+            cm_bin(sp[0], sp[ft], x0, x1, x2, yr, yi);
+            acc += gv * (gr * yr + gi * yi);
+        }
+    }
+    acc = warp_sum(acc);
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    if (lane == 0) red[warp] = acc;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        float s = 0.0f;
+        for (int k = 0; k < CM_WBWD_THREADS / 32; ++k) s += red[k];
+        partial[(long long)j * P + q] = s;
+    }
+}
+
+// weight v1, pass 2. Launch: 1-D grid × 256 over J = O·(C + 1) outputs; thread j sums its P =
+// p.chunks partials in order and writes dw[o·C + c] (c < C) or dbias[o] (c = C). Pointers: partial
+// [J, P], dw [O, C], dbias [O]. Bytes: 4·J·P read, 4·J written.
+extern "C" __global__ void complex_mask_wsum_bwd_f32_v1(const float* __restrict__ partial, float* __restrict__ dw, float* __restrict__ dbias,
+                                                       const ComplexMaskParams p) {
+    const int C = p.cin, J = p.cout * (C + 1), P = p.chunks;
+    for (int j = blockIdx.x * blockDim.x + threadIdx.x; j < J; j += gridDim.x * blockDim.x) {
+        float s = 0.0f;
+        for (int q = 0; q < P; ++q) s += partial[(long long)j * P + q];
+        const int o = j / (C + 1), c = j % (C + 1);
+        if (c == C) {
+            dbias[o] = s;
+        } else {
+            dw[o * C + c] = s;
+        }
+    }
+}

@@ -135,3 +135,96 @@ extern "C" __global__ void __launch_bounds__(256) groupnorm_fwd_f32_v2(const flo
         y[base + j] = o;
     }
 }
+
+// ---------------------------------------------------------------------------------------------------
+// Backward (runtime/src/ops/groupnorm/backward.rs): nn.GroupNorm's. Per group (n, g), with μ and
+// rstd as the forward and x̂ = (x − μ)·rstd (f64): per channel c of the group sdy[c] = Σ_s dy,
+// sdyx[c] = Σ_s dy·x̂ (the partials of dbias and dweight, written per (n, c)); A = Σ_c w[c]·sdy[c],
+// B = Σ_c w[c]·sdyx[c]; dx = rstd·(dy·w[c] − A/m − x̂·B/m) in f64, rounded once.
+// Layouts: x, dy, dx [N, C, S]; w [C]; pdw, pdb [N, C].
+//
+// Versions:
+//   v1 — one 256-thread block per (n, g): pass 1 Σ x, pass 2 Σ (x − μ)² (two-pass, f64 block sums), pass 3
+//        one warp per channel of the group (Σ dy, Σ dy·x̂ over its S values; shuffles, no barriers),
+//        the warps' shares of A and B added in warp order, pass 4 dx. The group is read four times
+//        (re-reads from L2). A first try with one block reduction per channel (2·Cg barriers) made
+//        ptxas keep block_sum_f64 as a call and spill; lanes idle when S < 32 (rank-2 inputs).
+//
+// Bytes per launch (minimum): 4·N·C·S·3 (x, dy read; dx written) + 8·N·C (partials) + 4·C.
+// Flops: about 14 per value (f64).
+
+// v1. Launch: grid (N·G) × block (256). Block blockIdx.x = n·G + g owns group (n, g): dx over its m =
+// Cg·S values and pdw/pdb[n, g·Cg .. (g + 1)·Cg]. N·C·S < 2^31 (checked on the host).
+// Pointers: x, dy, dx [N, C, S]; w [C]; pdw, pdb [N, C].
+extern "C" __global__ void __launch_bounds__(256) group_norm_data_bwd_f32_v1(const float* __restrict__ x, const float* __restrict__ w,
+                                                                             const float* __restrict__ dy, float* __restrict__ dx,
+                                                                             float* __restrict__ pdw, float* __restrict__ pdb,
+                                                                             const GroupNormParams p) {
+    const int cg = p.channels / p.groups;
+    const int m = cg * p.spatial;
+    const int g = blockIdx.x % p.groups;
+    const long long base = (long long)blockIdx.x * m;  // = (n·C + g·Cg)·S
+    const float* xg = x + base;
+    const float* gg = dy + base;
+    double s1[1] = {0.0};
+    for (int j = threadIdx.x; j < m; j += blockDim.x) s1[0] += (double)xg[j];
+    block_sum_f64<1>(s1);
+    const double mean = s1[0] / (double)m;
+    s1[0] = 0.0;
+    for (int j = threadIdx.x; j < m; j += blockDim.x) {
+        const double d = (double)xg[j] - mean;
+        s1[0] += d * d;
+    }
+    block_sum_f64<1>(s1);
+    const double rstd = 1.0 / sqrt(s1[0] / (double)m + (double)p.eps);
+    // Pass 3: warp w reduces channels w, w + 8, … (lanes stride over the channel's S values; butterfly
+    // shuffles), accumulating its share of A and B; then thread 0 adds the warps' shares in order and
+    // broadcasts them through shared memory. Fixed order: deterministic.
+    __shared__ double ab[2][32];
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
+    double a = 0.0, b = 0.0;
+    const long long pc = (long long)blockIdx.x * cg;  // = n·C + g·Cg
+    for (int k = warp; k < cg; k += nw) {
+        double sg = 0.0, sgx = 0.0;
+        for (int j = k * p.spatial + lane; j < (k + 1) * p.spatial; j += 32) {
+            const double gv = (double)gg[j];
+            sg += gv;
+            sgx += gv * (((double)xg[j] - mean) * rstd);
+        }
+        for (int o = 16; o > 0; o >>= 1) {
+            sg += __shfl_xor_sync(0xffffffffu, sg, o);
+            sgx += __shfl_xor_sync(0xffffffffu, sgx, o);
+        }
+        if (lane == 0) {
+            pdb[pc + k] = (float)sg;
+            pdw[pc + k] = (float)sgx;
+        }
+        const double wc = (double)w[g * cg + k];
+        a += wc * sg;
+        b += wc * sgx;
+    }
+    if (lane == 0) {
+        ab[0][warp] = a;
+        ab[1][warp] = b;
+    }
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        double sa = 0.0, sb = 0.0;
+        for (int k = 0; k < nw; ++k) {
+            sa += ab[0][k];
+            sb += ab[1][k];
+        }
+        ab[0][0] = sa;
+        ab[1][0] = sb;
+    }
+    __syncthreads();
+    a = ab[0][0];
+    b = ab[1][0];
+    a /= (double)m;
+    b /= (double)m;
+    for (int j = threadIdx.x; j < m; j += blockDim.x) {
+        const double wc = (double)w[g * cg + j / p.spatial];
+        const double xh = ((double)xg[j] - mean) * rstd;
+        dx[base + j] = (float)(rstd * ((double)gg[j] * wc - a - xh * b));
+    }
+}

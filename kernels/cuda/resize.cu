@@ -91,3 +91,97 @@ extern "C" __global__ void __launch_bounds__(256) resize_bilinear_fwd_f32_v1(con
     const float t1 = __fadd_rn(__fmul_rn(a10, mw), __fmul_rn(a11, lw));
     out[i] = __fadd_rn(__fmul_rn(t0, mh), __fmul_rn(t1, lh));
 }
+
+// ---------------------------------------------------------------------------------------------------
+// Backward (runtime/src/ops/resize/backward.rs). The interpolation's adjoint as a gather: input element
+// (p, h, w) sums the output gradients that tap it, da = Σ_{(oh, wh) ∈ H[h]} wh·(Σ_{(ow, ww) ∈ W[w]} ww·dy[p, oh, ow]),
+// over the per-axis inverse tap lists built on the host (CSR: for input index i, the output indices d
+// with i0(d) = i (weight 1 − λ) or i1(d) = i (weight λ), d ascending). No atomics: deterministic, and
+// every product and sum is rounded separately in the CPU's order (bit-identical da).
+// With the pre-activation (flags bit 0): z = x·scale_c[c] + shift (as the forward), dz = da·(z > 0 ? 1 : slope),
+// dx = dz·scale_c[c], and per plane psc[p] = Σ dz·x, psh[p] = Σ dz (f64 block sums, stored as f32; the
+// host reduces them over items).
+// Layouts: dy [P, Ho, Wo]; x, dx [P, H, W]; tab i32 [off_h (H + 1) | idx_h (2·Ho) | off_w (W + 1) | idx_w (2·Wo)];
+// wt f32 [wt_h (2·Ho) | wt_w (2·Wo)]; psc, psh [P].
+//
+// Versions:
+//   v1 — one 256-thread block per plane; thread t handles input elements t, t + 256, … of it, each
+//        reading its taps' output gradients (about (Ho/H)·(Wo/W) + a few values; neighbours share them
+//        through L1/L2). Then one block reduction for the pre-activation sums (written inline: with
+//        common.cuh's block_sum_f64 ptxas kept a call frame and spilled).
+//
+// Bytes per launch (minimum): 4·P·Ho·Wo read (dy) + 4·P·H·W written (+ 4·P·H·W read of x and 8·P
+// written with the pre-activation) + the tables (≈ 12·(Ho + Wo)).
+// Flops: about 2 per (input, tap) pair, i.e. ≈ 8 per output gradient (+ 6 per input with the pre-activation).
+
+// v1. Launch: grid (P) × block (256). Block p owns plane p of dx (and psc[p], psh[p]).
+// Pointers: dy [P, Ho, Wo]; x [P, H, W] (read with flags bit 0); scale_c [C] and shift [C] or [N, C]
+// (read only with flags bit 0; else any valid address); tab, wt the tables above; dx [P, H, W];
+// psc, psh [P] (written only with flags bit 0).
+extern "C" __global__ void __launch_bounds__(256)
+    resize_bilinear_data_bwd_f32_v1(const float* __restrict__ dy, const float* __restrict__ x, const float* __restrict__ scale_c,
+                                    const float* __restrict__ shift, const int* __restrict__ tab, const float* __restrict__ wt,
+                                    float* __restrict__ dx, float* __restrict__ psc, float* __restrict__ psh, const ResizeParams p) {
+    const int pl = blockIdx.x;
+    const int hw = p.h * p.w;
+    const int* off_h = tab;
+    const int* idx_h = off_h + p.h + 1;
+    const int* off_w = idx_h + 2 * p.ho;
+    const int* idx_w = off_w + p.w + 1;
+    const float* wt_h = wt;
+    const float* wt_w = wt + 2 * p.ho;
+    const float* g = dy + (long long)pl * p.ho * p.wo;
+    const float* xp = x + (long long)pl * hw;
+    float* d = dx + (long long)pl * hw;
+    const bool pre = p.flags & 1;
+    float sc = 0.0f, sh = 0.0f;
+    if (pre) {
+        const int c = pl % p.channels;
+        sc = scale_c[c];
+        sh = (p.flags & 2) ? shift[pl] : shift[c];
+    }
+    double v[2] = {0.0, 0.0};
+    for (int j = threadIdx.x; j < hw; j += blockDim.x) {
+        const int h = j / p.w, w = j % p.w;
+        float da = 0.0f;
+        for (int eh = off_h[h]; eh < off_h[h + 1]; ++eh) {
+            const float* row = g + (long long)idx_h[eh] * p.wo;
+            float acc = 0.0f;
+            for (int ew = off_w[w]; ew < off_w[w + 1]; ++ew) acc = __fadd_rn(acc, __fmul_rn(wt_w[ew], row[idx_w[ew]]));
+            da = __fadd_rn(da, __fmul_rn(wt_h[eh], acc));
+        }
+        if (pre) {
+            const float xv = xp[j];
+            const float z = __fadd_rn(__fmul_rn(xv, sc), sh);
+            const float dz = z > 0.0f ? da : __fmul_rn(da, p.slope);
+            v[0] += (double)dz * (double)xv;
+            v[1] += (double)dz;
+            d[j] = __fmul_rn(dz, sc);
+        } else {
+            d[j] = da;
+        }
+    }
+    if (pre) {  // uniform over the block: every thread reaches the barrier
+        // Block sums written out inline (warp butterflies, then thread 0 adds the warps in order):
+        // the shared block_sum_f64 helper, not inlined here, cost a call frame and register spills.
+        __shared__ double part[2][32];
+        for (int o = 16; o > 0; o >>= 1) {
+            v[0] += __shfl_xor_sync(0xffffffffu, v[0], o);
+            v[1] += __shfl_xor_sync(0xffffffffu, v[1], o);
+        }
+        if ((threadIdx.x & 31) == 0) {
+            part[0][threadIdx.x >> 5] = v[0];
+            part[1][threadIdx.x >> 5] = v[1];
+        }
+        __syncthreads();
+        if (threadIdx.x == 0) {
+            double a = 0.0, b = 0.0;
+            for (int k = 0; k < (int)(blockDim.x >> 5); ++k) {
+                a += part[0][k];
+                b += part[1][k];
+            }
+            psc[pl] = (float)a;
+            psh[pl] = (float)b;
+        }
+    }
+}

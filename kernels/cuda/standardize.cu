@@ -61,3 +61,62 @@ extern "C" __global__ void __launch_bounds__(256) standardize_add_fwd_f32_v1(con
         out[base + j] = __fadd_rn(__fmul_rn(dx, kx), __fmul_rn(df, kf));
     }
 }
+
+// ---------------------------------------------------------------------------------------------------
+// Backward (runtime/src/ops/standardize/backward.rs). Per plane and z ∈ {x, f} with weight wz:
+// d = z − μz, σ = √(Σ d² / (n − 1)), e = σ + eps, k = wz / e, ḡ = Σ dy / n, S = Σ dy·d;
+// dz = k·(dy − ḡ) − (k/e)·S·d / ((n − 1)·σ) (the second term 0 where σ = 0, as PyTorch's std backward),
+// all in f64, rounded once; the per-plane gradient of wz is S / e (summed over planes on the host side
+// by a runtime reduction).
+// Layouts: x, f, dy, dx, df [P, n]; pwx, pwf [P].
+//
+// Versions:
+//   v1 — one 256-thread block per plane: pass 1 Σ x, Σ f, Σ dy (block_sum_f64<3>), pass 2 Σ d², Σ dy·d
+//        for both maps (block_sum_f64<4>), pass 3 dx and df. Re-reads hit L1/L2 (63·16-value planes).
+//
+// Bytes per launch (minimum): 3·4·P·n read + 2·4·P·n written + 8·P.
+// Flops: about 20 per value (f64).
+
+// v1. Launch: grid (P) × block (256). Block p owns plane p of dx, df and pwx[p], pwf[p].
+// P·n < 2^31 (checked on the host). Pointers: x, f, dy, dx, df [P, n]; pwx, pwf [P].
+extern "C" __global__ void __launch_bounds__(256)
+    standardize_add_data_bwd_f32_v1(const float* __restrict__ x, const float* __restrict__ f, const float* __restrict__ dy,
+                                    float* __restrict__ dx, float* __restrict__ df, float* __restrict__ pwx, float* __restrict__ pwf,
+                                    const StandardizeParams p) {
+    const long long base = (long long)blockIdx.x * p.n;
+    const float* xp = x + base;
+    const float* fp = f + base;
+    const float* gp = dy + base;
+    double s[3] = {0.0, 0.0, 0.0};
+    for (int j = threadIdx.x; j < p.n; j += blockDim.x) {
+        s[0] += (double)xp[j];
+        s[1] += (double)fp[j];
+        s[2] += (double)gp[j];
+    }
+    block_sum_f64<3>(s);
+    const double mx = s[0] / (double)p.n, mf = s[1] / (double)p.n, gbar = s[2] / (double)p.n;
+    double v[4] = {0.0, 0.0, 0.0, 0.0};
+    for (int j = threadIdx.x; j < p.n; j += blockDim.x) {
+        const double ddx = (double)xp[j] - mx, ddf = (double)fp[j] - mf, g = (double)gp[j];
+        v[0] += ddx * ddx;
+        v[1] += ddf * ddf;
+        v[2] += g * ddx;
+        v[3] += g * ddf;
+    }
+    block_sum_f64<4>(v);
+    const double n1 = (double)(p.n - 1);
+    const double sx = sqrt(v[0] / n1), sf = sqrt(v[1] / n1);
+    const double ex = sx + (double)p.eps, ef = sf + (double)p.eps;
+    const double kx = (double)p.wx / ex, kf = (double)p.wf / ef;
+    const double cx = sx > 0.0 ? kx / ex * v[2] / (n1 * sx) : 0.0;
+    const double cf = sf > 0.0 ? kf / ef * v[3] / (n1 * sf) : 0.0;
+    for (int j = threadIdx.x; j < p.n; j += blockDim.x) {
+        const double g = (double)gp[j] - gbar;
+        dx[base + j] = (float)(kx * g - cx * ((double)xp[j] - mx));
+        df[base + j] = (float)(kf * g - cf * ((double)fp[j] - mf));
+    }
+    if (threadIdx.x == 0) {
+        pwx[blockIdx.x] = (float)(v[2] / ex);
+        pwf[blockIdx.x] = (float)(v[3] / ef);
+    }
+}

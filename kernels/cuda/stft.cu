@@ -20,6 +20,9 @@
 //             forward radix-2 FFT, real part / N · window. Power-of-two N ≤ 2048.
 //   istft_ola v1 — overlap-add by gathering: one thread per output sample sums the ≤ ⌈N/hop⌉
 //             frames covering it and divides by the window-sum-square; no atomics, deterministic.
+//   Backward (istft's adjoint, at the end of this file): istft_ola_bwd_f32_v1 (crop and envelope
+//             undone: one thread per padded sample) then istft_frames_bwd_f32_v1 (naive DFT of each
+//             windowed frame of that gradient, one thread per output bin, like stft v1). Any N.
 
 #include "common.cuh"
 
@@ -194,5 +197,71 @@ extern "C" __global__ void istft_ola_fwd_f32_v1(const float* __restrict__ frames
             v = s / e;
         }
         y[idx] = v;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Backward of istft (its adjoint; the spectrum's gradient from the waveform's): two kernels that
+// mirror the forward's two.
+//   istft_ola v1 bwd — g'[b, p] = grad[b, p − N/2] / env[p] for N/2 ≤ p < N/2 + len (and p <
+//             expected), 0 elsewhere: the overlap-add's adjoint is a gather of g' by each frame, so
+//             this kernel only undoes the crop and the envelope division. One thread per (b, p).
+//   istft_frames v1 bwd — naive DFT per (b, k, t): u[n] = w[n]·g'[b, t·hop + n];
+//             dRe[k] = c_k/N·Σ_n u[n]·cos(2πkn/N), dIm[k] = −c_k/N·Σ_n u[n]·sin(2πkn/N), c_k = 1 at
+//             k = 0 and (even N) k = N/2, where dIm = 0 (the forward ignores those imaginary parts),
+//             else 2 (the Hermitian mirror). Any N. The reference port of the CPU's per-frame rfft.
+
+// istft_ola v1 bwd. Launch: 1-D grid × 256, grid-stride over B·expected padded positions.
+// grad [B, len]; consts: window [N] first; gp [B, expected].
+// Bytes per position: ≤ ⌈N/hop⌉·4 read (window) + 4 (grad), 4 written.
+extern "C" __global__ void istft_ola_bwd_f32_v1(const float* __restrict__ grad, const float* __restrict__ consts,
+                                               float* __restrict__ gp, const StftParams p) {
+    const int N = p.n_fft, T = p.n_frames, L = p.len, E = p.expected;
+    const int total = p.batch * E;
+    for (int idx = blockIdx.x * blockDim.x + threadIdx.x; idx < total; idx += gridDim.x * blockDim.x) {
+        const int pos = idx % E, b = idx / E;
+        const int j = pos - N / 2;
+        float v = 0.0f;
+        if (j >= 0 && j < L) {
+            const int t_lo = pos + 1 > N ? (pos + 1 - N + p.hop - 1) / p.hop : 0;
+            const int t_hi = min(pos / p.hop, T - 1);
+            float e = 0.0f;
+            for (int t = t_lo; t <= t_hi; ++t) {
+                const float w = consts[pos - t * p.hop];
+                e += w * w;
+            }
+            v = grad[(size_t)b * L + j] / e;
+        }
+        gp[idx] = v;
+    }
+}
+
+// istft_frames v1 bwd. Launch: 1-D grid × 256, grid-stride over B·F·T outputs (t fastest:
+// coalesced writes). gp [B, expected] (istft_ola_bwd's output); consts: window | cos | sin;
+// dspec [B, 2, F, T].
+// Bytes (upper bound; repeated reads hit L1/L2): 12·N read per output, 8 written.
+extern "C" __global__ void istft_frames_bwd_f32_v1(const float* __restrict__ gp, const float* __restrict__ consts,
+                                                  float* __restrict__ dspec, const StftParams p) {
+    const int N = p.n_fft, F = p.n_freq, T = p.n_frames;
+    const float* w = consts;
+    const float* tc = consts + N;
+    const float* ts = consts + 2 * N;
+    const int total = p.batch * F * T;
+    for (int idx = blockIdx.x * blockDim.x + threadIdx.x; idx < total; idx += gridDim.x * blockDim.x) {
+        const int t = idx % T, k = (idx / T) % F, b = idx / (T * F);
+        const float* g = gp + (size_t)b * p.expected + (size_t)t * p.hop;
+        float sr = 0.0f, si = 0.0f;
+        int ph = 0;  // k·n mod N
+        for (int n = 0; n < N; ++n) {
+            const float v = g[n] * w[n];
+            sr += v * tc[ph];
+            si -= v * ts[ph];
+            ph += k;
+            if (ph >= N) ph -= N;
+        }
+        const bool edge = k == 0 || (N % 2 == 0 && k == N / 2);
+        const float c = edge ? 1.0f : 2.0f;
+        dspec[((size_t)(b * 2 + 0) * F + k) * T + t] = sr * c / (float)N;
+        dspec[((size_t)(b * 2 + 1) * F + k) * T + t] = edge ? 0.0f : si * c / (float)N;
     }
 }

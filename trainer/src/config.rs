@@ -1,4 +1,5 @@
-//! The TOML configuration of `trainer sed` (README: "Fine-tuning AST-SED" has a complete example).
+//! The TOML configurations of `trainer sed` ([`SedTrainConfig`]; README "Fine-tuning AST-SED" has a
+//! complete example) and `trainer separator` ([`SepTrainConfig`]; README "Fine-tuning the separator").
 //!
 //! Every table rejects unknown keys (a misspelt option is an error naming it, with the line), every
 //! value is validated before any audio is read, and relative paths are taken from the config file's
@@ -437,6 +438,156 @@ impl SedTrainConfig {
     }
 }
 
+/// The configuration of `trainer separator`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SepTrainConfig {
+    pub model: SepModelCfg,
+    pub data: SepDataCfg,
+    pub train: SepTrainCfg,
+    #[serde(default)]
+    pub validation: SepValidationCfg,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SepModelCfg {
+    /// A separator checkpoint directory (`aural separate --model` loads it).
+    pub init: PathBuf,
+    /// The stage-2 SED model (an `m2d_sed` checkpoint directory) whose strong logits and hidden states
+    /// condition a CP-JKU separator (time-FiLM, injection); frozen. Required by such a separator.
+    pub sed: Option<PathBuf>,
+}
+
+/// A pre-mixed set in the DCASE 2025 task 4 baseline's layout.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PremixedCfg {
+    /// `<name>.wav` mixtures (the model's input channels, its sample rate).
+    pub soundscape: PathBuf,
+    /// `<name>_<Label>.wav` dry sources (mono).
+    pub oracle_target: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SepDataCfg {
+    pub train: PremixedCfg,
+    pub validation: Option<PremixedCfg>,
+    /// Threads decoding audio ahead of the step (default 2).
+    #[serde(default = "two")]
+    pub workers: usize,
+    /// Batches prepared ahead (default 2).
+    #[serde(default = "two")]
+    pub prefetch: usize,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SepTrainCfg {
+    #[serde(default)]
+    pub seed: u64,
+    /// Mixtures per step (each with one of its labels, drawn at random: the baseline's 1-label training).
+    pub batch: usize,
+    /// Total optimizer steps (or `epochs`).
+    pub steps: Option<u64>,
+    pub epochs: Option<u64>,
+    /// Steps per epoch; default: ⌊mixtures / batch⌋, at least 1.
+    pub steps_per_epoch: Option<u64>,
+    pub lr: f64,
+    #[serde(default)]
+    pub weight_decay: f64,
+    #[serde(default = "betas")]
+    pub betas: [f64; 2],
+    #[serde(default = "eps")]
+    pub eps: f64,
+    #[serde(default = "constant_schedule")]
+    pub schedule: ScheduleCfg,
+    /// Clip the global gradient norm to this (default 0.5; off with 0).
+    #[serde(default = "half")]
+    pub clip_grad_norm: f64,
+}
+
+fn constant_schedule() -> ScheduleCfg {
+    ScheduleCfg { kind: "constant".into(), ..Default::default() }
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SepValidationCfg {
+    /// Validate every N steps (default: every epoch) and at the last step.
+    pub every_steps: Option<u64>,
+}
+
+impl SepTrainConfig {
+    /// Parses and validates `text` (from `path`, for messages) with relative paths taken from `base`.
+    pub fn from_text(text: &str, path: &Path, base: &Path) -> Result<SepTrainConfig> {
+        let mut c: SepTrainConfig = toml::from_str(text).map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.to_string().trim_end()))?;
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        fix(&mut c.model.init);
+        if let Some(p) = c.model.sed.as_mut() {
+            fix(p);
+        }
+        for s in std::iter::once(&mut c.data.train).chain(c.data.validation.as_mut()) {
+            fix(&mut s.soundscape);
+            fix(&mut s.oracle_target);
+        }
+        c.validate().with_context(|| format!("{}", path.display()))?;
+        Ok(c)
+    }
+
+    /// Every check that needs no file (comparisons written so that NaN fails them).
+    #[allow(clippy::neg_cmp_op_on_partial_ord, clippy::nonminimal_bool)]
+    pub fn validate(&self) -> Result<()> {
+        let t = &self.train;
+        if t.batch == 0 {
+            bail!("[train] batch must be ≥ 1");
+        }
+        match (t.steps, t.epochs) {
+            (Some(_), Some(_)) => bail!("[train]: give `steps` or `epochs`, not both"),
+            (None, None) => bail!("[train]: `steps` or `epochs` is required"),
+            (Some(0), _) | (_, Some(0)) => bail!("[train] steps / epochs must be ≥ 1"),
+            _ => {}
+        }
+        if t.steps_per_epoch == Some(0) {
+            bail!("[train] steps_per_epoch must be ≥ 1");
+        }
+        if !(t.lr.is_finite() && t.lr >= 0.0) {
+            bail!("[train] lr must be a finite number ≥ 0, got {}", t.lr);
+        }
+        if !(t.weight_decay >= 0.0) {
+            bail!("[train] weight_decay must be ≥ 0, got {}", t.weight_decay);
+        }
+        if !t.betas.iter().all(|b| (0.0..1.0).contains(b)) || !(t.eps > 0.0) {
+            bail!("[train] betas must be in [0, 1) and eps > 0");
+        }
+        if !(t.clip_grad_norm >= 0.0) {
+            bail!("[train] clip_grad_norm must be ≥ 0 (0: off), got {}", t.clip_grad_norm);
+        }
+        let s = &t.schedule;
+        if !["constant", "exp", "cosine"].contains(&s.kind.as_str()) {
+            bail!("[train.schedule] kind must be \"constant\", \"exp\" or \"cosine\", got {:?}", s.kind);
+        }
+        if !["linear", "exp"].contains(&s.warmup.as_str()) {
+            bail!("[train.schedule] warmup must be \"linear\" or \"exp\", got {:?}", s.warmup);
+        }
+        if !(s.gamma > 0.0 && s.gamma <= 1.0) || !(0.0..=1.0).contains(&s.min_factor) {
+            bail!("[train.schedule] gamma must be in (0, 1] and min_factor in [0, 1]");
+        }
+        if self.validation.every_steps == Some(0) {
+            bail!("[validation] every_steps must be ≥ 1");
+        }
+        if self.data.workers == 0 || self.data.prefetch == 0 {
+            bail!("[data] workers and prefetch must be ≥ 1");
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -453,6 +604,22 @@ mod tests {
         assert_eq!(c.data.strong.as_ref().unwrap().audio, Path::new("/data/audio/train/strong"));
         assert!(c.augment.mixup.is_some() && c.augment.gain.is_some() && c.augment.filter_augment.is_some());
         assert_eq!(c.validation.median_filter, 7);
+    }
+
+    /// The example of README "Fine-tuning the separator" parses and validates.
+    #[test]
+    fn the_readme_separator_example_is_a_valid_config() {
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+        let section = &readme[readme.find("### Fine-tuning the separator").expect("README section")..];
+        let start = section.find("```toml\n").unwrap() + 8;
+        let text = &section[start..start + section[start..].find("```").unwrap()];
+        let c = SepTrainConfig::from_text(text, Path::new("README.md"), Path::new("/data")).unwrap();
+        assert_eq!(c.train.batch, 2);
+        assert_eq!(c.train.clip_grad_norm, 0.5);
+        assert_eq!(c.train.schedule.kind, "cosine");
+        assert_eq!(c.data.train.soundscape, Path::new("/data/dev_set/train/soundscape"));
+        let e = SepTrainConfig::from_text(&text.replace("batch = 2", "batch = 0"), Path::new("x.toml"), Path::new(".")).unwrap_err();
+        assert!(format!("{e:#}").contains("batch"), "{e:#}");
     }
 
     #[test]

@@ -271,6 +271,10 @@ pub mod purpose {
     pub const ORDER: u64 = 1;
     pub const CROP: u64 = 2;
     pub const AUGMENT: u64 = 3;
+    /// `trainer separator`: which of a mixture's labels is queried.
+    pub const LABEL: u64 = 4;
+    /// `trainer separator`: the passes of an iterative separator at a step.
+    pub const PASSES: u64 = 5;
 }
 
 /// Feature extraction of the model's front end, with an optional cache of each file's fbank.
@@ -452,14 +456,27 @@ impl Plan {
     }
 }
 
-/// Builds batches `from..to` on a thread ahead of the training step.
-pub struct Loader {
-    rx: Receiver<Result<Batch>>,
+/// What a [`Loader`] builds batches from: micro-batch `micro` of the run, deterministically.
+pub trait BatchPlan: Send + Sync + 'static {
+    type Batch: Send + 'static;
+    fn batch(&self, micro: u64) -> Result<Self::Batch>;
+}
+
+impl BatchPlan for Plan {
+    type Batch = Batch;
+    fn batch(&self, micro: u64) -> Result<Batch> {
+        Plan::batch(self, micro)
+    }
+}
+
+/// Builds batches `from..to` on a thread ahead of the training step (every trainer's).
+pub struct Loader<B> {
+    rx: Receiver<Result<B>>,
     _handle: std::thread::JoinHandle<()>,
 }
 
-impl Loader {
-    pub fn start(plan: Arc<Plan>, from: u64, to: u64, workers: usize, prefetch: usize) -> Result<Loader> {
+impl<B: Send + 'static> Loader<B> {
+    pub fn start<P: BatchPlan<Batch = B>>(plan: Arc<P>, from: u64, to: u64, workers: usize, prefetch: usize) -> Result<Loader<B>> {
         let pool =
             rayon::ThreadPoolBuilder::new().num_threads(workers).thread_name(|i| format!("loader-{i}")).build().context("starting the loader's threads")?;
         let (tx, rx) = sync_channel(prefetch);
@@ -479,7 +496,7 @@ impl Loader {
     }
 
     /// The next batch (blocks until it is ready).
-    pub fn next(&self) -> Result<Batch> {
+    pub fn next(&self) -> Result<B> {
         self.rx.recv().map_err(|_| anyhow!("the loader thread stopped"))?
     }
 }

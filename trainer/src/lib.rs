@@ -2,7 +2,8 @@
 //!
 //! The `trainer` binary's library: the run directory and shared loop machinery ([`run`]), the TOML
 //! configuration ([`config`]), DESED-format data sets and the batch loader ([`data`]), augmentations
-//! ([`augment`]) and the SED fine-tuning with mean teacher ([`sed`]).
+//! ([`augment`]), the SED fine-tuning with mean teacher ([`sed`]) and the separator's fine-tuning
+//! ([`separator`]).
 pub use aural_models as models;
 
 pub mod augment;
@@ -10,4 +11,5 @@ pub mod config;
 pub mod data;
 pub mod run;
 pub mod sed;
+pub mod separator;
 pub mod toy;

@@ -6,11 +6,11 @@ use clap::{Parser, Subcommand};
 
 mod cmd;
 
-use aural_trainer::sed;
+use aural_trainer::{sed, separator};
 
 /// aural's trainer.
 #[derive(Parser)]
-#[command(name = "trainer", version, about = "aural's trainer: gradients and fine-tuning of the AST-SED models.")]
+#[command(name = "trainer", version, about = "aural's trainer: gradients and fine-tuning of the AST-SED models and the separator.")]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -18,15 +18,20 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Loss and the gradient of every parameter of an AST-SED / AST-GRU checkpoint on one batch.
+    /// Loss and the gradient of every parameter of an AST-SED / AST-GRU or separator checkpoint on one batch.
     ///
-    /// loss = BCE(strong, targets `strong`) + 0.5·BCE(weak, targets `weak`) (means over all
-    /// elements). Writes `loss` and one tensor per parameter under its checkpoint name — compare
-    /// them with `torch.autograd` on your PyTorch model.
+    /// AST-SED: loss = BCE(strong, targets `strong`) + 0.5·BCE(weak, targets `weak`) (means over
+    /// all elements); `--input` holds `input_values` (batch × frames × mel, as `aural features
+    /// --ast` writes one clip; stack clips for a batch); `--targets` holds `strong` (batch ×
+    /// T′·upsample × classes) and `weak` (batch × classes).
     ///
-    /// Inputs: `--input` holds `input_values` (batch × frames × mel, as `aural features --ast`
-    /// writes one clip; stack clips for a batch); `--targets` holds `strong` (batch × T′·upsample ×
-    /// classes) and `weak` (batch × classes).
+    /// Separator (ResUNet30): loss = mean over the batch of −SNR(estimate, target) in dB (plain
+    /// SNR, torchmetrics' eps), BatchNorm in evaluation mode; `--input` holds `mixture` (batch ×
+    /// channels × samples) and `label_vector` (batch × label_len one-hots; `query` for a
+    /// query-conditioned model); `--targets` holds `waveform` (batch × 1 × samples).
+    ///
+    /// Writes `loss` and one tensor per parameter under its checkpoint name — compare them with
+    /// `torch.autograd` on your PyTorch model.
     ///
     /// Examples:
     ///   trainer grad --model ast-sed/ --input x.safetensors --targets t.safetensors --out g.safetensors
@@ -46,6 +51,18 @@ enum Cmd {
     ///   trainer sed --resume runs/a --max-steps 200
     #[command(verbatim_doc_comment)]
     Sed(sed::Args),
+    /// Fine-tune a ResUNet30 separator on pre-mixed data (the DCASE 2025 task 4 layout) with −SNR (resumable).
+    ///
+    /// The TOML configuration names the checkpoint to start from, the soundscape/oracle_target
+    /// folders and the training settings (README "Fine-tuning the separator"). RUN_DIR gets last/
+    /// and best/ (checkpoint directories `aural separate --model` loads), log.jsonl,
+    /// validation.jsonl (CA-SDRi, label accuracy), curves.png, and the state to resume from.
+    ///
+    /// Examples:
+    ///   trainer separator --config sep.toml --out runs/s
+    ///   trainer separator --resume runs/s --max-steps 200
+    #[command(verbatim_doc_comment)]
+    Separator(separator::Args),
 }
 
 fn main() -> ExitCode {
@@ -54,6 +71,7 @@ fn main() -> ExitCode {
     let res = match cli.cmd {
         Cmd::Grad(a) => cmd::grad::run(a),
         Cmd::Sed(a) => sed::run(a),
+        Cmd::Separator(a) => separator::run(a),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,5 +1,7 @@
-//! The run directory and what every trainer (SED now, separation later) shares: atomic checkpoint
-//! directories, the JSONL logs, the learning-rate schedule, the mean-teacher formulas, the curves.
+//! The run directory and what every trainer (`trainer sed`, `trainer separator`) shares: the command
+//! line and the run's configuration copy ([`RunArgs`], [`start`]), atomic checkpoint directories, the
+//! JSONL logs, the optimizer state in checkpoints ([`optimizer_tensors`], [`restore_optimizer`]), the
+//! learning-rate schedule, the mean-teacher formulas, the progress bar and the curves.
 //!
 //! ## Checkpoints survive a kill at any moment
 //! A checkpoint `NAME` (`last`, `best`) is written whole into `RUN/.NAME.tmp/`, then swapped in:
@@ -9,13 +11,148 @@
 //! [`RunDir::checkpoint`] returns when `NAME` is missing. Files inside are complete before the first
 //! rename, so a directory named `NAME` is always a complete checkpoint.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
-use serde_json::Value;
+use anyhow::{anyhow, bail, Context, Result};
+use aural_autograd::optim::AdamW;
+use aural_autograd::ParamStore;
+use aural_runtime::{Device, Tensor};
+use serde_json::{json, Value};
 
 use crate::config::ScheduleCfg;
+
+/// The command line every trainer takes.
+#[derive(clap::Args, Debug, Clone)]
+pub struct RunArgs {
+    /// The training configuration (TOML; README has complete examples). With --resume: optional, and
+    /// when given it must equal the run's own copy (RUN_DIR/train.toml).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// The run directory to create (last/, best/, log.jsonl, validation.jsonl, curves.png).
+    #[arg(long, conflicts_with = "resume")]
+    pub out: Option<PathBuf>,
+    /// Continue the run in this directory from its last checkpoint.
+    #[arg(long)]
+    pub resume: Option<PathBuf>,
+    /// Stop after this global step (the schedules still follow the config's length).
+    #[arg(long)]
+    pub max_steps: Option<u64>,
+    /// Device: auto, cpu, cuda[:N], emu.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// A started run: its folder, configuration, device and whether it resumes.
+pub struct Started<C> {
+    pub run: RunDir,
+    pub cfg: C,
+    pub resume: bool,
+    pub device: Device,
+}
+
+/// Opens the device and the run directory of `a`: a new run copies its configuration into
+/// RUN_DIR/train.toml (and the folder its relative paths are taken from into train.base); a resumed
+/// run reads that copy back (a `--config` given with `--resume` must equal it). `parse(text, path,
+/// base)` parses and validates a configuration.
+pub fn start<C>(a: &RunArgs, parse: impl Fn(&str, &Path, &Path) -> Result<C>) -> Result<Started<C>> {
+    let (dev, why) = Device::parse(&a.device)?;
+    dev.check().map_err(|e| anyhow!("{dev} is not usable: {e}"))?;
+    let (root, resume) = match (&a.out, &a.resume) {
+        (Some(o), None) => (o.clone(), false),
+        (None, Some(r)) => (r.clone(), true),
+        _ => bail!("give --out RUN_DIR (a new run) or --resume RUN_DIR"),
+    };
+    let run = RunDir::open(&root, resume)?;
+    let saved = root.join("train.toml");
+    let cfg = if resume {
+        if !saved.exists() {
+            bail!("{}: not a run directory (no train.toml)", root.display());
+        }
+        if let Some(c) = &a.config {
+            let (x, y) = (std::fs::read(c).with_context(|| format!("reading {}", c.display()))?, std::fs::read(&saved)?);
+            if x != y {
+                bail!(
+                    "{} differs from the run's configuration {}: a resumed run keeps its configuration (start a new run to change it)",
+                    c.display(),
+                    saved.display()
+                );
+            }
+        }
+        // The run's copy, with relative paths taken from the original config's folder.
+        let base = std::fs::read_to_string(root.join("train.base")).with_context(|| format!("reading {}/train.base", root.display()))?;
+        parse(&std::fs::read_to_string(&saved)?, &saved, Path::new(base.trim()))?
+    } else {
+        let cfg_path = a.config.as_ref().ok_or_else(|| anyhow!("--config FILE is required for a new run"))?;
+        let text = std::fs::read_to_string(cfg_path).with_context(|| format!("reading {}", cfg_path.display()))?;
+        let base_dir = cfg_path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let c = parse(&text, cfg_path, base_dir)?;
+        std::fs::write(&saved, text.as_bytes()).with_context(|| format!("writing {}", saved.display()))?;
+        let base = std::fs::canonicalize(base_dir)?;
+        std::fs::write(root.join("train.base"), base.to_string_lossy().as_bytes())?;
+        c
+    };
+    eprintln!("device: {dev} ({why})");
+    Ok(Started { run, cfg, resume, device: dev })
+}
+
+/// The progress bar of a run (hidden with `quiet`).
+pub fn progress(quiet: bool, end: u64, pos: u64) -> indicatif::ProgressBar {
+    if quiet {
+        return indicatif::ProgressBar::hidden();
+    }
+    let b = indicatif::ProgressBar::new(end);
+    b.set_style(indicatif::ProgressStyle::with_template("{bar:30} step {pos}/{len} {elapsed} ETA {eta} {msg}").expect("valid template"));
+    b.set_position(pos);
+    b
+}
+
+/// The AdamW moments as checkpoint tensors (`adam.exp_avg/NAME`, `adam.exp_avg_sq/NAME`) and the
+/// step counts by name (a JSON object).
+pub fn optimizer_tensors(opt: &AdamW) -> (Vec<(String, Tensor)>, Value) {
+    let mut tensors = Vec::new();
+    let mut steps = serde_json::Map::new();
+    for (name, st, m, v) in opt.state() {
+        tensors.push((format!("adam.exp_avg/{name}"), m.clone()));
+        tensors.push((format!("adam.exp_avg_sq/{name}"), v.clone()));
+        steps.insert(name.to_string(), json!(st));
+    }
+    (tensors, Value::Object(steps))
+}
+
+/// Restores what [`optimizer_tensors`] wrote: `steps` (from `sp`, the state JSON) names the
+/// parameters, `file` (read from `tp`) holds their moments; every name and shape is checked against
+/// `store`.
+pub fn restore_optimizer(
+    opt: &mut AdamW,
+    store: &ParamStore,
+    file: &mut BTreeMap<String, Tensor>,
+    steps: &Value,
+    sp: &Path,
+    tp: &Path,
+    device: Device,
+) -> Result<()> {
+    let steps = steps.as_object().ok_or_else(|| anyhow!("{}: no adam_steps", sp.display()))?;
+    for (name, st) in steps {
+        let want = store.get(name).map_err(|_| anyhow!("{}: optimizer state for '{name}', which the model does not have", tp.display()))?;
+        let mut get = |k: &str| -> Result<Tensor> {
+            let key = format!("{k}/{name}");
+            let t = file.remove(&key).ok_or_else(|| anyhow!("{}: tensor '{key}' is missing", tp.display()))?;
+            if t.shape() != want.shape() {
+                bail!("{}: '{key}' has shape {:?}, the parameter {:?}", tp.display(), t.shape(), want.shape());
+            }
+            Ok(t.to_device(device)?)
+        };
+        let m = get("adam.exp_avg")?;
+        let v = get("adam.exp_avg_sq")?;
+        opt.set_state(name, st.as_u64().ok_or_else(|| anyhow!("{}: bad step count of '{name}'", sp.display()))?, m, v)?;
+    }
+    Ok(())
+}
 
 /// A training run's output folder.
 #[derive(Debug, Clone)]

@@ -47,29 +47,12 @@ use serde_json::{json, Value};
 
 use crate::config::SedTrainConfig;
 use crate::data::{self, rng_for, DataSet, Frontend, Loader, Plan, SetKind};
-use crate::run::{ema_alpha, exp_rampup, lr_factor, plot_curves, RunDir};
+use crate::run::{ema_alpha, exp_rampup, lr_factor, optimizer_tensors, plot_curves, progress, restore_optimizer, start, RunArgs, RunDir, Started};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The training configuration (TOML; README "Fine-tuning AST-SED"). With --resume: optional, and
-    /// when given it must equal the run's own copy (RUN_DIR/train.toml).
-    #[arg(long)]
-    config: Option<PathBuf>,
-    /// The run directory to create (last/, best/, log.jsonl, validation.jsonl, curves.png).
-    #[arg(long, conflicts_with = "resume")]
-    out: Option<PathBuf>,
-    /// Continue the run in this directory from its last checkpoint.
-    #[arg(long)]
-    resume: Option<PathBuf>,
-    /// Stop after this global step (the schedules still follow the config's length).
-    #[arg(long)]
-    max_steps: Option<u64>,
-    /// Device: auto, cpu, cuda[:N], emu.
-    #[arg(long, default_value = "auto")]
-    device: String,
-    /// No progress bar.
-    #[arg(long)]
-    quiet: bool,
+    #[command(flatten)]
+    run: RunArgs,
 }
 
 /// Stream purposes of the initialisation draws.
@@ -90,42 +73,9 @@ pub struct SedTrainer {
 }
 
 pub fn run(a: Args) -> Result<()> {
-    let (dev, why) = Device::parse(&a.device)?;
-    dev.check().map_err(|e| anyhow!("{dev} is not usable: {e}"))?;
-    let (root, resume) = match (&a.out, &a.resume) {
-        (Some(o), None) => (o.clone(), false),
-        (None, Some(r)) => (r.clone(), true),
-        _ => bail!("give --out RUN_DIR (a new run) or --resume RUN_DIR"),
-    };
-    let run = RunDir::open(&root, resume)?;
-    let saved = root.join("train.toml");
-    let cfg = if resume {
-        if !saved.exists() {
-            bail!("{}: not a run directory (no train.toml)", root.display());
-        }
-        if let Some(c) = &a.config {
-            let (x, y) = (std::fs::read(c).with_context(|| format!("reading {}", c.display()))?, std::fs::read(&saved)?);
-            if x != y {
-                bail!(
-                    "{} differs from the run's configuration {}: a resumed run keeps its configuration (start a new run to change it)",
-                    c.display(),
-                    saved.display()
-                );
-            }
-        }
-        // The run's copy, with relative paths taken from the original config's folder.
-        let base = std::fs::read_to_string(root.join("train.base")).with_context(|| format!("reading {}/train.base", root.display()))?;
-        SedTrainConfig::from_text(&std::fs::read_to_string(&saved)?, &saved, Path::new(base.trim()))?
-    } else {
-        let cfg_path = a.config.as_ref().ok_or_else(|| anyhow!("--config FILE is required for a new run"))?;
-        let c = SedTrainConfig::from_file(cfg_path)?;
-        std::fs::write(&saved, std::fs::read(cfg_path)?).with_context(|| format!("writing {}", saved.display()))?;
-        let base = std::fs::canonicalize(cfg_path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")))?;
-        std::fs::write(root.join("train.base"), base.to_string_lossy().as_bytes())?;
-        c
-    };
-    eprintln!("device: {dev} ({why})");
-
+    let a = a.run;
+    let Started { run, cfg, resume, device: dev } = start(&a, SedTrainConfig::from_text)?;
+    let root = run.root.clone();
     let t0 = Instant::now();
     let model = load_model(&cfg, dev)?;
     let mc = model.config.clone();
@@ -178,14 +128,7 @@ pub fn run(a: Args) -> Result<()> {
 
     let acc = cfg.train.accumulate as u64;
     let loader = Loader::start(plan.clone(), tr.step * acc, end * acc, cfg.data.workers, cfg.data.prefetch)?;
-    let bar = if a.quiet {
-        indicatif::ProgressBar::hidden()
-    } else {
-        let b = indicatif::ProgressBar::new(end);
-        b.set_style(indicatif::ProgressStyle::with_template("{bar:30} step {pos}/{len} {elapsed} ETA {eta} {msg}").expect("valid template"));
-        b.set_position(tr.step);
-        b
-    };
+    let bar = progress(a.quiet, end, tr.step);
     let rampup = cfg.train.mean_teacher.rampup_steps.unwrap_or(total / 4);
     while tr.step < end {
         let ts = Instant::now();
@@ -611,13 +554,8 @@ impl SedTrainer {
             if teacher_first { (&self.teacher, &self.model.store, "student") } else { (&self.model.store, &self.teacher, "teacher") };
         run.write_checkpoint("last", |d| {
             self.model.save(d, main)?;
-            let mut tensors: Vec<(String, Tensor)> = other.iter().map(|(k, v)| (format!("{other_key}/{k}"), v.value().clone())).collect();
-            let mut steps = serde_json::Map::new();
-            for (name, st, m, v) in self.opt.state() {
-                tensors.push((format!("adam.exp_avg/{name}"), m.clone()));
-                tensors.push((format!("adam.exp_avg_sq/{name}"), v.clone()));
-                steps.insert(name.to_string(), json!(st));
-            }
+            let (mut tensors, steps) = optimizer_tensors(&self.opt);
+            tensors.extend(other.iter().map(|(k, v)| (format!("{other_key}/{k}"), v.value().clone())));
             safetensors_io::save(d.join("trainer_state.safetensors"), tensors.iter().map(|(k, t)| (k.as_str(), t)))?;
             let state = json!({
                 "format": "aural trainer sed v1", "step": self.step, "seed": self.cfg.train.seed, "model_weights": self.cfg.model.save,
@@ -657,21 +595,7 @@ impl SedTrainer {
             self.model.store.set(name, v.value().clone())?;
         }
         self.teacher = teacher;
-        let steps = state["adam_steps"].as_object().ok_or_else(|| anyhow!("{}: no adam_steps", sp.display()))?;
-        for (name, st) in steps {
-            let get = |k: &str, file: &mut BTreeMap<String, Tensor>| -> Result<Tensor> {
-                let key = format!("{k}/{name}");
-                let t = file.remove(&key).ok_or_else(|| anyhow!("{}: tensor '{key}' is missing", tp.display()))?;
-                let want = self.model.store.get(name).map_err(|_| anyhow!("{}: optimizer state for '{name}', which the model does not have", tp.display()))?;
-                if t.shape() != want.shape() {
-                    bail!("{}: '{key}' has shape {:?}, the parameter {:?}", tp.display(), t.shape(), want.shape());
-                }
-                Ok(t.to_device(self.device)?)
-            };
-            let m = get("adam.exp_avg", &mut file)?;
-            let v = get("adam.exp_avg_sq", &mut file)?;
-            self.opt.set_state(name, st.as_u64().ok_or_else(|| anyhow!("{}: bad step count of '{name}'", sp.display()))?, m, v)?;
-        }
+        restore_optimizer(&mut self.opt, &self.model.store, &mut file, &state["adam_steps"], &sp, &tp, self.device)?;
         Ok(())
     }
 }

@@ -1,7 +1,8 @@
 //! A tiny labelled data set in the DESED layout, for tests and for trying the trainer in seconds:
 //! clips of a few simple sounds (one per class: tone bursts, chirps, low harmonic buzz, amplitude-
 //! modulated noise band, broadband noise) over quiet noise, written as 16-bit WAVs with their strong,
-//! weak and durations TSVs. Everything is a function of the seed.
+//! weak and durations TSVs ([`write_layout`]), and 4-channel pre-mixed separation sets
+//! ([`write_premixed`]). Everything is a function of the seed.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -101,5 +102,61 @@ pub fn write_layout(root: &Path, classes: &[String], n: usize, seconds: f64, rat
         let _ = writeln!(d, "{name}\t{seconds}");
     }
     std::fs::write(root.join("validation_durations.tsv"), d)?;
+    Ok(())
+}
+
+/// A tiny separation set in the DCASE 2025 task 4 baseline's pre-mixed layout under `root`:
+/// `soundscape/m{i}.wav` (`channels` channels) and `oracle_target/m{i}_<Label>.wav` (mono), `n`
+/// mixtures of `seconds` s. Each mixture holds two sources of different classes among the first
+/// `classes.len().min(5)` (the sounds of [`write_clips`], each lasting most of the clip) plus quiet
+/// noise; microphone c hears source s delayed by d(c, s) ∈ [0, 8] samples with gain g(c, s) ∈
+/// [0.6, 1.2]; the target of a source is what microphone 0 hears of it (no room: the direct path).
+pub fn write_premixed(root: &Path, classes: &[String], n: usize, seconds: f64, rate: u32, channels: usize, seed: u64) -> Result<()> {
+    let (sdir, tdir) = (root.join("soundscape"), root.join("oracle_target"));
+    for d in [&sdir, &tdir] {
+        std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+    }
+    let len = (seconds * rate as f64) as usize;
+    let k = classes.len().min(5);
+    for i in 0..n {
+        let mut rng = rng_for(seed, 200, i as u64, 0);
+        let mut mix: Vec<Vec<f32>> = (0..channels).map(|_| (0..len).map(|_| (rng.gen::<f32>() * 2.0 - 1.0) * 0.003).collect()).collect();
+        let first = rng.gen_range(0..k);
+        let second = (first + rng.gen_range(1..k)) % k;
+        for c in [first, second] {
+            let d = rng.gen_range(0.7..0.95) * seconds;
+            let on = rng.gen_range(0.0..(seconds - d));
+            let a = (on * rate as f64) as usize;
+            let src: Vec<f32> = (0..(d * rate as f64) as usize).map(|j| sound(c, j as f64 / rate as f64, d, &mut rng)).collect();
+            let mut target = vec![0f32; len];
+            for (ch, m) in mix.iter_mut().enumerate() {
+                let (delay, gain) = (rng.gen_range(0..=8usize), rng.gen_range(0.6f32..1.2));
+                for (j, &s) in src.iter().enumerate() {
+                    if let Some(x) = m.get_mut(a + j + delay) {
+                        *x += gain * s;
+                        if ch == 0 {
+                            target[a + j + delay] += gain * s;
+                        }
+                    }
+                }
+            }
+            write_wav16(&tdir.join(format!("m{i}_{}.wav", classes[c])), rate, &[&target])?;
+        }
+        let refs: Vec<&[f32]> = mix.iter().map(|c| c.as_slice()).collect();
+        write_wav16(&sdir.join(format!("m{i}.wav")), rate, &refs)?;
+    }
+    Ok(())
+}
+
+/// A 16-bit WAV of planar channels.
+fn write_wav16(p: &Path, rate: u32, channels: &[&[f32]]) -> Result<()> {
+    let spec = hound::WavSpec { channels: channels.len() as u16, sample_rate: rate, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+    let mut w = hound::WavWriter::create(p, spec).with_context(|| format!("writing {}", p.display()))?;
+    for i in 0..channels.first().map_or(0, |c| c.len()) {
+        for c in channels {
+            w.write_sample((c[i].clamp(-1.0, 1.0) * 32767.0) as i16)?;
+        }
+    }
+    w.finalize()?;
     Ok(())
 }

@@ -8,10 +8,16 @@
 //! `attention_qkv` / `attention_heads` (recompute-based backward, `attention_bwd_f32_v1` for short
 //! sequences) and `patch_embed` (parameter gradients via im2col + GEMM).
 //! Separator ops: `avg_pool2d` (`avg_pool2d_bwd_f32_v1`) and `conv_transpose2d` with its fused
-//! pre-activation (`conv_transpose_{data,weight}_bwd_f32_v1`; dscale/dshift/dtime by runtime reductions).
+//! pre-activation (`conv_transpose_{data,weight}_bwd_f32_v1`; dscale/dshift/dtime by runtime reductions);
+//! `batchnorm` (BatchNorm folded to a pre-activation's scale/shift, training or evaluation mode: runtime
+//! reductions + host algebra); `spectral` (the network input, the complex mask + out_conv, the iSTFT:
+//! `complex_mask_{data,weight,wsum}_bwd_f32_v1`, `istft_{ola,frames}_bwd_f32_v1`); `s5ops` (the CP-JKU
+//! extensions' bilinear resize, GroupNorm, standardised add and PReLU: `resize_bilinear_data_bwd_f32_v1`,
+//! `group_norm_data_bwd_f32_v1`, `standardize_add_data_bwd_f32_v1`); `loss::neg_snr` (the separation loss).
 
 pub mod attention;
 pub mod avg_pool2d;
+pub mod batchnorm;
 pub mod binary;
 pub mod conv2d;
 pub mod conv_transpose;
@@ -22,24 +28,29 @@ pub mod matmul;
 pub mod patch_embed;
 pub mod pool;
 pub mod reduce;
+pub mod s5ops;
 pub mod shape;
 pub mod softmax;
+pub mod spectral;
 pub mod unary;
 
 pub use attention::{attention_heads, attention_qkv};
 pub use avg_pool2d::avg_pool2d;
+pub use batchnorm::{batch_norm_fold, BnFold, BnStats};
 pub use binary::{add, add_scalar, div, maximum, minimum, mul, scale, sub};
 pub use conv2d::conv2d;
 pub use conv_transpose::conv_transpose2d;
 pub use gru::{gru, GruDirParams, GruParams};
 pub use layernorm::layernorm;
-pub use loss::{bce, mse};
+pub use loss::{bce, mse, neg_snr};
 pub use matmul::{linear, matmul, matmul_opts};
 pub use patch_embed::patch_embed;
 pub use pool::attention_pool;
 pub use reduce::{mean, mean_all, sum, sum_all};
+pub use s5ops::{group_norm, prelu, resize_bilinear, standardize_add};
 pub use shape::{concat, permute, repeat_interleave, reshape, slice, transpose};
 pub use softmax::softmax;
+pub use spectral::{complex_mask, istft, magnitude_input};
 pub use unary::{abs, affine, clamp, exp, gelu, gelu_tanh, leaky_relu, log, neg, relu, sigmoid, sqrt, tanh};
 
 use aural_runtime::ops::reduce as rr;

@@ -363,6 +363,41 @@ fn slots<'a>(v: &'a [(usize, Vec<f32>)], classes: &'a [String]) -> Vec<Slot<'a>>
     v.iter().map(|(k, x)| Slot { label: &classes[*k], wave: x }).collect()
 }
 
+/// One mixture of a data set in the baseline's layout: its name, its file and its reference files
+/// (class index, path), sorted by class.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LayoutItem {
+    pub name: String,
+    pub mixture: PathBuf,
+    pub references: Vec<(usize, PathBuf)>,
+}
+
+/// Reads a data set in the baseline's layout (module doc, "Files": `<name>.wav` mixtures, their
+/// `<name>_<Label>.wav` references), in name order, with the same rules as [`evaluate_dirs`]; every
+/// mixture must have a reference. Returns the warnings too (files that belong to no mixture).
+pub fn read_layout(mixtures: &Path, reference: &Path, classes: &[String]) -> Result<(Vec<LayoutItem>, Vec<String>), MetricsError> {
+    let mut warnings = Vec::new();
+    let mix_files = list_wavs(mixtures, &mut warnings)?;
+    if mix_files.is_empty() {
+        return Err(MetricsError::Layout(format!("{}: no .wav mixtures", mixtures.display())));
+    }
+    let names: Vec<&str> = mix_files.iter().map(|f| &f[..f.len() - 4]).collect();
+    let set: HashSet<&str> = names.iter().copied().collect();
+    let mut refs = assign(reference, "reference", &set, classes, &mut warnings)?;
+    let items = names
+        .iter()
+        .map(|&name| {
+            let mixture = mixtures.join(format!("{name}.wav"));
+            let references = refs
+                .remove(name)
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| MetricsError::Layout(format!("mixture {}: no reference file {}/{name}_<Label>.wav", mixture.display(), reference.display())))?;
+            Ok(LayoutItem { name: name.to_string(), mixture, references })
+        })
+        .collect::<Result<Vec<_>, MetricsError>>()?;
+    Ok((items, warnings))
+}
+
 /// Evaluates a data set in the baseline's layout (module doc, "Files"): mixtures `<name>.wav` in
 /// `mixtures`, `<name>_<Label>.wav` references in `reference` and estimates in `estimates`, labels
 /// from `classes`. Mixtures are scored in name order (in parallel); the report's `warnings` say what

@@ -35,6 +35,7 @@ pub mod cpjku;
 pub mod film;
 pub mod resunet;
 pub mod separate;
+pub mod train;
 
 pub use config::{Conditioning, DprnnConfig, DprnnPosition, InjectConfig, InjectMethod, SeparatorConfig, TimeFilmKind, S5_CLASSES};
 pub use cpjku::Conditions;

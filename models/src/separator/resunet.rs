@@ -141,10 +141,10 @@ pub struct ResUNet {
 }
 
 /// Encoder pools over (time, frequency); conv_block7a has none.
-const POOLS: [(usize, usize); 7] = [(2, 2), (2, 2), (2, 2), (2, 2), (2, 2), (1, 2), (1, 1)];
+pub(crate) const POOLS: [(usize, usize); 7] = [(2, 2), (2, 2), (2, 2), (2, 2), (2, 2), (1, 2), (1, 1)];
 
 /// Tensors that are derived or dead in the baseline's and CP-JKU's checkpoints: ignored silently.
-fn ignorable(name: &str) -> bool {
+pub(crate) fn ignorable(name: &str) -> bool {
     let net = name.strip_prefix("base.ss_model.").or_else(|| name.strip_prefix("base.")).unwrap_or("");
     name.ends_with(".num_batches_tracked")
         || net.starts_with("stft.")
@@ -411,7 +411,7 @@ impl ResUNet {
         let x = magnitude_input(&spec, &self.bn0.scale, &self.bn0.shift, tp)?;
         trace("net_input", &x)?;
         let gate = match cfg.conditioning {
-            Conditioning::Label => Some(self.source_gate(cond)?),
+            Conditioning::Label => Some(source_gate(cond, cfg.target_sources_num, cfg.label_len, self.device)?),
             Conditioning::Query => None,
         };
         let oc = self.out_conv.as_ref().map(|(w, b)| OutConv { weight: w, bias: b });
@@ -447,15 +447,6 @@ impl ResUNet {
         }
         Ok(out.expect("at least one pass"))
     }
-
-    /// (B, S): 1 where slot s of the label vector has a nonzero entry, else 0 (the baseline's source mask).
-    fn source_gate(&self, labels: &Tensor) -> Result<Tensor> {
-        let s = self.config.target_sources_num;
-        let v = labels.to_vec()?;
-        let per = self.config.label_len / s;
-        let g: Vec<f32> = v.chunks(per).map(|slot| if slot.iter().any(|&x| x != 0.0) { 1.0 } else { 0.0 }).collect();
-        Tensor::from_slice(&g, &[labels.shape()[0], s], self.device)
-    }
 }
 
 /// The CP-JKU inputs of one network pass.
@@ -465,4 +456,13 @@ pub struct NetExtras<'a> {
     pub time: Option<&'a TimeBetas>,
     /// The injected map (B, dim, grid_t, grid_f) ([`Injection::features_map`]).
     pub inject: Option<&'a Tensor>,
+}
+
+/// (B, S): 1 where slot s of the label vector (B, label_len) has a nonzero entry, else 0 (the
+/// baseline's source mask).
+pub(crate) fn source_gate(labels: &Tensor, s: usize, label_len: usize, device: Device) -> Result<Tensor> {
+    let v = labels.to_vec()?;
+    let per = label_len / s;
+    let g: Vec<f32> = v.chunks(per).map(|slot| if slot.iter().any(|&x| x != 0.0) { 1.0 } else { 0.0 }).collect();
+    Tensor::from_slice(&g, &[labels.shape()[0], s], device)
 }

@@ -43,9 +43,17 @@
 //! 648,756,216 B in f32 (7.2× the fused f32 kernel), 324,378,108 B in f16. The per-op breakdown and
 //! the exact per-launch formulas are in the kernel's header; `aural bench --model-gpu` prints them
 //! (case `10s_analytic`) beside emulator-counted small cases.
+//!
+//! Backward (`backward.rs`, f32): [`complex_mask_bwd`] gives the gradients of `x`, the out_conv
+//! weight and bias (`spec` and `gate` are constants), for training the separator with a waveform
+//! loss through [`crate::ops::stft::istft_bwd`]; kernels `complex_mask_data_bwd_f32_v1`,
+//! `complex_mask_weight_bwd_f32_v1` and `complex_mask_wsum_bwd_f32_v1`.
 
+mod backward;
 mod cpu;
 mod cuda;
+
+pub use backward::*;
 
 use crate::tensor::same_device;
 use crate::{DType, Device, Error, Result, Tensor};
@@ -126,29 +134,37 @@ pub fn complex_mask(spec: &Tensor, x: &Tensor, targets: usize, out_conv: Option<
 
 /// [`complex_mask`] forcing kernel version `v` (1) on a GPU device.
 pub fn complex_mask_version(spec: &Tensor, x: &Tensor, targets: usize, out_conv: Option<&OutConv>, gate: Option<&Tensor>, v: Option<u32>) -> Result<Tensor> {
-    const OP: &str = "complex_mask";
+    let g = mask_geom("complex_mask", spec, x, targets, out_conv, gate)?;
+    match spec.device() {
+        Device::Cpu => cpu::complex_mask(spec, x, out_conv, gate, &g),
+        Device::Cuda(_) | Device::Emu => cuda::complex_mask(spec, x, out_conv, gate, &g, v),
+    }
+}
+
+/// Checks the operands of [`complex_mask`] (and of its backward) and resolves the geometry.
+pub(crate) fn mask_geom(op: &'static str, spec: &Tensor, x: &Tensor, targets: usize, out_conv: Option<&OutConv>, gate: Option<&Tensor>) -> Result<MaskGeom> {
     let mut ts = vec![spec, x];
     if let Some(oc) = out_conv {
         ts.extend([oc.weight, oc.bias]);
     }
     ts.extend(gate);
-    same_device(OP, &ts)?;
+    same_device(op, &ts)?;
     if spec.dtype() != x.dtype() {
-        return Err(Error::DType { op: OP, got: x.dtype(), msg: format!("spec is {} and x is {}: both f32 or both f16", spec.dtype(), x.dtype()) });
+        return Err(Error::DType { op, got: x.dtype(), msg: format!("spec is {} and x is {}: both f32 or both f16", spec.dtype(), x.dtype()) });
     }
     for t in &ts[2..] {
         if t.dtype() != DType::F32 {
-            return Err(Error::DType { op: OP, got: t.dtype(), msg: "out_conv and gate must be f32".into() });
+            return Err(Error::DType { op, got: t.dtype(), msg: "out_conv and gate must be f32".into() });
         }
     }
-    let (b, c, f, t) = spec_dims(OP, spec)?;
+    let (b, c, f, t) = spec_dims(op, spec)?;
     if targets == 0 {
-        return Err(Error::shape(OP, "needs at least one target"));
+        return Err(Error::shape(op, "needs at least one target"));
     }
     let xs = x.shape();
     if xs.len() != 4 || xs[0] != b || xs[1] != targets * c * 3 || xs[2] < t || xs[3] != f - 1 {
         return Err(Error::shape(
-            OP,
+            op,
             format!(
                 "network output {xs:?} must be ({b}, {targets}·{c}·3 = {}, ≥ {t}, {}) for spec {:?} and {targets} target(s)",
                 targets * c * 3,
@@ -164,25 +180,22 @@ pub fn complex_mask_version(spec: &Tensor, x: &Tensor, targets: usize, out_conv:
             let o = ws.first().copied().unwrap_or(0);
             let ok = ws == [o, c] || ws == [o, c, 1, 1];
             if !ok || o == 0 || oc.bias.shape() != [o] {
-                return Err(Error::shape(OP, format!("out_conv weight {ws:?} and bias {:?} must be (O, {c}) or (O, {c}, 1, 1) and (O)", oc.bias.shape())));
+                return Err(Error::shape(op, format!("out_conv weight {ws:?} and bias {:?} must be (O, {c}) or (O, {c}, 1, 1) and (O)", oc.bias.shape())));
             }
             o
         }
     };
     if let Some(gt) = gate {
         if gt.shape() != [b, targets] {
-            return Err(Error::shape(OP, format!("gate {:?} must be [{b}, {targets}]", gt.shape())));
+            return Err(Error::shape(op, format!("gate {:?} must be [{b}, {targets}]", gt.shape())));
         }
     }
-    let g = MaskGeom { batch: b, targets, cin: c, cout, freq: f, frames: t, net_frames: xs[2], has_out_conv: out_conv.is_some(), has_gate: gate.is_some() };
-    match spec.device() {
-        Device::Cpu => cpu::complex_mask(spec, x, out_conv, gate, &g),
-        Device::Cuda(_) | Device::Emu => cuda::complex_mask(spec, x, out_conv, gate, &g, v),
-    }
+    Ok(MaskGeom { batch: b, targets, cin: c, cout, freq: f, frames: t, net_frames: xs[2], has_out_conv: out_conv.is_some(), has_gate: gate.is_some() })
 }
 
 /// Benchmark cases: the DCASE baseline's mask on a 10 s 4-channel mixture (n_fft 1024, hop 160:
-/// F = 513, T = 2001, T′ = 2016, out_conv 4 → 1), f32 and f16 storage; and the network input.
+/// F = 513, T = 2001, T′ = 2016, out_conv 4 → 1), f32 and f16 storage, and its backward (f32); and
+/// the network input.
 pub fn bench_cases(device: Device) -> Result<Vec<crate::bench::BenchCase>> {
     use crate::bench::{version_cases, Work};
     use crate::testing::rand_tensor;
@@ -203,6 +216,15 @@ pub fn bench_cases(device: Device) -> Result<Vec<crate::bench::BenchCase>> {
         // math differs in order and intrinsics: 1e-4.
         out.extend(version_cases("complex_mask", "4ch_513x2001_outconv", device, DType::F16, Work::Bytes(min(2.0)), &[1], (1e-4, 1e-4), h, call)?);
     }
+    // Backward (f32): dx, dW, dbias of the same case; the timed output checked is dx.
+    let gy = rand_tensor(&[1, 1, 1, 2, f, t], 957);
+    let ins = vec![spec.clone(), x.clone(), rand_tensor(&[1, c], 953), rand_tensor(&[1], 954), gy];
+    // Minimum bytes: read the 3 mask maps and 2 planes of every channel and the 2 gradient planes,
+    // write dx (3 maps of T′ frames per channel).
+    let bwd_bytes = 4.0 * (c * f * t * 5 + 2 * f * t + 3 * c * tp * (f - 1)) as f64;
+    out.extend(version_cases("complex_mask_bwd", "4ch_513x2001_outconv", device, DType::F32, Work::Bytes(bwd_bytes), &[1], (1e-4, 1e-3), ins, |t, _| {
+        complex_mask_bwd(&t[0], &t[1], 1, Some(&OutConv { weight: &t[2], bias: &t[3] }), None, &t[4]).map(|g| g.dx)
+    })?);
     let ins = vec![spec, sc, sh];
     let bytes = 4.0 * (c * f * t * 2 + c * tp * (f - 1)) as f64;
     out.extend(version_cases("magnitude_input", "4ch_513x2001", device, DType::F32, Work::Bytes(bytes), &[1], (1e-5, 1e-5), ins, move |t, v| {

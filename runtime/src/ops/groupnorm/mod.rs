@@ -20,9 +20,15 @@
 //! `kernels/cuda/groupnorm.cu` (`groupnorm_fwd_f32_v1`: one block per (n, g), f64 block sums; v2: each
 //! group split into chunks of ~4096 values, per-chunk moments combined exactly in chunk order by a second
 //! launch that also writes the output — the default when there are few, long groups, as in the DPRNN).
+//!
+//! Backward: `backward.rs` ([`group_norm_bwd`]): dx through the group statistics (f64), dweight, dbias
+//! and dresidual; `group_norm_data_bwd_f32_v1` on GPU devices (one block per (n, g)), dweight/dbias
+//! reduced over items with the runtime's `sum`.
 
+mod backward;
 pub(crate) mod cpu;
 mod cuda;
+pub use backward::*;
 
 use crate::tensor::same_device;
 use crate::{DType, Device, Error, Result, Tensor};
@@ -63,7 +69,7 @@ fn geometry(x: &Tensor, groups: usize, weight: &Tensor, bias: &Tensor, eps: f32,
         return Err(Error::shape(OP, format!("input must be (N, C, *spatial) with rank ≥ 2, got {s:?}")));
     }
     let c = s[1];
-    if groups == 0 || c % groups != 0 {
+    if groups == 0 || !c.is_multiple_of(groups) {
         return Err(Error::shape(OP, format!("{groups} groups must divide the {c} channels of input {s:?}")));
     }
     for (what, t) in [("weight", weight), ("bias", bias)] {
@@ -97,7 +103,8 @@ pub fn group_norm_version(x: &Tensor, groups: usize, weight: &Tensor, bias: &Ten
 }
 
 /// Benchmark cases of the CP-JKU separator's DPRNN on a 10 s clip (bottleneck 384 × 63 × 16): one
-/// group with the residual (eps 1e-8, batch 1), and two groups without it at batch 2.
+/// group with the residual (eps 1e-8, batch 1), and two groups without it at batch 2; and the first
+/// case's backward.
 pub fn bench_cases(device: Device) -> Result<Vec<crate::bench::BenchCase>> {
     use crate::bench::{version_cases, Work};
     use crate::testing::rand_tensor;
@@ -116,5 +123,6 @@ pub fn bench_cases(device: Device) -> Result<Vec<crate::bench::BenchCase>> {
     out.extend(version_cases(OP, "g2_2x384x63x16", device, DType::F32, Work::Bytes(bytes), &[1, 2], tol, ins, |t, v| {
         group_norm_version(&t[0], 2, &t[1], &t[2], 1e-5, None, v)
     })?);
+    out.extend(backward::bench_case(device)?);
     Ok(out)
 }

@@ -20,9 +20,15 @@
 //! once into a buffer). CUDA: `cuda.rs` launching `kernels/cuda/resize.cu` (`resize_bilinear_fwd_f32_v1`:
 //! one thread per output element). Both round every product and sum separately in the same order, so
 //! they agree bit for bit.
+//!
+//! Backward: `backward.rs` ([`resize_bilinear_bwd`]): the adjoint of the interpolation as a gather over
+//! per-axis inverse tap tables (deterministic, no atomics; `resize_bilinear_data_bwd_f32_v1` on GPU
+//! devices), then through the pre-activation (dx, dscale, dshift).
 
+mod backward;
 mod cpu;
 mod cuda;
+pub use backward::*;
 
 use crate::ops::conv2d::PreAct;
 use crate::tensor::same_device;
@@ -97,7 +103,7 @@ pub fn resize_bilinear_version(x: &Tensor, out_hw: (usize, usize), pre: Option<&
 
 /// Benchmark cases of the CP-JKU separator: the time-FiLM upsampling of 250 SED frames to block 1's
 /// 2016 frames (32 channels, W = 1), and the embedding injection (768, 62 × 5) → (63 × 16) with the
-/// BatchNorm + LeakyReLU pre-activation (per-item shift).
+/// BatchNorm + LeakyReLU pre-activation (per-item shift); and the injection's backward.
 pub fn bench_cases(device: Device) -> Result<Vec<crate::bench::BenchCase>> {
     use crate::bench::{version_cases, Work};
     use crate::testing::rand_tensor;
@@ -115,5 +121,6 @@ pub fn bench_cases(device: Device) -> Result<Vec<crate::bench::BenchCase>> {
         let pre = PreAct { scale: &t[1], shift: &t[2], slope: 0.01, time: None };
         resize_bilinear_version(&t[0], (63, 16), Some(&pre), v)
     })?);
+    out.extend(backward::bench_case(device)?);
     Ok(out)
 }

@@ -13,9 +13,14 @@
 //! CPU: `cpu.rs` (the group statistics of `groupnorm`'s CPU code, one group per plane; the output in
 //! parallel over planes). CUDA: `cuda.rs` launching `kernels/cuda/standardize.cu`
 //! (`standardize_add_fwd_f32_v1`: one block per plane reading both maps).
+//!
+//! Backward: `backward.rs` ([`standardize_add_bwd`]): dx, df through the means and unbiased stds (f64),
+//! and the scalar weights' gradients dwx, dwf; `standardize_add_data_bwd_f32_v1` on GPU devices.
 
+mod backward;
 mod cpu;
 mod cuda;
+pub use backward::*;
 
 use crate::tensor::same_device;
 use crate::{DType, Device, Error, Result, Tensor};
@@ -57,7 +62,8 @@ pub fn standardize_add_version(x: &Tensor, f: &Tensor, wx: f32, wf: f32, eps: f3
     }
 }
 
-/// Benchmark case of the CP-JKU separator: the embedding mixed into the (1, 384, 63, 16) bottleneck.
+/// Benchmark cases of the CP-JKU separator: the embedding mixed into the (1, 384, 63, 16) bottleneck,
+/// forward and backward.
 pub fn bench_cases(device: Device) -> Result<Vec<crate::bench::BenchCase>> {
     use crate::bench::{version_cases, Work};
     use crate::testing::rand_tensor;
@@ -65,7 +71,9 @@ pub fn bench_cases(device: Device) -> Result<Vec<crate::bench::BenchCase>> {
     let ins = vec![rand_tensor(&shape, 1301), rand_tensor(&shape, 1302)];
     let bytes = 4.0 * 3.0 * (384 * 63 * 16) as f64;
     // The f64 sums differ from the CPU's by order only; the f32 output math is the same operations.
-    version_cases(OP, "bottleneck_384x63x16", device, DType::F32, Work::Bytes(bytes), &[1], (1e-5, 1e-5), ins, |t, v| {
+    let mut out = version_cases(OP, "bottleneck_384x63x16", device, DType::F32, Work::Bytes(bytes), &[1], (1e-5, 1e-5), ins, |t, v| {
         standardize_add_version(&t[0], &t[1], 0.5, 1.5, 1e-6, v)
-    })
+    })?;
+    out.extend(backward::bench_case(device)?);
+    Ok(out)
 }

@@ -117,3 +117,50 @@ pub(super) fn istft(spec: &Tensor, batch: usize, nt: usize, len: usize, o: &Stft
         .run(&be)?;
     Ok(Tensor::from_gpu(out, shape, DType::F32, spec.device()))
 }
+
+/// [`super::istft_bwd`] on a GPU device: `istft_ola_bwd_f32_v1` (crop + envelope division into a
+/// (batch, expected) buffer), then `istft_frames_bwd_f32_v1` (naive DFT per windowed frame).
+pub(super) fn istft_bwd(grad: &Tensor, batch: usize, nt: usize, len: usize, o: &StftOpts, shape: &[usize], v: Option<u32>) -> Result<Tensor> {
+    let v = v.unwrap_or(1);
+    if v != 1 {
+        return Err(Error::Launch { op: "istft_bwd", kernel: format!("istft_frames_bwd_f32_v{v}"), msg: format!("no version {v} (v1 only)") });
+    }
+    let (n, nf) = (o.n_fft, o.n_freq());
+    let expected = n + o.hop * (nt - 1);
+    let total = batch * 2 * nf * nt;
+    check_i32("istft_bwd", total.max(batch * expected).max(grad.numel()))?;
+    let be = backend(grad.device())?;
+    let out = be.alloc(total * 4)?;
+    if batch == 0 {
+        return Ok(Tensor::from_gpu(out, shape, DType::F32, grad.device()));
+    }
+    let c = consts(&be, o)?;
+    let gp = be.alloc(batch * expected * 4)?;
+    let p = StftParams {
+        batch: batch as i32,
+        len: len as i32,
+        n_fft: n as i32,
+        log2n: 0,
+        hop: o.hop as i32,
+        n_frames: nt as i32,
+        n_freq: nf as i32,
+        expected: expected as i32,
+    };
+    Launch::new("istft_bwd", "stft", "istft_ola_bwd_f32_v1")
+        .grid(grid_1d(batch * expected, THREADS), 1, 1)
+        .block(THREADS, 1, 1)
+        .buf(grad.gpu_buf()?)
+        .buf(&c)
+        .buf(&gp)
+        .param(&p)
+        .run(&be)?;
+    Launch::new("istft_bwd", "stft", "istft_frames_bwd_f32_v1")
+        .grid(grid_1d(total / 2, THREADS), 1, 1)
+        .block(THREADS, 1, 1)
+        .buf(&gp)
+        .buf(&c)
+        .buf(&out)
+        .param(&p)
+        .run(&be)?;
+    Ok(Tensor::from_gpu(out, shape, DType::F32, grad.device()))
+}

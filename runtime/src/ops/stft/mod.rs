@@ -14,9 +14,17 @@
 //! / `_v2` (inverse DFT / FFT per frame into a frame buffer) and `istft_ola_fwd_f32_v1` (overlap-add by
 //! gathering: one thread per output sample, deterministic). A non-power-of-two n_fft (or > 2048)
 //! runs v1.
+//!
+//! Backward (`backward.rs`): [`istft_bwd`] is the adjoint of [`istft`] (the spectrum's gradient from
+//! the waveform's: envelope division and crop undone, then per frame the windowed slice's rfft
+//! scaled by c_k/N), for training with a waveform loss; kernels `istft_ola_bwd_f32_v1` and
+//! `istft_frames_bwd_f32_v1`.
 
+mod backward;
 mod cpu;
 mod cuda;
+
+pub use backward::*;
 
 use crate::tensor::expect_dtype;
 use crate::{DType, Device, Error, Result, Tensor};
@@ -137,7 +145,8 @@ pub fn istft_version(spec: &Tensor, o: &StftOpts, length: Option<usize>, v: Opti
     }
 }
 
-/// Benchmark cases: STFT of 4 × 10 s at 32 kHz, n_fft 2048, hop 160 (the separator's front end).
+/// Benchmark cases: STFT of 4 × 10 s at 32 kHz, n_fft 2048, hop 160 (the separator's front end);
+/// istft's backward on 1 × 1 × 10 s, n_fft 1024, hop 160 (its back end, in training).
 pub fn bench_cases(device: Device) -> Result<Vec<crate::bench::BenchCase>> {
     use crate::bench::{version_cases, Work};
     let o = StftOpts::new(2048, 160);
@@ -145,5 +154,16 @@ pub fn bench_cases(device: Device) -> Result<Vec<crate::bench::BenchCase>> {
     let t = o.n_frames(320_000);
     let work = Work::Flops(4.0 * t as f64 * 5.0 * o.n_fft as f64 * (o.n_fft as f64).log2());
     // f32 FFT of 2048 points vs the CPU: errors grow like log2(n_fft)·ε·‖frame‖.
-    version_cases("stft", "4x10s@32k_nfft2048_hop160", device, DType::F32, work, &[2], (2e-3, 1e-4), vec![x], move |t, v| stft_version(&t[0], &o, v))
+    let mut out =
+        version_cases("stft", "4x10s@32k_nfft2048_hop160", device, DType::F32, work, &[2], (2e-3, 1e-4), vec![x], move |t, v| stft_version(&t[0], &o, v))?;
+    // The separator's training back end: istft's backward on 1 × 1 × 10 s at 32 kHz, n_fft 1024,
+    // hop 160 (2001 frames). Work: the naive DFT of v1 (2 multiply-adds per sample and bin).
+    let ob = StftOpts::new(1024, 160);
+    let g = crate::testing::rand_tensor(&[1, 1, 320_000], 4);
+    let frames = ob.n_frames(320_000);
+    let work = Work::Flops(4.0 * frames as f64 * ob.n_freq() as f64 * ob.n_fft as f64);
+    out.extend(version_cases("istft_bwd", "1x1x10s@32k_nfft1024_hop160", device, DType::F32, work, &[1], (1e-4, 1e-3), vec![g], move |t, v| {
+        istft_bwd_version(&t[0], &ob, frames, v)
+    })?);
+    Ok(out)
 }

@@ -1,0 +1,477 @@
+//! `trainer separator`: fine-tunes the ResUNet30 separator (the DCASE 2025 task 4 baseline's, or
+//! AudioSep's with label conditioning) with the negative-SNR loss, on any device, resumable bit for bit.
+//!
+//! Data: pre-mixed sets in the baseline's layout, `soundscape/<name>.wav` (the model's input channels)
+//! and `oracle_target/<name>_<Label>.wav` (the dry source at microphone 0), labels from the file
+//! names (the S5 metrics' reader, [`read_layout`]). Every mixture of a set has one length.
+//!
+//! One optimizer step (global step n = 1, 2, …), as the baseline's `LabelQueriedSeparationLightning1LB`:
+//! 1. `batch` mixtures in a per-epoch shuffled order; for each, one of its labels drawn at random
+//!    (a ChaCha stream of (seed, sample index)) is the query (a one-hot) and its dry source the target.
+//! 2. Forward with BatchNorm in training mode (batch statistics; the running statistics updated with
+//!    momentum 0.01 as torch does), L = mean over the batch of −SNR(estimate, target)
+//!    ([`neg_snr`](aural_autograd::ops::neg_snr), torchmetrics' plain SNR), backward.
+//! 3. Gradient clipping (global norm, default 0.5), lr = base · [`lr_factor`], AdamW.
+//!
+//! Validation (every epoch by default, and at the last step): the current weights with BatchNorm in
+//! evaluation mode separate every labelled source of every validation mixture (oracle labels), scored
+//! with the S5 metrics ([`score_mixture`], [`report`]): CA-SDRi — here the mean SDR improvement over
+//! the mixture's channel 0, since oracle labels make every label a true positive — and label accuracy
+//! (100 % by construction with oracle labels; it is reported so that logs of the whole system and of
+//! the separator alone read alike). The best CA-SDRi is kept in `best/`.
+//!
+//! CP-JKU separators (DESIGN.md §6.5) train the same way, with `[model] sed` naming the stage-2 SED
+//! model (frozen): per batch its strong logits and hidden states are computed without a tape and
+//! condition the separator (time-FiLM, injection); an iterative separator runs a number of passes
+//! drawn per step from 1..=iterations (stream (seed, PASSES, step)), the gradient through the last
+//! pass only (CP-JKU's recipe); validation runs the config's full number of passes.
+//!
+//! A NaN/inf loss stops the run with the step, the batch's files and the first op that produced a
+//! non-finite value (the forward is replayed on a checking tape).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{anyhow, bail, Context, Result};
+use aural_autograd::optim::{clip_grad_norm, AdamW, ParamGroup};
+use aural_autograd::{ops, Grads, Tape};
+use aural_models::audio::{self, Channels};
+use aural_models::m2d::M2dSed;
+use aural_models::s5::metrics::{read_layout, report, score_mixture, LayoutItem, Slot};
+use aural_models::separator::train::{BnMode, TrainableSeparator};
+use aural_models::separator::{Conditioning, Conditions};
+use aural_runtime::{safetensors_io, Device, Tensor};
+use rand::seq::SliceRandom;
+use rand::Rng;
+use rayon::prelude::*;
+use serde_json::{json, Value};
+
+use crate::config::{PremixedCfg, SepTrainConfig};
+use crate::data::{purpose, rng_for, BatchPlan, Loader};
+use crate::run::{lr_factor, optimizer_tensors, plot_curves, progress, restore_optimizer, start, RunArgs, RunDir, Started};
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+/// The format tag of `trainer_state.json`.
+const FORMAT: &str = "aural trainer separator v1";
+
+/// A pre-mixed set: its mixtures (with their reference files) and the common length.
+pub struct PremixedSet {
+    pub items: Vec<LayoutItem>,
+    /// Samples of every mixture.
+    pub len: usize,
+}
+
+impl PremixedSet {
+    /// Reads the layout of `c` for a model with `channels` input channels at `rate` Hz; every file's
+    /// header is checked (channels, rate, length) before training starts.
+    pub fn load(c: &PremixedCfg, classes: &[String], channels: usize, rate: u32, what: &str) -> Result<PremixedSet> {
+        let (items, warnings) = read_layout(&c.soundscape, &c.oracle_target, classes).map_err(|e| anyhow!("[data] {what}: {e}"))?;
+        for w in warnings {
+            eprintln!("warning: [data] {what}: {w}");
+        }
+        let lens: Vec<Result<usize>> = items
+            .par_iter()
+            .map(|it| {
+                let h = audio::read_wav(&it.mixture).map_err(|e| anyhow!("[data] {what}: {e}"))?;
+                if h.channels.len() != channels || h.sample_rate != rate {
+                    bail!(
+                        "[data] {what}: {}: {} channels at {} Hz; the model takes {channels} channels at {rate} Hz",
+                        it.mixture.display(),
+                        h.channels.len(),
+                        h.sample_rate
+                    );
+                }
+                Ok(h.num_samples())
+            })
+            .collect();
+        let mut len = None;
+        for (it, l) in items.iter().zip(lens) {
+            let l = l?;
+            match len {
+                None => len = Some(l),
+                Some(m) if m != l => bail!(
+                    "[data] {what}: {} has {l} samples, {} has {m}: the mixtures of a set must have one length",
+                    it.mixture.display(),
+                    items[0].mixture.display()
+                ),
+                _ => {}
+            }
+        }
+        Ok(PremixedSet { items, len: len.unwrap_or(0) })
+    }
+}
+
+/// One batch: mixtures (B, C, L), one-hot queries (B, K), targets (B, 1, L).
+pub struct SepBatch {
+    pub mixture: Tensor,
+    pub labels: Tensor,
+    pub target: Tensor,
+    pub files: Vec<PathBuf>,
+}
+
+/// The batches of a run: sample g = micro·batch + j is mixture `order(epoch)[g mod n]` with the label
+/// drawn from stream (seed, LABEL, g).
+pub struct SepPlan {
+    pub set: PremixedSet,
+    pub batch: usize,
+    pub seed: u64,
+    pub channels: usize,
+    pub rate: u32,
+    pub classes: usize,
+}
+
+impl SepPlan {
+    fn order(&self, epoch: u64) -> Vec<usize> {
+        let mut p: Vec<usize> = (0..self.set.items.len()).collect();
+        p.shuffle(&mut rng_for(self.seed, purpose::ORDER, 0, epoch));
+        p
+    }
+
+    pub fn default_steps_per_epoch(&self) -> u64 {
+        (self.set.items.len() / self.batch).max(1) as u64
+    }
+}
+
+impl BatchPlan for SepPlan {
+    type Batch = SepBatch;
+
+    fn batch(&self, micro: u64) -> Result<SepBatch> {
+        let n = self.set.items.len() as u64;
+        let mut members = Vec::with_capacity(self.batch);
+        let mut cached: Option<(u64, Vec<usize>)> = None;
+        for j in 0..self.batch as u64 {
+            let g = micro * self.batch as u64 + j;
+            let epoch = g / n;
+            if cached.as_ref().is_none_or(|(e, _)| *e != epoch) {
+                cached = Some((epoch, self.order(epoch)));
+            }
+            let it = &self.set.items[cached.as_ref().unwrap().1[(g % n) as usize]];
+            let r = rng_for(self.seed, purpose::LABEL, g, 0).gen_range(0..it.references.len());
+            members.push((it, &it.references[r]));
+        }
+        let len = self.set.len;
+        type Loaded = Result<(Vec<Vec<f32>>, Vec<f32>)>;
+        let loaded: Vec<Loaded> = members
+            .par_iter()
+            .map(|(it, (_, rpath))| {
+                let m = audio::load(&it.mixture, self.rate, Channels::All).map_err(|e| anyhow!("{e}"))?;
+                if m.channels.len() != self.channels || m.num_samples() != len {
+                    bail!("{}: {} channels × {} samples, expected {} × {len}", it.mixture.display(), m.channels.len(), m.num_samples(), self.channels);
+                }
+                let t = audio::load(rpath, self.rate, Channels::MixDown).map_err(|e| anyhow!("{e}"))?;
+                if t.num_samples() != len {
+                    bail!("{}: {} samples, its mixture {} has {len}", rpath.display(), t.num_samples(), it.mixture.display());
+                }
+                Ok((m.channels, t.channels.into_iter().next().unwrap_or_default()))
+            })
+            .collect();
+        let b = self.batch;
+        let (mut mix, mut tgt, mut lab) = (Vec::with_capacity(b * self.channels * len), Vec::with_capacity(b * len), vec![0f32; b * self.classes]);
+        for (j, l) in loaded.into_iter().enumerate() {
+            let (m, t) = l?;
+            mix.extend(m.into_iter().flatten());
+            tgt.extend(t);
+            lab[j * self.classes + members[j].1 .0] = 1.0;
+        }
+        Ok(SepBatch {
+            mixture: Tensor::from_vec(mix, &[b, self.channels, len])?,
+            labels: Tensor::from_vec(lab, &[b, self.classes])?,
+            target: Tensor::from_vec(tgt, &[b, 1, len])?,
+            files: members.iter().map(|(it, (_, r))| vec![it.mixture.clone(), r.clone()]).collect::<Vec<_>>().concat(),
+        })
+    }
+}
+
+/// The slots of a mixture's references with the waveforms `w` (one per reference, in order).
+fn slots<'a>(it: &LayoutItem, classes: &'a [String], w: &[&'a [f32]]) -> Vec<Slot<'a>> {
+    it.references.iter().zip(w).map(|((ci, _), x)| Slot { label: &classes[*ci], wave: x }).collect()
+}
+
+/// The training state (what a checkpoint restores) and the step.
+pub struct SepTrainer {
+    pub cfg: SepTrainConfig,
+    pub model: TrainableSeparator,
+    pub opt: AdamW,
+    base_lrs: Vec<f64>,
+    /// Optimizer steps done.
+    pub step: u64,
+    best: Option<(f64, u64)>,
+    device: Device,
+    /// The frozen stage-2 SED model of a CP-JKU separator.
+    pub sed: Option<M2dSed>,
+}
+
+/// Checks that a model can be trained here (label conditioning, one source per pass).
+fn check_model(m: &TrainableSeparator, source: &Path) -> Result<()> {
+    let c = &m.config;
+    if c.conditioning != Conditioning::Label {
+        bail!("{}: `trainer separator` trains label-conditioned separators; this one takes a query embedding", source.display());
+    }
+    if c.target_sources_num != 1 || c.label_len != c.classes.len() {
+        bail!(
+            "{}: `trainer separator` trains one source per pass (target_sources_num 1, label_len = the {} classes); this model has {} sources and label_len {}",
+            source.display(),
+            c.classes.len(),
+            c.target_sources_num,
+            c.label_len
+        );
+    }
+    if c.output_channels != 1 {
+        bail!("{}: the targets are mono; this model outputs {} channels", source.display(), c.output_channels);
+    }
+    Ok(())
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let a = a.run;
+    let Started { run, cfg, resume, device: dev } = start(&a, SepTrainConfig::from_text)?;
+    let root = run.root.clone();
+    let t0 = Instant::now();
+    let (model, from) = match (resume, run.checkpoint("last")) {
+        (true, Some(d)) => (TrainableSeparator::load(&d, dev).with_context(|| format!("loading {}", d.display()))?, Some(d)),
+        (true, None) => bail!("{}: no complete checkpoint (last/) to resume from", root.display()),
+        (false, _) => (TrainableSeparator::load(&cfg.model.init, dev).with_context(|| format!("loading {}", cfg.model.init.display()))?, None),
+    };
+    check_model(&model, &cfg.model.init)?;
+    let mc = model.config.clone();
+    let sed = match (&cfg.model.sed, mc.needs_sed()) {
+        (Some(d), true) => Some(M2dSed::load(d, dev).with_context(|| format!("loading the SED model {}", d.display()))?),
+        (None, true) => {
+            bail!("{}: this separator is conditioned by the stage-2 SED model (time-FiLM / injection): give [model] sed = \"DIR\"", cfg.model.init.display())
+        }
+        (Some(d), false) => bail!("[model] sed = {}: this separator takes no SED conditions", d.display()),
+        (None, false) => None,
+    };
+    let set = PremixedSet::load(&cfg.data.train, &mc.classes, mc.input_channels, mc.sample_rate, "train")?;
+    let val = match &cfg.data.validation {
+        Some(v) => Some(PremixedSet::load(v, &mc.classes, mc.input_channels, mc.sample_rate, "validation")?),
+        None => None,
+    };
+    let plan =
+        Arc::new(SepPlan { set, batch: cfg.train.batch, seed: cfg.train.seed, channels: mc.input_channels, rate: mc.sample_rate, classes: mc.classes.len() });
+    let per_epoch = cfg.train.steps_per_epoch.unwrap_or_else(|| plan.default_steps_per_epoch());
+    let total = cfg.train.steps.unwrap_or_else(|| cfg.train.epochs.unwrap() * per_epoch);
+    let end = a.max_steps.map_or(total, |m| m.min(total));
+    let every = cfg.validation.every_steps.unwrap_or(per_epoch);
+    eprintln!(
+        "data: {} training mixtures of {:.2} s{}; {per_epoch} steps per epoch, {total} steps in all ({:.1} s to check)",
+        plan.set.items.len(),
+        plan.set.len as f64 / mc.sample_rate as f64,
+        val.as_ref().map_or(String::new(), |v| format!(", {} validation mixtures", v.items.len())),
+        t0.elapsed().as_secs_f64()
+    );
+    let mut tr = SepTrainer::new(cfg.clone(), model, dev);
+    tr.sed = sed;
+    if let Some(d) = &from {
+        tr.restore(d)?;
+        eprintln!("resuming {} at step {}", d.display(), tr.step);
+    }
+    run.truncate_log("log.jsonl", tr.step)?;
+    run.truncate_log("validation.jsonl", tr.step)?;
+    if tr.step >= end {
+        eprintln!("nothing to do: the run is at step {} (stop at {end})", tr.step);
+        return Ok(());
+    }
+    let loader = Loader::start(plan.clone(), tr.step, end, cfg.data.workers, cfg.data.prefetch)?;
+    let bar = progress(a.quiet, end, tr.step);
+    while tr.step < end {
+        let ts = Instant::now();
+        let n = tr.step + 1;
+        let batch = loader.next()?;
+        let (loss, mut grads) = tr
+            .micro_step(&batch)
+            .with_context(|| format!("step {n}, batch files: {}", batch.files.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")))?;
+        let gn = tr.update(&mut grads, total, per_epoch).with_context(|| format!("step {n}"))?;
+        let secs = ts.elapsed().as_secs_f64();
+        let lr = tr.opt.groups.iter().map(|g| g.lr).fold(0.0, f64::max);
+        run.append(
+            "log.jsonl",
+            &json!({"step": tr.step, "epoch": tr.step as f64 / per_epoch as f64, "loss": loss, "lr": lr, "grad_norm": gn, "seconds": secs}),
+        )?;
+        bar.set_position(tr.step);
+        bar.set_message(format!("loss {loss:.3} dB ({secs:.1} s/step)"));
+        if tr.step.is_multiple_of(every) || tr.step == end {
+            if let Some(v) = &val {
+                bar.set_message("validating…");
+                let r = tr.validate(v)?;
+                let value = r["ca_sdri"].as_f64().unwrap_or(f64::NAN);
+                let mut vline = json!({"step": tr.step, "epoch": tr.step as f64 / per_epoch as f64, "ca_sdri": r["ca_sdri"], "label_accuracy": r["label_accuracy"], "loss": r["loss"]});
+                let improved = value.is_finite() && tr.best.is_none_or(|(b, _)| value > b);
+                if improved {
+                    tr.best = Some((value, tr.step));
+                    run.write_checkpoint("best", |d| {
+                        tr.model.save(d)?;
+                        std::fs::write(d.join("metrics.json"), serde_json::to_string_pretty(&vline)?)?;
+                        Ok(())
+                    })?;
+                }
+                vline["best"] = json!({"metric": "ca_sdri", "value": tr.best.map(|b| b.0), "step": tr.best.map(|b| b.1)});
+                bar.println(format!("step {}: CA-SDRi {value:.3} dB{}", tr.step, if improved { " (best)" } else { "" }));
+                run.append("validation.jsonl", &vline)?;
+            }
+            tr.checkpoint(&run)?;
+            let _ = plot_curves(
+                &root.join("curves.png"),
+                &run.read_log("log.jsonl")?,
+                &run.read_log("validation.jsonl")?,
+                &["loss"],
+                &[("ca_sdri", "CA-SDRi (dB)")],
+            )
+            .map_err(|e| bar.println(format!("warning: curves.png not written: {e:#}")));
+        }
+    }
+    bar.finish_and_clear();
+    eprintln!("done: step {} in {:.1} s → {}", tr.step, t0.elapsed().as_secs_f64(), root.display());
+    Ok(())
+}
+
+impl SepTrainer {
+    /// One parameter group (every parameter at `lr`), AdamW with the config's betas and eps.
+    pub fn new(cfg: SepTrainConfig, model: TrainableSeparator, device: Device) -> SepTrainer {
+        let t = &cfg.train;
+        let groups = vec![ParamGroup::new(model.store.names(), t.lr, t.weight_decay)];
+        let base_lrs = groups.iter().map(|g| g.lr).collect();
+        let opt = AdamW::new(groups).with_betas(t.betas[0], t.betas[1]).with_eps(t.eps);
+        SepTrainer { cfg, model, opt, base_lrs, step: 0, best: None, device, sed: None }
+    }
+
+    /// Forward (training-mode BatchNorm, running statistics updated) + backward of one batch: the
+    /// loss (dB) and the gradients.
+    pub fn micro_step(&mut self, b: &SepBatch) -> Result<(f64, Grads)> {
+        let mixture = b.mixture.to_device(self.device)?;
+        let sed = match &self.sed {
+            Some(m) => Some(m.forward(&mixture)?),
+            None => None,
+        };
+        let it = self.model.config.iterations;
+        let passes = (it > 0).then(|| rng_for(self.cfg.train.seed, purpose::PASSES, self.step, 0).gen_range(1..=it));
+        let extra =
+            Conditions { strong_logits: sed.as_ref().map(|o| &o.strong_logits), embeddings: sed.as_ref().map(|o| &o.hidden_states), iterations: passes };
+        let tape = Tape::new();
+        let out = self.model.forward_with(&tape, &mixture, &b.labels, &extra, BnMode::Train)?;
+        let est = ops::reshape(&out.waveform, b.target.shape())?;
+        let loss = ops::neg_snr(&est, &b.target)?;
+        let lv = loss.value().to_vec()?[0];
+        if !lv.is_finite() {
+            drop((loss, est, out));
+            tape.clear();
+            let check = Tape::new();
+            check.check_finite(true);
+            let why = self
+                .model
+                .forward_with(&check, &mixture, &b.labels, &extra, BnMode::Train)
+                .and_then(|o| ops::neg_snr(&ops::reshape(&o.waveform, b.target.shape())?, &b.target).map(|_| ()))
+                .err()
+                .map_or("no op of the replayed forward produced it (the inputs may hold NaN)".to_string(), |e| e.to_string());
+            bail!("the loss is {lv}: {why}");
+        }
+        let grads = tape.backward(&loss)?;
+        self.model.apply_bn_stats(&out.bn_stats)?;
+        Ok((lv as f64, grads))
+    }
+
+    /// Clipping, schedule, AdamW; returns the gradient norm (before clipping).
+    pub fn update(&mut self, grads: &mut Grads, total: u64, per_epoch: u64) -> Result<f64> {
+        let c = self.cfg.train.clip_grad_norm;
+        let gn = if c > 0.0 {
+            clip_grad_norm(&self.model.store, grads, c)?
+        } else {
+            self.model.store.check_finite(grads)?;
+            f64::NAN
+        };
+        let f = lr_factor(&self.cfg.train.schedule, self.step, total, per_epoch);
+        let base = self.base_lrs.clone();
+        self.opt.map_lr(|i, _| base[i] * f);
+        self.opt.step(&mut self.model.store, grads)?;
+        self.step += 1;
+        Ok(gn)
+    }
+
+    /// The S5 metrics of the current weights (evaluation-mode BatchNorm) on `v` with oracle labels:
+    /// {"ca_sdri", "label_accuracy", "loss" (mean −SNR over the separated sources)}.
+    fn validate(&self, v: &PremixedSet) -> Result<Value> {
+        let m = self.model.inference(self.device)?;
+        let c = &m.config;
+        let k = c.classes.len();
+        let mut scores = Vec::with_capacity(v.items.len());
+        let (mut loss, mut nl) = (0.0, 0usize);
+        for it in &v.items {
+            let mix = audio::load(&it.mixture, c.sample_rate, Channels::All).map_err(|e| anyhow!("validation: {e}"))?;
+            let len = mix.num_samples();
+            let r = it.references.len();
+            let mut x = Vec::with_capacity(r * c.input_channels * len);
+            let mut lab = vec![0f32; r * k];
+            let mut refs = Vec::with_capacity(r);
+            for (j, (ci, p)) in it.references.iter().enumerate() {
+                x.extend(mix.channels.iter().flatten());
+                lab[j * k + ci] = 1.0;
+                let t = audio::load(p, c.sample_rate, Channels::MixDown).map_err(|e| anyhow!("validation: {e}"))?;
+                if t.num_samples() != len {
+                    bail!("validation: {} has {} samples, its mixture {} has {len}", p.display(), t.num_samples(), it.mixture.display());
+                }
+                refs.push(t.channels.into_iter().next().unwrap_or_default());
+            }
+            let xt = Tensor::from_vec(x, &[r, c.input_channels, len])?.to_device(self.device)?;
+            let sed = match &self.sed {
+                Some(s) => Some(s.forward(&xt)?),
+                None => None,
+            };
+            let extra =
+                Conditions { strong_logits: sed.as_ref().map(|o| &o.strong_logits), embeddings: sed.as_ref().map(|o| &o.hidden_states), iterations: None };
+            let y = m
+                .forward_with(&xt, &Tensor::from_vec(lab, &[r, k])?.to_device(self.device)?, &extra, &mut |_, _| Ok(()))
+                .with_context(|| format!("validating on {}", it.mixture.display()))?
+                .to_vec()?;
+            let est: Vec<&[f32]> = y.chunks(len).collect();
+            for (e, t) in est.iter().zip(&refs) {
+                loss -= aural_models::s5::metrics::snr_db(e, t);
+                nl += 1;
+            }
+            let rw: Vec<&[f32]> = refs.iter().map(|r| r.as_slice()).collect();
+            let (rs, es) = (slots(it, &c.classes, &rw), slots(it, &c.classes, &est));
+            scores.push(score_mixture(&it.name, &mix.channels[0], &rs, &es).map_err(|e| anyhow!("validation: {e}"))?);
+        }
+        let rep = report(scores, &c.classes);
+        Ok(json!({"ca_sdri": rep.ca_sdri, "label_accuracy": rep.label_accuracy, "loss": loss / nl.max(1) as f64}))
+    }
+
+    /// Writes `last/`: the model (config.json + model.safetensors, BatchNorm running statistics
+    /// included) and trainer_state.{safetensors,json} (AdamW moments and step counts, the step, the
+    /// best CA-SDRi).
+    fn checkpoint(&self, run: &RunDir) -> Result<()> {
+        run.write_checkpoint("last", |d| {
+            self.model.save(d)?;
+            let (tensors, steps) = optimizer_tensors(&self.opt);
+            safetensors_io::save(d.join("trainer_state.safetensors"), tensors.iter().map(|(k, t)| (k.as_str(), t)))?;
+            let state = json!({
+                "format": FORMAT, "step": self.step, "seed": self.cfg.train.seed,
+                "best": self.best.map(|(v, s)| json!({"value": v, "step": s})), "adam_steps": steps,
+            });
+            std::fs::write(d.join("trainer_state.json"), serde_json::to_string_pretty(&state)?)?;
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    /// Restores the optimizer state, the step and the best metric of `dir` (the model itself was
+    /// loaded from it).
+    fn restore(&mut self, dir: &Path) -> Result<()> {
+        let sp = dir.join("trainer_state.json");
+        let state: Value = serde_json::from_str(&std::fs::read_to_string(&sp).with_context(|| format!("reading {}", sp.display()))?)
+            .with_context(|| format!("{}", sp.display()))?;
+        if state["format"] != FORMAT {
+            bail!("{}: not a `trainer separator` state (format {})", sp.display(), state["format"]);
+        }
+        self.step = state["step"].as_u64().ok_or_else(|| anyhow!("{}: no step", sp.display()))?;
+        self.best = state["best"].as_object().and_then(|b| Some((b.get("value")?.as_f64()?, b.get("step")?.as_u64()?)));
+        let tp = dir.join("trainer_state.safetensors");
+        let mut file = safetensors_io::load(&tp).with_context(|| format!("reading {}", tp.display()))?;
+        restore_optimizer(&mut self.opt, &self.model.store, &mut file, &state["adam_steps"], &sp, &tp, self.device)
+    }
+}
