@@ -12,8 +12,10 @@
 //! Backward (gs, gh the gradients of scale and shift): dγ = gs·r − gh·μ·r, dβ = gh; in training mode
 //! also dx = dμ/n + dσ²·2(x − μ)/n with dμ = −gh·γ·r and dσ² = −(gs·γ − gh·μ·γ)·r³/2 — per channel an
 //! affine map of x, `dx = A_c + B_c·x` (the path of σ² through μ vanishes: Σ(x − μ) = 0). The
-//! statistics are runtime reductions (pairwise / compensated f32 sums) and the per-channel algebra is
-//! done on the host in f64 (C values), so the op runs on every device.
+//! per-channel algebra is done on the host in f64 (C values). On the CPU the statistics are one pass
+//! per (item, channel) plane (f64 sums of x and x², rayon) and dx one fused pass; on GPU devices they
+//! are runtime ops (the mean by pairwise / compensated f32 reductions, then the centred squares; dx a
+//! broadcast multiply-add), so the op runs on every device.
 //!
 //! Training mode also returns the batch mean and the *unbiased* variance (n/(n − 1)·σ²), which
 //! torch's running statistics take: `running ← (1 − momentum)·running + momentum·batch`
@@ -45,7 +47,7 @@ pub struct BnFold {
     pub batch: Option<(Vec<f32>, Vec<f32>)>,
 }
 
-/// Per-channel (sum, centred sum of squares) of x viewed as (B, C, R), on the host (f64).
+/// Per-channel (mean, centred sum of squares, n) of x viewed as (B, C, R), on the host (f64).
 fn moments(x: &Tensor) -> Result<(Vec<f64>, Vec<f64>, usize)> {
     let s = x.shape();
     if s.len() < 2 {
@@ -56,6 +58,21 @@ fn moments(x: &Tensor) -> Result<(Vec<f64>, Vec<f64>, usize)> {
     let n = b * r;
     if n == 0 {
         return Err(Error::Msg(format!("batch_norm_fold: a source {s:?} has no values per channel")));
+    }
+    if x.device().is_cpu() {
+        use rayon::prelude::*;
+        // Σx and Σx² per plane in f64, then per channel: Σ(x − μ)² = Σx² − n·μ².
+        let planes: Vec<(f64, f64)> =
+            x.cpu_f32()?.par_chunks(r).map(|p| p.iter().fold((0f64, 0f64), |(a, q), &v| (a + v as f64, q + v as f64 * v as f64))).collect();
+        let mut sum = vec![0f64; c];
+        let mut sq = vec![0f64; c];
+        for (i, (a, q)) in planes.into_iter().enumerate() {
+            sum[i % c] += a;
+            sq[i % c] += q;
+        }
+        let mu: Vec<f64> = sum.iter().map(|v| v / n as f64).collect();
+        let css = sq.iter().zip(&mu).map(|(q, m)| (q - n as f64 * m * m).max(0.0)).collect();
+        return Ok((mu, css, n));
     }
     let x3 = x.reshape(&[b, c, r])?;
     let sum = rr::sum(&rr::sum(&x3, 2, false)?, 0, false)?.to_vec()?;
@@ -172,6 +189,16 @@ fn affine_channels(x: &Tensor, k: &[f32], a: &[f32]) -> Result<Tensor> {
     let (b, c) = (s[0], s[1]);
     let r: usize = s[2..].iter().product();
     let dev = x.device();
+    if dev.is_cpu() {
+        use rayon::prelude::*;
+        let xv = x.cpu_f32()?;
+        let mut out = vec![0f32; xv.len()];
+        out.par_chunks_mut(r.max(1)).zip(xv.par_chunks(r.max(1))).enumerate().for_each(|(i, (o, xp))| {
+            let (kc, ac) = (k[i % c], a[i % c]);
+            o.iter_mut().zip(xp).for_each(|(o, &v)| *o = v * kc + ac);
+        });
+        return Tensor::from_vec(out, s);
+    }
     let x3 = x.reshape(&[b, c, r])?;
     let y = rb::add(&rb::mul(&x3, &Tensor::from_slice(k, &[1, c, 1], dev)?)?, &Tensor::from_slice(a, &[1, c, 1], dev)?)?;
     y.reshape(s)
