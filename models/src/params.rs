@@ -12,14 +12,26 @@ pub(crate) struct Params<'a> {
     pub used: BTreeSet<String>,
     pub source: String,
     pub device: Device,
+    /// Probing (see [`Params::probing`]): every tensor a loader asks for, with its shape.
+    pub probe: Option<Vec<(String, Vec<usize>)>>,
 }
 
 impl<'a> Params<'a> {
     pub fn new(tensors: &'a BTreeMap<String, Tensor>, source: &Path, device: Device) -> Params<'a> {
-        Params { tensors, used: BTreeSet::new(), source: source.display().to_string(), device }
+        Params { tensors, used: BTreeSet::new(), source: source.display().to_string(), device, probe: None }
+    }
+
+    /// A loader run that reads nothing: every `take` is recorded (name, shape) and answered with
+    /// zeros, so a model's loader lists the tensors a config needs.
+    pub fn probing(tensors: &'a BTreeMap<String, Tensor>) -> Params<'a> {
+        Params { probe: Some(Vec::new()), ..Params::new(tensors, Path::new("(probe)"), Device::Cpu) }
     }
 
     pub fn take(&mut self, name: &str, shape: &[usize]) -> Result<Tensor> {
+        if let Some(p) = self.probe.as_mut() {
+            p.push((name.to_string(), shape.to_vec()));
+            return Tensor::zeros(shape, DType::F32, Device::Cpu);
+        }
         let t = self
             .tensors
             .get(name)

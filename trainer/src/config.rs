@@ -457,6 +457,9 @@ pub struct SepModelCfg {
     /// The stage-2 SED model (an `m2d_sed` checkpoint directory) whose strong logits and hidden states
     /// condition a CP-JKU separator (time-FiLM, injection); frozen. Required by such a separator.
     pub sed: Option<PathBuf>,
+    /// The separator to train when `init` has another shape (a `config.json`): the weights are adapted
+    /// (`aural_trainer::separator::adapt_checkpoint`).
+    pub config: Option<PathBuf>,
 }
 
 /// A pre-mixed set in the DCASE 2025 task 4 baseline's layout.
@@ -506,6 +509,10 @@ pub struct SepTrainCfg {
     /// Clip the global gradient norm to this (default 0.5; off with 0).
     #[serde(default = "half")]
     pub clip_grad_norm: f64,
+    /// With `[model] config`: the learning rate of the tensors taken from `init` is lr × this (CP-JKU:
+    /// 0.2); the fresh ones train at `lr`. Default 1.
+    #[serde(default = "one")]
+    pub pretrained_lr_factor: f64,
 }
 
 fn constant_schedule() -> ScheduleCfg {
@@ -529,7 +536,7 @@ impl SepTrainConfig {
             }
         };
         fix(&mut c.model.init);
-        if let Some(p) = c.model.sed.as_mut() {
+        for p in [c.model.sed.as_mut(), c.model.config.as_mut()].into_iter().flatten() {
             fix(p);
         }
         for s in std::iter::once(&mut c.data.train).chain(c.data.validation.as_mut()) {
@@ -564,6 +571,9 @@ impl SepTrainConfig {
         }
         if !t.betas.iter().all(|b| (0.0..1.0).contains(b)) || !(t.eps > 0.0) {
             bail!("[train] betas must be in [0, 1) and eps > 0");
+        }
+        if !(t.pretrained_lr_factor.is_finite() && t.pretrained_lr_factor >= 0.0) {
+            bail!("[train] pretrained_lr_factor must be a finite number ≥ 0, got {}", t.pretrained_lr_factor);
         }
         if !(t.clip_grad_norm >= 0.0) {
             bail!("[train] clip_grad_norm must be ≥ 0 (0: off), got {}", t.clip_grad_norm);

@@ -26,9 +26,24 @@
 //! drawn per step from 1..=iterations (stream (seed, PASSES, step)), the gradient through the last
 //! pass only (CP-JKU's recipe); validation runs the config's full number of passes.
 //!
+//! ## Starting from another separator (`[model] config = "new.json"`)
+//! `init` may hold a separator of another shape (AudioSep's 1-channel query model, the baseline's
+//! 4-channel model): `config` gives the architecture to train, and [`adapt_checkpoint`] builds its
+//! first weights — a tensor of the same name and shape is copied; `pre_conv.weight` from one input
+//! channel is repeated over the new input channels and divided by their count (more channels than the
+//! source: the source's copied, the new ones zero, e.g. the iterative model's feedback channel);
+//! `after_conv` from one input channel is repeated per channel; `base.` and the iterative model's
+//! `base.ss_model.` map onto each other; everything else is drawn fresh from the seed as PyTorch
+//! initialises the module (Linear / Conv / ConvTranspose weight and bias U(±1/√fan_in), BatchNorm,
+//! LayerNorm and GroupNorm 1 and 0 with running statistics 0 and 1, GRU U(±1/√hidden), PReLU 0.25,
+//! the injection's layer weights 1/L and merge weights 1). The copied and repeated tensors are the
+//! pretrained ones: their learning rate is `lr · pretrained_lr_factor` (`[train]`, default 1; CP-JKU
+//! uses 0.2), the fresh ones train at `lr`.
+//!
 //! A NaN/inf loss stops the run with the step, the batch's files and the first op that produced a
 //! non-finite value (the forward is replayed on a checking tape).
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -40,7 +55,7 @@ use aural_models::audio::{self, Channels};
 use aural_models::m2d::M2dSed;
 use aural_models::s5::metrics::{read_layout, report, score_mixture, LayoutItem, Slot};
 use aural_models::separator::train::{BnMode, TrainableSeparator};
-use aural_models::separator::{Conditioning, Conditions};
+use aural_models::separator::{Conditioning, Conditions, ResUNet, SeparatorConfig};
 use aural_runtime::{safetensors_io, Device, Tensor};
 use rand::seq::SliceRandom;
 use rand::Rng;
@@ -233,10 +248,29 @@ pub fn run(a: Args) -> Result<()> {
     let Started { run, cfg, resume, device: dev } = start(&a, SepTrainConfig::from_text)?;
     let root = run.root.clone();
     let t0 = Instant::now();
+    let mut pretrained: Option<BTreeSet<String>> = None;
     let (model, from) = match (resume, run.checkpoint("last")) {
         (true, Some(d)) => (TrainableSeparator::load(&d, dev).with_context(|| format!("loading {}", d.display()))?, Some(d)),
         (true, None) => bail!("{}: no complete checkpoint (last/) to resume from", root.display()),
-        (false, _) => (TrainableSeparator::load(&cfg.model.init, dev).with_context(|| format!("loading {}", cfg.model.init.display()))?, None),
+        (false, _) => match &cfg.model.config {
+            None => (TrainableSeparator::load(&cfg.model.init, dev).with_context(|| format!("loading {}", cfg.model.init.display()))?, None),
+            Some(c) => {
+                let target = SeparatorConfig::from_file(c).with_context(|| format!("[model] config {}", c.display()))?;
+                let from = SeparatorConfig::from_file(cfg.model.init.join("config.json"))?;
+                let (tensors, st) = safetensors_io::load_checkpoint_dir(&cfg.model.init).with_context(|| format!("loading {}", cfg.model.init.display()))?;
+                let a = adapt_checkpoint(&target, &from, &tensors, cfg.train.seed)?;
+                eprintln!(
+                    "init: {} tensors from {} ({} repeated over input channels), {} fresh",
+                    a.pretrained.len(),
+                    cfg.model.init.display(),
+                    a.repeated.len(),
+                    a.fresh.len()
+                );
+                let m = TrainableSeparator::from_tensors(target, a.tensors, &st, dev)?;
+                pretrained = Some(a.pretrained);
+                (m, None)
+            }
+        },
     };
     check_model(&model, &cfg.model.init)?;
     let mc = model.config.clone();
@@ -266,7 +300,13 @@ pub fn run(a: Args) -> Result<()> {
         val.as_ref().map_or(String::new(), |v| format!(", {} validation mixtures", v.items.len())),
         t0.elapsed().as_secs_f64()
     );
-    let mut tr = SepTrainer::new(cfg.clone(), model, dev);
+    if resume && cfg.model.config.is_some() {
+        // The learning-rate groups of an adapted start: the tensors the run began from.
+        let from = SeparatorConfig::from_file(cfg.model.init.join("config.json"))?;
+        let (tensors, _) = safetensors_io::load_checkpoint_dir(&cfg.model.init).with_context(|| format!("loading {}", cfg.model.init.display()))?;
+        pretrained = Some(adapt_checkpoint(&model.config, &from, &tensors, cfg.train.seed)?.pretrained);
+    }
+    let mut tr = SepTrainer::with_groups(cfg.clone(), model, dev, pretrained.as_ref());
     tr.sed = sed;
     if let Some(d) = &from {
         tr.restore(d)?;
@@ -334,8 +374,23 @@ pub fn run(a: Args) -> Result<()> {
 impl SepTrainer {
     /// One parameter group (every parameter at `lr`), AdamW with the config's betas and eps.
     pub fn new(cfg: SepTrainConfig, model: TrainableSeparator, device: Device) -> SepTrainer {
+        SepTrainer::with_groups(cfg, model, device, None)
+    }
+
+    /// With `pretrained` names: those train at `lr · pretrained_lr_factor`, the others at `lr`.
+    pub fn with_groups(cfg: SepTrainConfig, model: TrainableSeparator, device: Device, pretrained: Option<&BTreeSet<String>>) -> SepTrainer {
         let t = &cfg.train;
-        let groups = vec![ParamGroup::new(model.store.names(), t.lr, t.weight_decay)];
+        let groups = match pretrained {
+            Some(p) if t.pretrained_lr_factor != 1.0 => {
+                let (old, new): (Vec<String>, Vec<String>) = model.store.names().into_iter().partition(|n| p.contains(n));
+                [(old, t.lr * t.pretrained_lr_factor), (new, t.lr)]
+                    .into_iter()
+                    .filter(|(n, _)| !n.is_empty())
+                    .map(|(n, lr)| ParamGroup::new(n, lr, t.weight_decay))
+                    .collect()
+            }
+            _ => vec![ParamGroup::new(model.store.names(), t.lr, t.weight_decay)],
+        };
         let base_lrs = groups.iter().map(|g| g.lr).collect();
         let opt = AdamW::new(groups).with_betas(t.betas[0], t.betas[1]).with_eps(t.eps);
         SepTrainer { cfg, model, opt, base_lrs, step: 0, best: None, device, sed: None }
@@ -474,4 +529,124 @@ impl SepTrainer {
         let mut file = safetensors_io::load(&tp).with_context(|| format!("reading {}", tp.display()))?;
         restore_optimizer(&mut self.opt, &self.model.store, &mut file, &state["adam_steps"], &sp, &tp, self.device)
     }
+}
+
+/// The first weights of a separator of `config` from another separator's checkpoint (module doc).
+pub struct Adapted {
+    pub tensors: BTreeMap<String, Tensor>,
+    /// Copied or repeated from the source (the pretrained learning-rate group).
+    pub pretrained: BTreeSet<String>,
+    /// Repeated over the input channels (a subset of `pretrained`).
+    pub repeated: Vec<String>,
+    /// Drawn fresh.
+    pub fresh: Vec<String>,
+}
+
+/// See the module doc, "Starting from another separator".
+pub fn adapt_checkpoint(config: &SeparatorConfig, from_config: &SeparatorConfig, from: &BTreeMap<String, Tensor>, seed: u64) -> Result<Adapted> {
+    let want = ResUNet::expected_tensors(config).map_err(|e| anyhow!("[model] config: {e}"))?;
+    let shapes: BTreeMap<&str, &[usize]> = want.iter().map(|(n, s)| (n.as_str(), s.as_slice())).collect();
+    let (bp, fp) = (config.base_prefix(), from_config.base_prefix());
+    let mut rng = rng_for(seed, INIT, 0, 0);
+    let mut out = Adapted { tensors: BTreeMap::new(), pretrained: BTreeSet::new(), repeated: Vec::new(), fresh: Vec::new() };
+    for (name, shape) in &want {
+        let src_name = name.strip_prefix(bp).map_or(name.clone(), |r| format!("{fp}{r}"));
+        let src = from.get(&src_name).map(|t| Ok::<_, anyhow::Error>((t.shape().to_vec(), t.to_vec()?))).transpose()?;
+        let n: usize = shape.iter().product();
+        let adapted: Option<Vec<f32>> = match &src {
+            Some((s, v)) if s == shape => Some(v.clone()),
+            Some((s, v)) if name.ends_with("pre_conv.weight") && s.len() == 4 && s[0] == shape[0] && s[1] < shape[1] => {
+                // (c0, Cs, 1, 1) → (c0, Ct, 1, 1).
+                let (c0, cs, ct) = (shape[0], s[1], shape[1]);
+                let mut w = vec![0f32; n];
+                for o in 0..c0 {
+                    for c in 0..ct {
+                        w[o * ct + c] = if cs == 1 {
+                            v[o] / ct as f32
+                        } else if c < cs {
+                            v[o * cs + c]
+                        } else {
+                            0.0
+                        };
+                    }
+                }
+                out.repeated.push(name.clone());
+                Some(w)
+            }
+            Some((s, v)) if (name.ends_with("after_conv.weight") || name.ends_with("after_conv.bias")) && from_config.input_channels == 1 => {
+                // Rows (s·1 + 0)·3 + k of the source → (s·C + c)·3 + k.
+                let per = n / shape[0];
+                let sources = config.target_sources_num;
+                if s[0] != 3 * sources || s.iter().skip(1).product::<usize>() != per {
+                    None
+                } else {
+                    let c = config.input_channels;
+                    let mut w = vec![0f32; n];
+                    for si in 0..sources {
+                        for ci in 0..c {
+                            for k in 0..3 {
+                                let (dst, srow) = (((si * c + ci) * 3 + k) * per, (si * 3 + k) * per);
+                                w[dst..dst + per].copy_from_slice(&v[srow..srow + per]);
+                            }
+                        }
+                    }
+                    out.repeated.push(name.clone());
+                    Some(w)
+                }
+            }
+            _ => None,
+        };
+        let v = match adapted {
+            Some(v) => {
+                out.pretrained.insert(name.clone());
+                v
+            }
+            None => {
+                out.fresh.push(name.clone());
+                fresh(name, shape, &shapes, &mut rng)
+            }
+        };
+        out.tensors.insert(name.clone(), Tensor::from_vec(v, shape)?);
+    }
+    Ok(out)
+}
+
+/// Stream purpose of the fresh draws of [`adapt_checkpoint`].
+const INIT: u64 = 11;
+
+/// PyTorch's default initialisation of the tensor `name` of shape `shape` (module doc).
+fn fresh(name: &str, shape: &[usize], shapes: &BTreeMap<&str, &[usize]>, rng: &mut impl Rng) -> Vec<f32> {
+    let n: usize = shape.iter().product();
+    let full = |v: f32| vec![v; n];
+    let (prefix, last) = name.rsplit_once('.').unwrap_or(("", name));
+    let module = prefix.rsplit('.').next().unwrap_or("");
+    let is_norm = module.starts_with("bn")
+        || module.ends_with("_bn")
+        || prefix.contains("_norm.")
+        || ((prefix.starts_with("label_embedding.") || prefix.starts_with("time_embedding.")) && (module == "1" || module == "4"));
+    match last {
+        "running_mean" => return full(0.0),
+        "running_var" => return full(1.0),
+        "soundbeam_weights" => return full(1.0 / n.max(1) as f32),
+        "weight_x_center" | "weight_soundbeam_features" => return full(1.0),
+        _ => {}
+    }
+    if is_norm {
+        return full(if last == "weight" { 1.0 } else { 0.0 });
+    }
+    if prefix.ends_with("output.0") && last == "weight" {
+        return full(0.25);
+    }
+    let bound = if prefix.ends_with(".rnn") {
+        // GRU: U(±1/√hidden), hidden = weight_hh's columns.
+        let hh = name.replace("weight_ih", "weight_hh").replace("bias_ih", "weight_hh").replace("bias_hh", "weight_hh");
+        1.0 / (shapes.get(hh.as_str()).map_or(1, |s| s.get(1).copied().unwrap_or(1)) as f64).sqrt()
+    } else {
+        // fan_in = weight.size(1) × the kernel's size: Linear (out, in), Conv2d (out, in, kh, kw), and
+        // ConvTranspose2d (in, out, kh, kw), for which torch takes size(1) as well.
+        let w = shapes.get(format!("{prefix}.weight").as_str()).copied().unwrap_or(shape);
+        let fan_in: usize = w.iter().skip(1).product();
+        1.0 / (fan_in.max(1) as f64).sqrt()
+    };
+    (0..n).map(|_| rng.gen_range(-bound..bound) as f32).collect()
 }

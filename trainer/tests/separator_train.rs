@@ -182,3 +182,88 @@ lr = 1e-3
     assert!(!o.status.success() && err.contains("[model] sed"), "{err}");
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// Starting from AudioSep's shape (the 1-channel, query-conditioned fixture `separator/audiosep_1ch`)
+/// a 4-channel, label-conditioned separator with out_conv: pre_conv repeated over the channels and
+/// divided by 4, after_conv repeated per channel, the label embedding and out_conv fresh (torch's
+/// default bounds), the rest copied; the fresh layers train at lr, the copied at lr × 0.2; a short run
+/// trains and writes a loadable checkpoint.
+#[test]
+fn an_audiosep_checkpoint_is_adapted_to_four_channels() {
+    use aural_models::separator::SeparatorConfig;
+    use aural_trainer::separator::adapt_checkpoint;
+    let src_dir = fixture_path("separator/audiosep_1ch");
+    let from = SeparatorConfig::from_file(src_dir.join("config.json")).unwrap();
+    let target = SeparatorConfig {
+        input_channels: 4,
+        output_channels: 1,
+        out_conv: true,
+        conditioning: aural_models::separator::Conditioning::Label,
+        label_len: 18,
+        ..from.clone()
+    };
+    let (src, _) = aural_runtime::safetensors_io::load_checkpoint_dir(&src_dir).unwrap();
+    let a = adapt_checkpoint(&target, &from, &src, 0).unwrap(); // the run below has seed 0
+    let pc = a.tensors["base.pre_conv.weight"].to_vec().unwrap();
+    let ps = src["base.pre_conv.weight"].to_vec().unwrap();
+    assert_eq!(a.tensors["base.pre_conv.weight"].shape(), [4, 4, 1, 1]);
+    for o in 0..4 {
+        for c in 0..4 {
+            assert_eq!(pc[o * 4 + c], ps[o] / 4.0);
+        }
+    }
+    let ac = a.tensors["base.after_conv.weight"].to_vec().unwrap();
+    let asrc = src["base.after_conv.weight"].to_vec().unwrap();
+    assert_eq!(a.tensors["base.after_conv.weight"].shape(), [12, 4, 1, 1]);
+    for c in 0..4 {
+        for k in 0..3 {
+            assert_eq!(ac[(c * 3 + k) * 4..][..4], asrc[k * 4..][..4], "after_conv row ({c}, {k})");
+        }
+    }
+    assert_eq!(
+        a.tensors["base.encoder_block3.conv_block1.conv1.weight"].to_vec().unwrap(),
+        src["base.encoder_block3.conv_block1.conv1.weight"].to_vec().unwrap()
+    );
+    let mut fresh = a.fresh.clone();
+    fresh.sort();
+    assert_eq!(
+        fresh,
+        ["base.out_conv.bias", "base.out_conv.weight"]
+            .iter()
+            .map(|s| s.to_string())
+            .chain((0..5).filter(|i| *i != 2).flat_map(|i| [format!("label_embedding.{i}.bias"), format!("label_embedding.{i}.weight")]))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect::<Vec<_>>()
+    );
+    let le = a.tensors["label_embedding.0.weight"].to_vec().unwrap();
+    let bound = 1.0 / (18f32).sqrt();
+    assert!(le.iter().all(|v| v.abs() <= bound) && le.iter().any(|v| v.abs() > 0.5 * bound), "Linear(18, …) draws U(±1/√18)");
+    assert!(a.tensors["label_embedding.1.weight"].to_vec().unwrap().iter().all(|&v| v == 1.0), "LayerNorm weight 1");
+    assert!(a.pretrained.contains("film.encoder_block1->conv_block1->beta1.weight") && !a.pretrained.contains("base.out_conv.weight"));
+
+    // A short run from the adapted weights, with the pretrained tensors at lr × 0.2.
+    let d = tmp("adapt");
+    aural_trainer::toy::write_premixed(&d.join("train"), &classes(), 4, 1.0, 32000, 4, 6).unwrap();
+    std::fs::write(d.join("target.json"), serde_json::to_string(&target).unwrap()).unwrap();
+    let cfg = format!(
+        "[model]\ninit = \"{}\"\nconfig = \"target.json\"\n[data]\ntrain = {{ soundscape = \"train/soundscape\", oracle_target = \"train/oracle_target\" }}\n[train]\nbatch = 2\nsteps = 2\nlr = 1e-3\npretrained_lr_factor = 0.2\n",
+        src_dir.display()
+    );
+    std::fs::write(d.join("sep.toml"), cfg).unwrap();
+    let run = d.join("run");
+    let o = trainer(&["separator", "--config", d.join("sep.toml").to_str().unwrap(), "--out", run.to_str().unwrap(), "--device", "cpu", "--quiet"]);
+    ok(&o);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("fresh"), "{err}");
+    let m = ResUNet::load(run.join("last"), Device::Cpu).unwrap();
+    assert_eq!(m.config.input_channels, 4);
+    assert!(lines(&run, "log.jsonl").iter().all(|l| l["loss"].as_f64().unwrap().is_finite()));
+    // Adam moves each weight by about lr per step: after 2 steps the copied FiLM layer by ≤ 2.5·2e-4,
+    // the fresh label embedding by more than 1e-3 somewhere.
+    let w = aural_runtime::safetensors_io::load(run.join("last/model.safetensors")).unwrap();
+    let moved = |k: &str| w[k].to_vec().unwrap().iter().zip(a.tensors[k].to_vec().unwrap()).fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+    let (old, new) = (moved("film.encoder_block1->conv_block1->beta1.weight"), moved("label_embedding.0.weight"));
+    assert!(old > 0.0 && old <= 2.5 * 2e-4 && new > 1e-3, "pretrained moved {old:e}, fresh {new:e}");
+    let _ = std::fs::remove_dir_all(&d);
+}

@@ -165,8 +165,20 @@ impl ResUNet {
 
     /// Builds the model from a config and the checkpoint's tensors (baseline `state_dict()` names).
     pub fn from_tensors(config: SeparatorConfig, tensors: &BTreeMap<String, Tensor>, source: &Path, device: Device) -> Result<ResUNet> {
+        Self::build(config, Params::new(tensors, source, device), tensors).map(|(m, _)| m)
+    }
+
+    /// Every tensor (name, shape) a checkpoint of `config` holds, in loading order (running
+    /// statistics included; the dead tensors of the baseline's checkpoints not).
+    pub fn expected_tensors(config: &SeparatorConfig) -> Result<Vec<(String, Vec<usize>)>> {
+        let empty = BTreeMap::new();
+        let (_, p) = Self::build(config.clone(), Params::probing(&empty), &empty)?;
+        Ok(p.probe.unwrap_or_default())
+    }
+
+    fn build<'a>(config: SeparatorConfig, mut p: Params<'a>, tensors: &BTreeMap<String, Tensor>) -> Result<(ResUNet, Params<'a>)> {
         config.validate()?;
-        let mut p = Params::new(tensors, source, device);
+        let device = p.device;
         let c = &config.channels;
         let (cin, f) = (config.input_channels, config.freq_bins());
         let bp = config.base_prefix();
@@ -227,7 +239,7 @@ impl ResUNet {
             None => None,
         };
         let unexpected = tensors.keys().filter(|k| !p.used.contains(*k) && !ignorable(k)).cloned().collect();
-        Ok(ResUNet {
+        let m = ResUNet {
             config,
             device,
             bn0,
@@ -243,7 +255,8 @@ impl ResUNet {
             inject,
             dprnn,
             unexpected,
-        })
+        };
+        Ok((m, p))
     }
 
     /// Stores the weights of every 3×3 convolution in f16, so a GPU runs them on tensor cores (the
