@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use aural_runtime::ops::adamw::{adamw_step, AdamWHyper};
+use aural_runtime::ops::adamw::{adamw_step, adamw_step_amsgrad, AdamWHyper};
 use aural_runtime::ops::binary::mul;
 use aural_runtime::ops::reduce::sum;
 use aural_runtime::ops::unary::affine;
@@ -29,24 +29,40 @@ struct State {
     step: u64,
     exp_avg: Tensor,
     exp_avg_sq: Tensor,
+    /// amsgrad's running max of exp_avg_sq (None when amsgrad is off).
+    max_exp_avg_sq: Option<Tensor>,
+}
+
+/// One parameter's optimizer state as [`AdamW::state`] lists it (for checkpoints).
+#[derive(Debug, Clone, Copy)]
+pub struct ParamState<'a> {
+    pub name: &'a str,
+    pub step: u64,
+    pub exp_avg: &'a Tensor,
+    pub exp_avg_sq: &'a Tensor,
+    /// Present when the parameter was last updated with amsgrad on.
+    pub max_exp_avg_sq: Option<&'a Tensor>,
 }
 
 /// AdamW: per parameter, `p ← p·(1 − lr·wd)`, then Adam with bias corrections and eps added to
-/// √v̂ (torch.optim.AdamW, amsgrad = False). One fused kernel launch (`adamw_fwd_f32_v1`) per
-/// parameter on GPU devices; rayon on the CPU. Parameters without a gradient are skipped (as torch
-/// skips `p.grad is None`), and their step count does not advance.
+/// √v̂ (torch.optim.AdamW; amsgrad off by default, see [`AdamW::with_amsgrad`]). One fused kernel
+/// launch (`adamw_fwd_f32_v1`, or `adamw_amsgrad_fwd_f32_v1`) per parameter on GPU devices; rayon on
+/// the CPU. Parameters without a gradient are skipped (as torch skips `p.grad is None`), and their
+/// step count does not advance.
 pub struct AdamW {
     pub groups: Vec<ParamGroup>,
     pub beta1: f64,
     pub beta2: f64,
     pub eps: f64,
+    /// torch's `amsgrad`: the denominator uses the running max of exp_avg_sq.
+    pub amsgrad: bool,
     state: HashMap<String, State>,
 }
 
 impl AdamW {
     /// torch's defaults: betas (0.9, 0.999), eps 1e-8. A name in two groups is an error at `step`.
     pub fn new(groups: Vec<ParamGroup>) -> AdamW {
-        AdamW { groups, beta1: 0.9, beta2: 0.999, eps: 1e-8, state: HashMap::new() }
+        AdamW { groups, beta1: 0.9, beta2: 0.999, eps: 1e-8, amsgrad: false, state: HashMap::new() }
     }
 
     pub fn with_betas(mut self, beta1: f64, beta2: f64) -> AdamW {
@@ -60,25 +76,50 @@ impl AdamW {
         self
     }
 
+    /// torch's `AdamW(amsgrad=…)`: keeps `max_exp_avg_sq = max(max_exp_avg_sq, exp_avg_sq)` per
+    /// parameter (zeros at the start, as torch) and divides by its square root instead of v's.
+    pub fn with_amsgrad(mut self, amsgrad: bool) -> AdamW {
+        self.amsgrad = amsgrad;
+        self
+    }
+
     /// The step count of a parameter (0 before its first update).
     pub fn step_count(&self, name: &str) -> u64 {
         self.state.get(name).map_or(0, |s| s.step)
     }
 
-    /// The optimizer state of every parameter that has one: (name, step count, exp_avg, exp_avg_sq),
-    /// by name (for checkpoints).
-    pub fn state(&self) -> Vec<(&str, u64, &Tensor, &Tensor)> {
-        let mut v: Vec<_> = self.state.iter().map(|(k, s)| (k.as_str(), s.step, &s.exp_avg, &s.exp_avg_sq)).collect();
-        v.sort_by(|a, b| a.0.cmp(b.0));
+    /// The optimizer state of every parameter that has one, by name (for checkpoints).
+    pub fn state(&self) -> Vec<ParamState<'_>> {
+        let mut v: Vec<_> = self
+            .state
+            .iter()
+            .map(|(k, s)| ParamState {
+                name: k.as_str(),
+                step: s.step,
+                exp_avg: &s.exp_avg,
+                exp_avg_sq: &s.exp_avg_sq,
+                max_exp_avg_sq: s.max_exp_avg_sq.as_ref(),
+            })
+            .collect();
+        v.sort_by(|a, b| a.name.cmp(b.name));
         v
     }
 
-    /// Restores one parameter's state (a resumed run).
-    pub fn set_state(&mut self, name: &str, step: u64, exp_avg: Tensor, exp_avg_sq: Tensor) -> Result<()> {
-        if exp_avg.shape() != exp_avg_sq.shape() {
-            return Err(Error::Msg(format!("AdamW state of '{name}': moments of shapes {:?} and {:?}", exp_avg.shape(), exp_avg_sq.shape())));
+    /// Restores one parameter's state (a resumed run). `max_exp_avg_sq` is amsgrad's running max.
+    /// With amsgrad on and no max given (a checkpoint of a run without amsgrad), the max starts from
+    /// zeros at the next step, as for a fresh parameter (torch would fail on the missing key); with
+    /// amsgrad off a given max is kept until the next step, which drops it.
+    pub fn set_state(&mut self, name: &str, step: u64, exp_avg: Tensor, exp_avg_sq: Tensor, max_exp_avg_sq: Option<Tensor>) -> Result<()> {
+        let shapes_differ = exp_avg.shape() != exp_avg_sq.shape() || max_exp_avg_sq.as_ref().is_some_and(|x| x.shape() != exp_avg.shape());
+        if shapes_differ {
+            return Err(Error::Msg(format!(
+                "AdamW state of '{name}': moments of shapes {:?} and {:?}{}",
+                exp_avg.shape(),
+                exp_avg_sq.shape(),
+                max_exp_avg_sq.as_ref().map_or(String::new(), |x| format!(", max_exp_avg_sq {:?}", x.shape()))
+            )));
         }
-        self.state.insert(name.to_string(), State { step, exp_avg, exp_avg_sq });
+        self.state.insert(name.to_string(), State { step, exp_avg, exp_avg_sq, max_exp_avg_sq });
         Ok(())
     }
 
@@ -114,13 +155,23 @@ impl AdamW {
                         step: 0,
                         exp_avg: Tensor::zeros(p.shape(), DType::F32, p.device())?,
                         exp_avg_sq: Tensor::zeros(p.shape(), DType::F32, p.device())?,
+                        max_exp_avg_sq: None,
                     },
                 };
                 let step = st.step + 1;
                 let h = AdamWHyper { lr: g.lr, beta1: self.beta1, beta2: self.beta2, eps: self.eps, weight_decay: g.weight_decay, step };
-                let out = adamw_step(p, grad, &st.exp_avg, &st.exp_avg_sq, &h)?;
+                let out = if self.amsgrad {
+                    let vmax = match st.max_exp_avg_sq {
+                        Some(x) => x,
+                        None => Tensor::zeros(p.shape(), DType::F32, p.device())?,
+                    };
+                    adamw_step_amsgrad(p, grad, &st.exp_avg, &st.exp_avg_sq, &vmax, &h)?
+                } else {
+                    adamw_step(p, grad, &st.exp_avg, &st.exp_avg_sq, &h)?
+                };
                 store.set(name, out.param)?;
-                self.state.insert(name.clone(), State { step, exp_avg: out.exp_avg, exp_avg_sq: out.exp_avg_sq });
+                let state = State { step, exp_avg: out.exp_avg, exp_avg_sq: out.exp_avg_sq, max_exp_avg_sq: out.max_exp_avg_sq };
+                self.state.insert(name.clone(), state);
             }
         }
         Ok(())

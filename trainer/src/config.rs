@@ -472,10 +472,53 @@ pub struct PremixedCfg {
     pub oracle_target: PathBuf,
 }
 
+/// The training set of `trainer separator`: pre-mixed, or mixed on the fly from `mix`
+/// (`sources/<Label>/*.wav`, optional `backgrounds/`, `rirs/`; `aural_trainer::mixing`).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TrainSetCfg {
+    pub soundscape: Option<PathBuf>,
+    pub oracle_target: Option<PathBuf>,
+    pub mix: Option<PathBuf>,
+    /// On the fly: clip length (default 10 s).
+    #[serde(default = "ten")]
+    pub seconds: f64,
+    /// On the fly: at most this many sources per mixture (default 3).
+    #[serde(default = "three")]
+    pub max_sources: usize,
+    /// On the fly: the SNR range of each source against the background (default [0, 15] dB).
+    #[serde(default = "snr_range")]
+    pub snr_db: [f64; 2],
+    /// On the fly: mixtures per epoch (default 1000).
+    #[serde(default = "thousand")]
+    pub mixtures_per_epoch: usize,
+}
+
+fn ten() -> f64 {
+    10.0
+}
+fn three() -> usize {
+    3
+}
+fn snr_range() -> [f64; 2] {
+    [0.0, 15.0]
+}
+fn thousand() -> usize {
+    1000
+}
+
+impl TrainSetCfg {
+    /// The pre-mixed folders, when this is a pre-mixed set.
+    pub fn premixed(&self) -> Option<PremixedCfg> {
+        Some(PremixedCfg { soundscape: self.soundscape.clone()?, oracle_target: self.oracle_target.clone()? })
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct SepDataCfg {
-    pub train: PremixedCfg,
+    /// Pre-mixed (`{ soundscape, oracle_target }`) or mixed on the fly (`{ mix = "dir", … }`).
+    pub train: TrainSetCfg,
     pub validation: Option<PremixedCfg>,
     /// Threads decoding audio ahead of the step (default 2).
     #[serde(default = "two")]
@@ -513,6 +556,9 @@ pub struct SepTrainCfg {
     /// 0.2); the fresh ones train at `lr`. Default 1.
     #[serde(default = "one")]
     pub pretrained_lr_factor: f64,
+    /// AdamW's amsgrad variant (torch's `amsgrad=True`; CP-JKU trains with it). Default off.
+    #[serde(default)]
+    pub amsgrad: bool,
 }
 
 fn constant_schedule() -> ScheduleCfg {
@@ -539,7 +585,10 @@ impl SepTrainConfig {
         for p in [c.model.sed.as_mut(), c.model.config.as_mut()].into_iter().flatten() {
             fix(p);
         }
-        for s in std::iter::once(&mut c.data.train).chain(c.data.validation.as_mut()) {
+        for p in [c.data.train.soundscape.as_mut(), c.data.train.oracle_target.as_mut(), c.data.train.mix.as_mut()].into_iter().flatten() {
+            fix(p);
+        }
+        if let Some(s) = c.data.validation.as_mut() {
             fix(&mut s.soundscape);
             fix(&mut s.oracle_target);
         }
@@ -588,6 +637,14 @@ impl SepTrainConfig {
         if !(s.gamma > 0.0 && s.gamma <= 1.0) || !(0.0..=1.0).contains(&s.min_factor) {
             bail!("[train.schedule] gamma must be in (0, 1] and min_factor in [0, 1]");
         }
+        let d = &self.data.train;
+        match (&d.soundscape, &d.oracle_target, &d.mix) {
+            (Some(_), Some(_), None) | (None, None, Some(_)) => {}
+            _ => bail!("[data] train: give `soundscape` and `oracle_target` (pre-mixed), or `mix` (a folder of sources/<Label>/ to mix on the fly)"),
+        }
+        if d.mix.is_some() && (!(d.seconds > 0.0 && d.seconds <= 600.0) || d.max_sources == 0 || !(d.snr_db[0] <= d.snr_db[1]) || d.mixtures_per_epoch == 0) {
+            bail!("[data] train: seconds must be in (0, 600], max_sources and mixtures_per_epoch ≥ 1, snr_db = [low, high] with low ≤ high");
+        }
         if self.validation.every_steps == Some(0) {
             bail!("[validation] every_steps must be ≥ 1");
         }
@@ -627,7 +684,7 @@ mod tests {
         assert_eq!(c.train.batch, 2);
         assert_eq!(c.train.clip_grad_norm, 0.5);
         assert_eq!(c.train.schedule.kind, "cosine");
-        assert_eq!(c.data.train.soundscape, Path::new("/data/dev_set/train/soundscape"));
+        assert_eq!(c.data.train.soundscape.as_deref(), Some(Path::new("/data/dev_set/train/soundscape")));
         let e = SepTrainConfig::from_text(&text.replace("batch = 2", "batch = 0"), Path::new("x.toml"), Path::new(".")).unwrap_err();
         assert!(format!("{e:#}").contains("batch"), "{e:#}");
     }

@@ -275,6 +275,8 @@ pub mod purpose {
     pub const LABEL: u64 = 4;
     /// `trainer separator`: the passes of an iterative separator at a step.
     pub const PASSES: u64 = 5;
+    /// `trainer separator`: an on-the-fly mixture.
+    pub const MIX: u64 = 6;
 }
 
 /// Feature extraction of the model's front end, with an optional cache of each file's fbank.

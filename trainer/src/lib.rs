@@ -9,6 +9,7 @@ pub use aural_models as models;
 pub mod augment;
 pub mod config;
 pub mod data;
+pub mod mixing;
 pub mod run;
 pub mod sed;
 pub mod separator;

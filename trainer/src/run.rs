@@ -111,22 +111,26 @@ pub fn progress(quiet: bool, end: u64, pos: u64) -> indicatif::ProgressBar {
     b
 }
 
-/// The AdamW moments as checkpoint tensors (`adam.exp_avg/NAME`, `adam.exp_avg_sq/NAME`) and the
-/// step counts by name (a JSON object).
+/// The AdamW moments as checkpoint tensors (`adam.exp_avg/NAME`, `adam.exp_avg_sq/NAME`, and with
+/// amsgrad `adam.max_exp_avg_sq/NAME`) and the step counts by name (a JSON object).
 pub fn optimizer_tensors(opt: &AdamW) -> (Vec<(String, Tensor)>, Value) {
     let mut tensors = Vec::new();
     let mut steps = serde_json::Map::new();
-    for (name, st, m, v) in opt.state() {
-        tensors.push((format!("adam.exp_avg/{name}"), m.clone()));
-        tensors.push((format!("adam.exp_avg_sq/{name}"), v.clone()));
-        steps.insert(name.to_string(), json!(st));
+    for s in opt.state() {
+        let name = s.name;
+        tensors.push((format!("adam.exp_avg/{name}"), s.exp_avg.clone()));
+        tensors.push((format!("adam.exp_avg_sq/{name}"), s.exp_avg_sq.clone()));
+        if let Some(x) = s.max_exp_avg_sq {
+            tensors.push((format!("adam.max_exp_avg_sq/{name}"), x.clone()));
+        }
+        steps.insert(name.to_string(), json!(s.step));
     }
     (tensors, Value::Object(steps))
 }
 
 /// Restores what [`optimizer_tensors`] wrote: `steps` (from `sp`, the state JSON) names the
 /// parameters, `file` (read from `tp`) holds their moments; every name and shape is checked against
-/// `store`.
+/// `store`. `adam.max_exp_avg_sq/NAME` is optional (absent in checkpoints of runs without amsgrad).
 pub fn restore_optimizer(
     opt: &mut AdamW,
     store: &ParamStore,
@@ -139,17 +143,23 @@ pub fn restore_optimizer(
     let steps = steps.as_object().ok_or_else(|| anyhow!("{}: no adam_steps", sp.display()))?;
     for (name, st) in steps {
         let want = store.get(name).map_err(|_| anyhow!("{}: optimizer state for '{name}', which the model does not have", tp.display()))?;
-        let mut get = |k: &str| -> Result<Tensor> {
+        let mut get = |k: &str, required: bool| -> Result<Option<Tensor>> {
             let key = format!("{k}/{name}");
-            let t = file.remove(&key).ok_or_else(|| anyhow!("{}: tensor '{key}' is missing", tp.display()))?;
+            let Some(t) = file.remove(&key) else {
+                if required {
+                    bail!("{}: tensor '{key}' is missing", tp.display());
+                }
+                return Ok(None);
+            };
             if t.shape() != want.shape() {
                 bail!("{}: '{key}' has shape {:?}, the parameter {:?}", tp.display(), t.shape(), want.shape());
             }
-            Ok(t.to_device(device)?)
+            Ok(Some(t.to_device(device)?))
         };
-        let m = get("adam.exp_avg")?;
-        let v = get("adam.exp_avg_sq")?;
-        opt.set_state(name, st.as_u64().ok_or_else(|| anyhow!("{}: bad step count of '{name}'", sp.display()))?, m, v)?;
+        let m = get("adam.exp_avg", true)?.expect("required");
+        let v = get("adam.exp_avg_sq", true)?.expect("required");
+        let vmax = get("adam.max_exp_avg_sq", false)?;
+        opt.set_state(name, st.as_u64().ok_or_else(|| anyhow!("{}: bad step count of '{name}'", sp.display()))?, m, v, vmax)?;
     }
     Ok(())
 }

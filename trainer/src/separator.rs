@@ -3,15 +3,22 @@
 //!
 //! Data: pre-mixed sets in the baseline's layout, `soundscape/<name>.wav` (the model's input channels)
 //! and `oracle_target/<name>_<Label>.wav` (the dry source at microphone 0), labels from the file
-//! names (the S5 metrics' reader, [`read_layout`]). Every mixture of a set has one length.
+//! names (the S5 metrics' reader, [`read_layout`]); every mixture of a set has one length. Or, for
+//! training, mixtures made on the fly from dry sources, backgrounds and simulated or given room
+//! responses ([`crate::mixing`]).
 //!
 //! One optimizer step (global step n = 1, 2, …), as the baseline's `LabelQueriedSeparationLightning1LB`:
 //! 1. `batch` mixtures in a per-epoch shuffled order; for each, one of its labels drawn at random
 //!    (a ChaCha stream of (seed, sample index)) is the query (a one-hot) and its dry source the target.
+//!    A model separating S > 1 sources per pass (the baseline's ResUNetK) gets every label of the
+//!    mixture in its slots (`LabelQueriedSeparationLightning`): targets (B, S, L), silent slots zero;
+//!    the loss below over the B·S rows is then the baseline's masked loss exactly (a silent slot's
+//!    output is gated to zero, its SNR is 10·log10(ε/ε) = 0 and its gradient 0).
 //! 2. Forward with BatchNorm in training mode (batch statistics; the running statistics updated with
 //!    momentum 0.01 as torch does), L = mean over the batch of −SNR(estimate, target)
 //!    ([`neg_snr`](aural_autograd::ops::neg_snr), torchmetrics' plain SNR), backward.
-//! 3. Gradient clipping (global norm, default 0.5), lr = base · [`lr_factor`], AdamW.
+//! 3. Gradient clipping (global norm, default 0.5), lr = base · [`lr_factor`], AdamW (amsgrad with
+//!    `[train] amsgrad = true`).
 //!
 //! Validation (every epoch by default, and at the last step): the current weights with BatchNorm in
 //! evaluation mode separate every labelled source of every validation mixture (oracle labels), scored
@@ -64,6 +71,7 @@ use serde_json::{json, Value};
 
 use crate::config::{PremixedCfg, SepTrainConfig};
 use crate::data::{purpose, rng_for, BatchPlan, Loader};
+use crate::mixing::{make_sample, Material, MixSpec, Sample};
 use crate::run::{lr_factor, optimizer_tensors, plot_curves, progress, restore_optimizer, start, RunArgs, RunDir, Started};
 
 #[derive(clap::Args)]
@@ -130,26 +138,72 @@ pub struct SepBatch {
     pub files: Vec<PathBuf>,
 }
 
+/// Where training mixtures come from.
+pub enum TrainData {
+    Premixed(PremixedSet),
+    /// Mixed on the fly (`aural_trainer::mixing`), `per_epoch` mixtures an epoch.
+    Mix {
+        material: Material,
+        spec: MixSpec,
+        per_epoch: usize,
+    },
+}
+
 /// The batches of a run: sample g = micro·batch + j is mixture `order(epoch)[g mod n]` with the label
-/// drawn from stream (seed, LABEL, g).
+/// drawn from stream (seed, LABEL, g) (pre-mixed), or on-the-fly mixture g.
 pub struct SepPlan {
-    pub set: PremixedSet,
+    pub data: TrainData,
     pub batch: usize,
     pub seed: u64,
     pub channels: usize,
     pub rate: u32,
     pub classes: usize,
+    /// Sources per pass (S): 1 queries one label drawn per mixture; S > 1 (ResUNetK) queries every
+    /// label of the mixture in its slots, silent slots with zero targets.
+    pub sources: usize,
 }
 
 impl SepPlan {
-    fn order(&self, epoch: u64) -> Vec<usize> {
-        let mut p: Vec<usize> = (0..self.set.items.len()).collect();
+    fn order(&self, n: usize, epoch: u64) -> Vec<usize> {
+        let mut p: Vec<usize> = (0..n).collect();
         p.shuffle(&mut rng_for(self.seed, purpose::ORDER, 0, epoch));
         p
     }
 
+    /// Mixtures an epoch.
+    pub fn len(&self) -> usize {
+        match &self.data {
+            TrainData::Premixed(s) => s.items.len(),
+            TrainData::Mix { per_epoch, .. } => *per_epoch,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     pub fn default_steps_per_epoch(&self) -> u64 {
-        (self.set.items.len() / self.batch).max(1) as u64
+        (self.len() / self.batch).max(1) as u64
+    }
+
+    fn mixed(&self, micro: u64, material: &Material, spec: &MixSpec) -> Result<SepBatch> {
+        let b = self.batch;
+        let samples: Vec<Result<Sample>> = (0..b as u64).into_par_iter().map(|j| make_sample(material, spec, micro * b as u64 + j)).collect();
+        let (len, ch) = (spec.len, self.channels);
+        let (mut mix, mut tgt, mut lab, mut files) = (Vec::with_capacity(b * ch * len), Vec::with_capacity(b * len), vec![0f32; b * self.classes], Vec::new());
+        for (j, s) in samples.into_iter().enumerate() {
+            let s = s?;
+            mix.extend(s.mixture.into_iter().flatten());
+            tgt.extend(s.target);
+            lab[j * self.classes + s.class] = 1.0;
+            files.extend(s.files);
+        }
+        Ok(SepBatch {
+            mixture: Tensor::from_vec(mix, &[b, ch, len])?,
+            labels: Tensor::from_vec(lab, &[b, self.classes])?,
+            target: Tensor::from_vec(tgt, &[b, 1, len])?,
+            files,
+        })
     }
 }
 
@@ -157,48 +211,66 @@ impl BatchPlan for SepPlan {
     type Batch = SepBatch;
 
     fn batch(&self, micro: u64) -> Result<SepBatch> {
-        let n = self.set.items.len() as u64;
+        let set = match &self.data {
+            TrainData::Premixed(s) => s,
+            TrainData::Mix { material, spec, .. } => return self.mixed(micro, material, spec),
+        };
+        let n = set.items.len() as u64;
         let mut members = Vec::with_capacity(self.batch);
         let mut cached: Option<(u64, Vec<usize>)> = None;
         for j in 0..self.batch as u64 {
             let g = micro * self.batch as u64 + j;
             let epoch = g / n;
             if cached.as_ref().is_none_or(|(e, _)| *e != epoch) {
-                cached = Some((epoch, self.order(epoch)));
+                cached = Some((epoch, self.order(set.items.len(), epoch)));
             }
-            let it = &self.set.items[cached.as_ref().unwrap().1[(g % n) as usize]];
-            let r = rng_for(self.seed, purpose::LABEL, g, 0).gen_range(0..it.references.len());
-            members.push((it, &it.references[r]));
+            let it = &set.items[cached.as_ref().unwrap().1[(g % n) as usize]];
+            if self.sources > 1 {
+                if it.references.len() > self.sources {
+                    bail!("{}: {} references; the model separates {} per pass", it.mixture.display(), it.references.len(), self.sources);
+                }
+                members.push((it, &it.references[..]));
+            } else {
+                let r = rng_for(self.seed, purpose::LABEL, g, 0).gen_range(0..it.references.len());
+                members.push((it, &it.references[r..r + 1]));
+            }
         }
-        let len = self.set.len;
-        type Loaded = Result<(Vec<Vec<f32>>, Vec<f32>)>;
+        let len = set.len;
+        type Loaded = Result<(Vec<Vec<f32>>, Vec<Vec<f32>>)>;
         let loaded: Vec<Loaded> = members
             .par_iter()
-            .map(|(it, (_, rpath))| {
+            .map(|(it, refs)| {
                 let m = audio::load(&it.mixture, self.rate, Channels::All).map_err(|e| anyhow!("{e}"))?;
                 if m.channels.len() != self.channels || m.num_samples() != len {
                     bail!("{}: {} channels × {} samples, expected {} × {len}", it.mixture.display(), m.channels.len(), m.num_samples(), self.channels);
                 }
-                let t = audio::load(rpath, self.rate, Channels::MixDown).map_err(|e| anyhow!("{e}"))?;
-                if t.num_samples() != len {
-                    bail!("{}: {} samples, its mixture {} has {len}", rpath.display(), t.num_samples(), it.mixture.display());
+                let mut ts = Vec::with_capacity(refs.len());
+                for (_, rpath) in refs.iter() {
+                    let t = audio::load(rpath, self.rate, Channels::MixDown).map_err(|e| anyhow!("{e}"))?;
+                    if t.num_samples() != len {
+                        bail!("{}: {} samples, its mixture {} has {len}", rpath.display(), t.num_samples(), it.mixture.display());
+                    }
+                    ts.push(t.channels.into_iter().next().unwrap_or_default());
                 }
-                Ok((m.channels, t.channels.into_iter().next().unwrap_or_default()))
+                Ok((m.channels, ts))
             })
             .collect();
-        let b = self.batch;
-        let (mut mix, mut tgt, mut lab) = (Vec::with_capacity(b * self.channels * len), Vec::with_capacity(b * len), vec![0f32; b * self.classes]);
+        let (b, sn, k) = (self.batch, self.sources, self.classes);
+        let (mut mix, mut tgt, mut lab) = (Vec::with_capacity(b * self.channels * len), vec![0f32; b * sn * len], vec![0f32; b * sn * k]);
         for (j, l) in loaded.into_iter().enumerate() {
-            let (m, t) = l?;
+            let (m, ts) = l?;
             mix.extend(m.into_iter().flatten());
-            tgt.extend(t);
-            lab[j * self.classes + members[j].1 .0] = 1.0;
+            // Slot i: reference i (silent slots: zero label, zero target).
+            for (i, (t, (ci, _))) in ts.into_iter().zip(members[j].1).enumerate() {
+                tgt[(j * sn + i) * len..][..len].copy_from_slice(&t);
+                lab[(j * sn + i) * k + ci] = 1.0;
+            }
         }
         Ok(SepBatch {
             mixture: Tensor::from_vec(mix, &[b, self.channels, len])?,
-            labels: Tensor::from_vec(lab, &[b, self.classes])?,
-            target: Tensor::from_vec(tgt, &[b, 1, len])?,
-            files: members.iter().map(|(it, (_, r))| vec![it.mixture.clone(), r.clone()]).collect::<Vec<_>>().concat(),
+            labels: Tensor::from_vec(lab, &[b, sn * k])?,
+            target: Tensor::from_vec(tgt, &[b, sn, len])?,
+            files: members.iter().flat_map(|(it, refs)| std::iter::once(it.mixture.clone()).chain(refs.iter().map(|(_, r)| r.clone()))).collect(),
         })
     }
 }
@@ -228,13 +300,13 @@ fn check_model(m: &TrainableSeparator, source: &Path) -> Result<()> {
     if c.conditioning != Conditioning::Label {
         bail!("{}: `trainer separator` trains label-conditioned separators; this one takes a query embedding", source.display());
     }
-    if c.target_sources_num != 1 || c.label_len != c.classes.len() {
+    if c.label_len != c.target_sources_num * c.classes.len() {
         bail!(
-            "{}: `trainer separator` trains one source per pass (target_sources_num 1, label_len = the {} classes); this model has {} sources and label_len {}",
+            "{}: label_len {} is not target_sources_num {} × the {} classes: not a label-queried separator `trainer separator` can feed",
             source.display(),
-            c.classes.len(),
+            c.label_len,
             c.target_sources_num,
-            c.label_len
+            c.classes.len()
         );
     }
     if c.output_channels != 1 {
@@ -282,21 +354,51 @@ pub fn run(a: Args) -> Result<()> {
         (Some(d), false) => bail!("[model] sed = {}: this separator takes no SED conditions", d.display()),
         (None, false) => None,
     };
-    let set = PremixedSet::load(&cfg.data.train, &mc.classes, mc.input_channels, mc.sample_rate, "train")?;
+    let d = &cfg.data.train;
+    let data = match d.premixed() {
+        Some(p) => TrainData::Premixed(PremixedSet::load(&p, &mc.classes, mc.input_channels, mc.sample_rate, "train")?),
+        None => {
+            let root = d.mix.as_ref().expect("validated");
+            let spec = MixSpec {
+                rate: mc.sample_rate,
+                channels: mc.input_channels,
+                len: (d.seconds * mc.sample_rate as f64).round() as usize,
+                max_sources: d.max_sources,
+                snr_db: (d.snr_db[0], d.snr_db[1]),
+                seed: cfg.train.seed,
+            };
+            TrainData::Mix { material: Material::list(root, &mc.classes)?, spec, per_epoch: d.mixtures_per_epoch }
+        }
+    };
     let val = match &cfg.data.validation {
         Some(v) => Some(PremixedSet::load(v, &mc.classes, mc.input_channels, mc.sample_rate, "validation")?),
         None => None,
     };
-    let plan =
-        Arc::new(SepPlan { set, batch: cfg.train.batch, seed: cfg.train.seed, channels: mc.input_channels, rate: mc.sample_rate, classes: mc.classes.len() });
+    if mc.target_sources_num > 1 && matches!(data, TrainData::Mix { .. }) {
+        bail!("[data] train: mixing on the fly feeds one source per pass; this model separates {} (train it on a pre-mixed set)", mc.target_sources_num);
+    }
+    let plan = Arc::new(SepPlan {
+        data,
+        batch: cfg.train.batch,
+        seed: cfg.train.seed,
+        channels: mc.input_channels,
+        rate: mc.sample_rate,
+        classes: mc.classes.len(),
+        sources: mc.target_sources_num,
+    });
     let per_epoch = cfg.train.steps_per_epoch.unwrap_or_else(|| plan.default_steps_per_epoch());
     let total = cfg.train.steps.unwrap_or_else(|| cfg.train.epochs.unwrap() * per_epoch);
     let end = a.max_steps.map_or(total, |m| m.min(total));
     let every = cfg.validation.every_steps.unwrap_or(per_epoch);
     eprintln!(
-        "data: {} training mixtures of {:.2} s{}; {per_epoch} steps per epoch, {total} steps in all ({:.1} s to check)",
-        plan.set.items.len(),
-        plan.set.len as f64 / mc.sample_rate as f64,
+        "data: {} training mixtures{} of {:.2} s{}; {per_epoch} steps per epoch, {total} steps in all ({:.1} s to check)",
+        plan.len(),
+        if matches!(plan.data, TrainData::Mix { .. }) { " an epoch, mixed on the fly," } else { "" },
+        match &plan.data {
+            TrainData::Premixed(s) => s.len,
+            TrainData::Mix { spec, .. } => spec.len,
+        } as f64
+            / mc.sample_rate as f64,
         val.as_ref().map_or(String::new(), |v| format!(", {} validation mixtures", v.items.len())),
         t0.elapsed().as_secs_f64()
     );
@@ -392,7 +494,7 @@ impl SepTrainer {
             _ => vec![ParamGroup::new(model.store.names(), t.lr, t.weight_decay)],
         };
         let base_lrs = groups.iter().map(|g| g.lr).collect();
-        let opt = AdamW::new(groups).with_betas(t.betas[0], t.betas[1]).with_eps(t.eps);
+        let opt = AdamW::new(groups).with_betas(t.betas[0], t.betas[1]).with_eps(t.eps).with_amsgrad(t.amsgrad);
         SepTrainer { cfg, model, opt, base_lrs, step: 0, best: None, device, sed: None }
     }
 
@@ -460,11 +562,20 @@ impl SepTrainer {
             let mix = audio::load(&it.mixture, c.sample_rate, Channels::All).map_err(|e| anyhow!("validation: {e}"))?;
             let len = mix.num_samples();
             let r = it.references.len();
-            let mut x = Vec::with_capacity(r * c.input_channels * len);
-            let mut lab = vec![0f32; r * k];
+            // One source per pass: a row per reference; ResUNetK: one row, the references in its slots.
+            let sn = c.target_sources_num;
+            if r > sn && sn > 1 {
+                bail!("validation: {} has {r} references; the model separates {sn} per pass", it.mixture.display());
+            }
+            let rows = if sn == 1 { r } else { 1 };
+            let mut x = Vec::with_capacity(rows * c.input_channels * len);
+            for _ in 0..rows {
+                x.extend(mix.channels.iter().flatten());
+            }
+            let mut lab = vec![0f32; rows * sn * k];
             let mut refs = Vec::with_capacity(r);
             for (j, (ci, p)) in it.references.iter().enumerate() {
-                x.extend(mix.channels.iter().flatten());
+                // Row j slot 0, or row 0 slot j: the same flat position either way.
                 lab[j * k + ci] = 1.0;
                 let t = audio::load(p, c.sample_rate, Channels::MixDown).map_err(|e| anyhow!("validation: {e}"))?;
                 if t.num_samples() != len {
@@ -472,7 +583,7 @@ impl SepTrainer {
                 }
                 refs.push(t.channels.into_iter().next().unwrap_or_default());
             }
-            let xt = Tensor::from_vec(x, &[r, c.input_channels, len])?.to_device(self.device)?;
+            let xt = Tensor::from_vec(x, &[rows, c.input_channels, len])?.to_device(self.device)?;
             let sed = match &self.sed {
                 Some(s) => Some(s.forward(&xt)?),
                 None => None,
@@ -480,7 +591,7 @@ impl SepTrainer {
             let extra =
                 Conditions { strong_logits: sed.as_ref().map(|o| &o.strong_logits), embeddings: sed.as_ref().map(|o| &o.hidden_states), iterations: None };
             let y = m
-                .forward_with(&xt, &Tensor::from_vec(lab, &[r, k])?.to_device(self.device)?, &extra, &mut |_, _| Ok(()))
+                .forward_with(&xt, &Tensor::from_vec(lab, &[rows, sn * k])?.to_device(self.device)?, &extra, &mut |_, _| Ok(()))
                 .with_context(|| format!("validating on {}", it.mixture.display()))?
                 .to_vec()?;
             let est: Vec<&[f32]> = y.chunks(len).collect();

@@ -160,3 +160,24 @@ fn write_wav16(p: &Path, rate: u32, channels: &[&[f32]]) -> Result<()> {
     w.finalize()?;
     Ok(())
 }
+
+/// Dry sources for on-the-fly mixing: `root/sources/<Label>/s{i}.wav`, `n` per class of the first
+/// `classes.len().min(5)` classes (the sounds of [`write_clips`], 0.4–1.2 s each), and one quiet
+/// noise background `root/backgrounds/b0.wav` of 2 s.
+pub fn write_sources(root: &Path, classes: &[String], n: usize, rate: u32, seed: u64) -> Result<()> {
+    for (c, label) in classes.iter().enumerate().take(5) {
+        let d = root.join("sources").join(label);
+        std::fs::create_dir_all(&d).with_context(|| format!("creating {}", d.display()))?;
+        for i in 0..n {
+            let mut rng = rng_for(seed, 300, c as u64, i as u64);
+            let dur = rng.gen_range(0.4..1.2);
+            let x: Vec<f32> = (0..(dur * rate as f64) as usize).map(|j| sound(c, j as f64 / rate as f64, dur, &mut rng)).collect();
+            write_wav16(&d.join(format!("s{i}.wav")), rate, &[&x])?;
+        }
+    }
+    let b = root.join("backgrounds");
+    std::fs::create_dir_all(&b).with_context(|| format!("creating {}", b.display()))?;
+    let mut rng = rng_for(seed, 301, 0, 0);
+    let x: Vec<f32> = (0..2 * rate as usize).map(|_| (rng.gen::<f32>() * 2.0 - 1.0) * 0.01).collect();
+    write_wav16(&b.join("b0.wav"), rate, &[&x])
+}

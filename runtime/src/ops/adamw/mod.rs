@@ -1,10 +1,14 @@
-//! One fused AdamW step (`torch.optim.AdamW` semantics, amsgrad = False): decoupled weight decay
+//! One fused AdamW step (`torch.optim.AdamW` semantics): decoupled weight decay
 //! `p ← p·(1 − lr·wd)` before the Adam update, bias corrections, eps added to √v̂. Used by
 //! `aural_autograd::optim::AdamW`, one call per parameter.
 //!
+//! Two variants: [`adamw_step`] (amsgrad = False) and [`adamw_step_amsgrad`] (amsgrad = True: a
+//! third state `max_exp_avg_sq ← max(max_exp_avg_sq, v)` replaces v in the denominator; v itself is
+//! still the stored exp_avg_sq).
+//!
 //! CPU: `cpu.rs` (rayon, the reference; same f32 operation order as torch's single-tensor AdamW).
-//! CUDA: `cuda.rs` launching `kernels/cuda/adamw.cu` (`adamw_fwd_f32_v1`). Both take the same
-//! host-precomputed f32 scalars ([`AdamWScalars`]), so they agree to rounding.
+//! CUDA: `cuda.rs` launching `kernels/cuda/adamw.cu` (`adamw_fwd_f32_v1`, `adamw_amsgrad_fwd_f32_v1`).
+//! Both take the same host-precomputed f32 scalars ([`AdamWScalars`]), so they agree to rounding.
 
 mod cpu;
 mod cuda;
@@ -55,35 +59,57 @@ impl AdamWHyper {
     }
 }
 
-/// The updated parameter and moments of one step.
+/// The updated parameter and moments of one step. `max_exp_avg_sq` is `Some` exactly when the step
+/// was an amsgrad step ([`adamw_step_amsgrad`]).
 #[derive(Debug, Clone)]
 pub struct AdamWState {
     pub param: Tensor,
     pub exp_avg: Tensor,
     pub exp_avg_sq: Tensor,
+    pub max_exp_avg_sq: Option<Tensor>,
 }
 
 /// One AdamW step of parameter `p` with gradient `g` and moments `m` (exp_avg), `v` (exp_avg_sq);
 /// returns new tensors (inputs are unchanged). All f32, one shape, one device.
 pub fn adamw_step(p: &Tensor, g: &Tensor, m: &Tensor, v: &Tensor, h: &AdamWHyper) -> Result<AdamWState> {
     let op = "adamw";
-    for t in [p, g, m, v] {
-        expect_dtype(op, t, DType::F32)?;
-        if t.shape() != p.shape() {
-            return Err(Error::shape(
-                op,
-                format!("param {:?}, grad {:?}, exp_avg {:?}, exp_avg_sq {:?} must share one shape", p.shape(), g.shape(), m.shape(), v.shape()),
-            ));
-        }
-    }
-    if h.step == 0 {
-        return Err(Error::Msg("adamw: step counts from 1".into()));
-    }
+    check(op, &[p, g, m, v], h)?;
     let s = h.scalars();
     match same_device(op, &[p, g, m, v])? {
         Device::Cpu => cpu::adamw(p.cpu_f32()?, g.cpu_f32()?, m.cpu_f32()?, v.cpu_f32()?, &s, p.shape()),
         Device::Cuda(_) | Device::Emu => cuda::adamw(p, g, m, v, &s),
     }
+}
+
+/// One AdamW step with amsgrad (`torch.optim.AdamW(amsgrad=True)`): as [`adamw_step`], then
+/// `vmax ← max(vmax, v)` (elementwise, NaN propagating as `torch.maximum`) with the new v, and the
+/// denominator `√vmax / √(1 − β2^t) + eps`. `vmax` is the previous max_exp_avg_sq (zeros before the
+/// first step); the result's `max_exp_avg_sq` is `Some(new max)`. All f32, one shape, one device.
+pub fn adamw_step_amsgrad(p: &Tensor, g: &Tensor, m: &Tensor, v: &Tensor, vmax: &Tensor, h: &AdamWHyper) -> Result<AdamWState> {
+    let op = "adamw_amsgrad";
+    check(op, &[p, g, m, v, vmax], h)?;
+    let s = h.scalars();
+    match same_device(op, &[p, g, m, v, vmax])? {
+        Device::Cpu => cpu::adamw_amsgrad(p.cpu_f32()?, g.cpu_f32()?, m.cpu_f32()?, v.cpu_f32()?, vmax.cpu_f32()?, &s, p.shape()),
+        Device::Cuda(_) | Device::Emu => cuda::adamw_amsgrad(p, g, m, v, vmax, &s),
+    }
+}
+
+/// dtype (f32), shape (all as the parameter's) and step (≥ 1) checks; `ts` is [p, g, m, v, (vmax)].
+fn check(op: &'static str, ts: &[&Tensor], h: &AdamWHyper) -> Result<()> {
+    const NAMES: [&str; 5] = ["param", "grad", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"];
+    let p = ts[0];
+    for t in ts {
+        expect_dtype(op, t, DType::F32)?;
+        if t.shape() != p.shape() {
+            let all = ts.iter().zip(NAMES).map(|(t, n)| format!("{n} {:?}", t.shape())).collect::<Vec<_>>().join(", ");
+            return Err(Error::shape(op, format!("{all} must share one shape")));
+        }
+    }
+    if h.step == 0 {
+        return Err(Error::Msg(format!("{op}: step counts from 1")));
+    }
+    Ok(())
 }
 
 /// Benchmark cases: one step of an AST MLP weight (3072 × 768 = 2.36 M parameters); memory-bound,
