@@ -1,5 +1,6 @@
-//! Backward rules of the separator's spectral back end: `istft` (adjoint `istft_bwd`) and
-//! `complex_mask` (`complex_mask_bwd`), and their autograd wrappers (`ops::spectral`).
+//! Backward rules of the separator's spectral back end: `istft` (adjoint `istft_bwd`),
+//! `complex_mask` (`complex_mask_bwd`) and `stft` (adjoint `stft_bwd`: the adjoint identity, the
+//! emulator and finite differences at the end of this file), and their autograd wrappers (`ops::spectral`).
 //!
 //! (a) The backward kernels (`istft_ola_bwd_f32_v1`, `istft_frames_bwd_f32_v1`,
 //!     `complex_mask_data_bwd_f32_v1`, `complex_mask_weight_bwd_f32_v1`, `complex_mask_wsum_bwd_f32_v1`)
@@ -19,12 +20,12 @@
 //! ```
 //! Gradients must match torch within 1e-5 relative to each tensor's largest gradient.
 
-use aural_autograd::ops::spectral::{complex_mask, istft};
+use aural_autograd::ops::spectral::{complex_mask, istft, stft};
 use aural_autograd::ops::{mul, sum_all};
 use aural_autograd::testing::gradcheck;
 use aural_autograd::{Tape, Var};
 use aural_runtime::ops::complex_mask::{complex_mask_bwd, OutConv};
-use aural_runtime::ops::stft::{istft_bwd, StftOpts};
+use aural_runtime::ops::stft::{istft_bwd, stft_bwd, StftOpts};
 use aural_runtime::testing::{fixture, gpu_devices, rand_tensor, rand_vec};
 use aural_runtime::{Device, Tensor};
 
@@ -248,6 +249,67 @@ fn complex_mask_gradients_match_torch() {
                 check_rel(&format!("{name} {device} grad weight"), grads.get(w).unwrap(), &f[&key("grad.weight")], GOLD_TOL);
                 check_rel(&format!("{name} {device} grad bias"), grads.get(b).unwrap(), &f[&key("grad.bias")], GOLD_TOL);
             }
+        }
+    }
+}
+
+// ---- the STFT's backward (its adjoint) ----
+
+/// `stft_bwd` is the adjoint of `stft`: ⟨stft(x), G⟩ = ⟨x, stft_bwd(G)⟩ for random x and G (every bin,
+/// the imaginary DC/Nyquist parts included), on even and odd n_fft, hops that do and do not divide it,
+/// lengths with and without a partial last hop, a signal barely longer than n_fft/2 (the reflect
+/// padding folds over most of it); and the kernels (`stft_frames_bwd_f32_v1`, `stft_ola_bwd_f32_v1`)
+/// under the emulator match the CPU.
+#[test]
+fn stft_bwd_is_the_adjoint_and_the_kernels_match_cpu() {
+    use aural_runtime::ops::stft::stft as rstft;
+    for (ci, (n, hop, len, lead)) in
+        [(16usize, 4usize, 40usize, vec![2usize]), (15, 4, 33, vec![1, 2]), (16, 5, 9, vec![1]), (64, 16, 200, vec![3])].into_iter().enumerate()
+    {
+        let o = StftOpts::new(n, hop);
+        let mut xs = lead.clone();
+        xs.push(len);
+        let x = rand_tensor(&xs, 100 + ci as u64);
+        let y = rstft(&x, &o).unwrap();
+        let g = rand_tensor(y.shape(), 200 + ci as u64);
+        let dx = stft_bwd(&g, &o, len).unwrap();
+        assert_eq!(dx.shape(), x.shape());
+        let lhs: f64 = y.to_vec().unwrap().iter().zip(g.to_vec().unwrap()).map(|(a, b)| *a as f64 * b as f64).sum();
+        let rhs: f64 = x.to_vec().unwrap().iter().zip(dx.to_vec().unwrap()).map(|(a, b)| *a as f64 * b as f64).sum();
+        let scale: f64 = y.to_vec().unwrap().iter().zip(g.to_vec().unwrap()).map(|(a, b)| (*a as f64 * b as f64).abs()).sum();
+        assert!((lhs - rhs).abs() <= 1e-5 * scale, "case {ci}: <stft(x), G> = {lhs}, <x, stft_bwd(G)> = {rhs}");
+        for dev in gpu_devices() {
+            let got = stft_bwd(&g.to_device(dev).unwrap(), &o, len).unwrap().to_device(Device::Cpu).unwrap();
+            check_rel(&format!("stft_bwd {dev} case {ci}"), &got, &dx, 1e-5);
+        }
+    }
+}
+
+#[test]
+fn stft_gradcheck() {
+    for (n, len, seed) in [(16usize, 30usize, 5u64), (15, 21, 6)] {
+        let o = StftOpts::new(n, 4);
+        let x = rand_tensor(&[2, len], seed);
+        let r = gradcheck(&format!("stft n_fft {n} len {len}"), &[x], H, TOL, |v| stft(&v[0], &o)).unwrap_or_else(|e| panic!("{e}"));
+        eprintln!("stft n_fft {n} len {len}: worst error / bound {:.2e} ({} evaluations)", r.worst, r.evals);
+    }
+}
+
+/// `stft`'s gradient against torch.stft's autograd (fixture cases stft_even, stft_odd), CPU and emulator.
+#[test]
+fn stft_gradients_match_torch() {
+    let f = fixture("spectral_grads.safetensors");
+    for dev in std::iter::once(Device::Cpu).chain(gpu_devices()) {
+        for case in ["stft_even", "stft_odd"] {
+            let m = f[&format!("{case}.meta")].to_vec().unwrap();
+            let o = StftOpts::new(m[0] as usize, m[1] as usize);
+            let tape = Tape::new();
+            let x = tape.var(f[&format!("{case}.x")].to_device(dev).unwrap());
+            let y = stft(&x, &o).unwrap();
+            check_rel(&format!("{case} {dev} y"), &y.value().to_device(Device::Cpu).unwrap(), &f[&format!("{case}.y")], 1e-5);
+            let loss = sum_all(&mul(&y, &tape.constant(f[&format!("{case}.dy")].to_device(dev).unwrap())).unwrap()).unwrap();
+            let g = tape.backward(&loss).unwrap();
+            check_rel(&format!("{case} {dev} grad x"), &g.get(&x).unwrap().to_device(Device::Cpu).unwrap(), &f[&format!("{case}.grad.x")], 1e-5);
         }
     }
 }

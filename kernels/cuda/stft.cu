@@ -23,6 +23,9 @@
 //   Backward (istft's adjoint, at the end of this file): istft_ola_bwd_f32_v1 (crop and envelope
 //             undone: one thread per padded sample) then istft_frames_bwd_f32_v1 (naive DFT of each
 //             windowed frame of that gradient, one thread per output bin, like stft v1). Any N.
+//             The STFT's adjoint: stft_frames_bwd_f32_v1 (each frame's w·Re(Σ_k G_k e^{2πikn/N}), one
+//             thread per frame sample) then stft_ola_bwd_f32_v1 (overlap-add with the reflect padding
+//             folded back, gathering: one thread per signal sample). Any N.
 
 #include "common.cuh"
 
@@ -263,5 +266,59 @@ extern "C" __global__ void istft_frames_bwd_f32_v1(const float* __restrict__ gp,
         const float c = edge ? 1.0f : 2.0f;
         dspec[((size_t)(b * 2 + 0) * F + k) * T + t] = sr * c / (float)N;
         dspec[((size_t)(b * 2 + 1) * F + k) * T + t] = edge ? 0.0f : si * c / (float)N;
+    }
+}
+
+// stft_frames bwd v1 (the STFT's adjoint, part 1). Launch: 1-D grid × 256, grid-stride over B·T·N
+// frame samples (n fastest). dspec [B, 2, F, T] (the spectrum's gradient); consts: window | cos | sin;
+// frames [B, T, N]: u[b, t, n] = w[n]·Σ_{k<F} (Gre[k, t]·cos(2πkn/N) − Gim[k, t]·sin(2πkn/N)).
+// Bytes (upper bound; repeated reads hit L1/L2): 16·F read per output, 4 written.
+extern "C" __global__ void stft_frames_bwd_f32_v1(const float* __restrict__ dspec, const float* __restrict__ consts,
+                                                 float* __restrict__ frames, const StftParams p) {
+    const int N = p.n_fft, F = p.n_freq, T = p.n_frames;
+    const float* tc = consts + N;
+    const float* ts = consts + 2 * N;
+    const int total = p.batch * T * N;
+    for (int idx = blockIdx.x * blockDim.x + threadIdx.x; idx < total; idx += gridDim.x * blockDim.x) {
+        const int n = idx % N, t = (idx / N) % T, b = idx / (N * T);
+        const float* gr = dspec + (size_t)b * 2 * F * T + t;
+        const float* gi = gr + (size_t)F * T;
+        float s = 0.0f;
+        int ph = 0;  // k·n mod N
+        for (int k = 0; k < F; ++k) {
+            s += gr[(size_t)k * T] * tc[ph] - gi[(size_t)k * T] * ts[ph];
+            ph += n;
+            if (ph >= N) ph -= N;
+        }
+        frames[idx] = consts[n] * s;
+    }
+}
+
+// stft_ola bwd v1 (part 2). Launch: 1-D grid × 256, grid-stride over B·L output samples. Each output
+// sample j of the signal was read at up to three padded positions (j + N/2; its left mirror N/2 − j
+// for 1 ≤ j ≤ N/2; its right mirror N/2 + 2(L − 1) − j for j ≤ L − 2 when that lies past the end);
+// at each, the frames covering it are summed (gather: deterministic, no atomics).
+// frames [B, T, N]; dx [B, L].
+extern "C" __global__ void stft_ola_bwd_f32_v1(const float* __restrict__ frames, float* __restrict__ dx, const StftParams p) {
+    const int N = p.n_fft, T = p.n_frames, L = p.len, H = p.hop, pad = N / 2;
+    const int span = N + H * (T - 1);
+    const int total = p.batch * L;
+    for (int idx = blockIdx.x * blockDim.x + threadIdx.x; idx < total; idx += gridDim.x * blockDim.x) {
+        const int j = idx % L, b = idx / L;
+        const float* fb = frames + (size_t)b * T * N;
+        int pos[3];
+        int np = 0;
+        pos[np++] = j + pad;
+        if (j >= 1 && j <= pad) pos[np++] = pad - j;
+        if (j <= L - 2 && pad + 2 * (L - 1) - j >= pad + L) pos[np++] = pad + 2 * (L - 1) - j;
+        float s = 0.0f;
+        for (int q = 0; q < np; ++q) {
+            const int ps = pos[q];
+            if (ps >= span) continue;
+            const int t_lo = ps + 1 > N ? (ps + 1 - N + H - 1) / H : 0;
+            const int t_hi = min(ps / H, T - 1);
+            for (int t = t_lo; t <= t_hi; ++t) s += fb[(size_t)t * N + (ps - t * H)];
+        }
+        dx[idx] = s;
     }
 }

@@ -24,6 +24,11 @@ T′, F − 1), `.y` (B, S, O, 2, F, T), `.dy`, `.grad.x`; with out_conv also `.
 - mask_oc_gate: out_conv 2 → 3 and gate [[1, 0.7], [0, 1.3]] (slot (1, 0) gated 0).
 - mask_plain:   no out_conv, no gate (O = C).
 
+stft cases (`<case>.x` (2, L), `.y` (2, 2, F, T) planes re/im, `.dy`, `.grad.x`, `.meta` = [n_fft, hop, L]):
+  s = torch.stft(x, n_fft, hop, window=torch.hann_window(n_fft), center=True, pad_mode='reflect',
+                 return_complex=True);  y = stack(s.real, s.imag)
+- stft_even: n_fft 64, hop 16, L 150.   - stft_odd: n_fft 63, hop 13, L 100 (odd N, partial last hop).
+
 Run: /work/main/.venv/bin/python tests/golden/spectral_grads.py
 """
 from pathlib import Path
@@ -88,6 +93,20 @@ istft_case("istft_long", 64, 16, 9, 170)
 istft_case("istft_odd", 63, 16, 9, 128)
 mask_case("mask_oc_gate", True, [[1.0, 0.7], [0.0, 1.3]])
 mask_case("mask_plain", False, None)
+
+
+def stft_case(name, n_fft, hop, length):
+    x = torch.randn(2, length, requires_grad=True)
+    sp = torch.stft(x, n_fft, hop, window=torch.hann_window(n_fft), center=True, pad_mode="reflect", return_complex=True)
+    y = torch.stack([sp.real, sp.imag], 1)
+    r = torch.randn_like(y)
+    (y * r).sum().backward()
+    t[f"{name}.x"], t[f"{name}.y"], t[f"{name}.dy"], t[f"{name}.grad.x"] = x.detach(), y.detach(), r, x.grad
+    t[f"{name}.meta"] = torch.tensor([n_fft, hop, length], dtype=torch.float32)
+
+
+stft_case("stft_even", 64, 16, 150)
+stft_case("stft_odd", 63, 13, 100)
 
 for k, v in t.items():
     assert torch.isfinite(v).all(), k

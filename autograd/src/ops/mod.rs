@@ -50,7 +50,7 @@ pub use reduce::{mean, mean_all, sum, sum_all};
 pub use s5ops::{group_norm, prelu, resize_bilinear, standardize_add};
 pub use shape::{concat, permute, repeat_interleave, reshape, slice, transpose};
 pub use softmax::softmax;
-pub use spectral::{complex_mask, istft, magnitude_input};
+pub use spectral::{complex_mask, istft, magnitude_input, stft};
 pub use unary::{abs, affine, clamp, exp, gelu, gelu_tanh, leaky_relu, log, neg, relu, sigmoid, sqrt, tanh};
 
 use aural_runtime::ops::reduce as rr;

@@ -1,5 +1,8 @@
 //! The separator's spectral back end on Vars, for training with a waveform loss.
 //!
+//! [`stft`]: `aural_runtime::ops::stft::stft` of a Var signal; backward its adjoint `stft_bwd`
+//! (kernels `stft_frames_bwd_f32_v1`, `stft_ola_bwd_f32_v1`).
+//!
 //! [`istft`]: `aural_runtime::ops::stft::istft` (torch.istft, periodic Hann, center=True) of the
 //! spectrum planes (…, 2, F, T) to (…, length). It is linear in the spectrum; its backward is the
 //! adjoint `aural_runtime::ops::stft::istft_bwd`: the waveform gradient divided by the window-sum-
@@ -24,6 +27,14 @@ use aural_runtime::{Result, Tensor};
 
 use crate::tape::record;
 use crate::Var;
+
+/// `stft(x, o)` on a Var: (…, L) → (…, 2, F, T); backward `stft_bwd` (the adjoint).
+pub fn stft(x: &Var, o: &StftOpts) -> Result<Var> {
+    let y = st::stft(x.value(), o)?;
+    let len = *x.shape().last().unwrap_or(&0);
+    let o = *o;
+    record("stft", &[x], y, move |g, _| Ok(vec![Some(st::stft_bwd(g, &o, len)?)]))
+}
 
 /// `istft(spec, o, Some(length))` on a Var: (…, 2, F, T) → (…, length).
 pub fn istft(spec: &Var, o: &StftOpts, length: usize) -> Result<Var> {

@@ -12,6 +12,14 @@
 //! i.e. c_k/N·rfft(u_t)[k], with c_k = 1 at k = 0 and k = N/2 (even N) — where dIm = 0 — and 2 for
 //! the other bins (each stands for itself and its Hermitian mirror).
 //!
+//! [`stft_bwd`], the adjoint of [`super::stft`] (a gradient for whatever is upstream of an STFT):
+//! ```text
+//! u_t[n] = w[n]·Σ_{k<F} (Gre[k, t]·cos(2πkn/N) − Gim[k, t]·sin(2πkn/N))
+//! dx[j]  = Σ over the (t, n) with reflect(t·hop − N/2 + n) = j of u_t[n]
+//! ```
+//! (the imaginary parts of DC and Nyquist multiply sin(0) = sin(πn) = 0: no contribution). CPU: rustfft
+//! inverse plans, then a per-item overlap-add; CUDA: `stft_frames_bwd_f32_v1`, `stft_ola_bwd_f32_v1`.
+//!
 //! CPU: `cpu.rs` (rustfft forward plan, rayon over (batch, frame)). CUDA: `istft_ola_bwd_f32_v1`
 //! (crop and envelope division, one thread per padded sample) and `istft_frames_bwd_f32_v1` (naive
 //! DFT, one thread per output bin) in `kernels/cuda/stft.cu`.
@@ -45,5 +53,28 @@ pub fn istft_bwd_version(grad: &Tensor, o: &StftOpts, frames: usize, v: Option<u
     match grad.device() {
         Device::Cpu => cpu::istft_bwd(grad.cpu_f32()?, batch, frames, len, o, &shape),
         Device::Cuda(_) | Device::Emu => cuda::istft_bwd(grad, batch, frames, len, o, &shape, v),
+    }
+}
+
+/// Gradient of [`super::stft`]`(x, o)` with respect to `x`: `grad` (…, 2, F, T) → (…, `len`), the
+/// signal's length (T must be 1 + len / hop). See the module doc.
+pub fn stft_bwd(grad: &Tensor, o: &StftOpts, len: usize) -> Result<Tensor> {
+    let op = "stft_bwd";
+    o.check(op)?;
+    expect_dtype(op, grad, DType::F32)?;
+    let r = grad.rank();
+    if r < 3 || grad.shape()[r - 3] != 2 || grad.shape()[r - 2] != o.n_freq() || grad.shape()[r - 1] != o.n_frames(len) {
+        return Err(Error::shape(op, format!("expects (…, 2, {}, {}) for a signal of {len} samples, got {:?}", o.n_freq(), o.n_frames(len), grad.shape())));
+    }
+    if len <= o.n_fft / 2 {
+        return Err(Error::shape(op, format!("reflect padding needs more than n_fft/2 = {} samples, got {len}", o.n_fft / 2)));
+    }
+    let nt = o.n_frames(len);
+    let batch = grad.numel() / (2 * o.n_freq() * nt);
+    let mut shape = grad.shape()[..r - 3].to_vec();
+    shape.push(len);
+    match grad.device() {
+        Device::Cpu => cpu::stft_bwd(grad.cpu_f32()?, batch, nt, len, o, &shape),
+        Device::Cuda(_) | Device::Emu => cuda::stft_bwd(grad, batch, nt, len, o, &shape),
     }
 }

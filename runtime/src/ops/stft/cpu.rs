@@ -167,3 +167,41 @@ pub(super) fn istft_bwd(grad: &[f32], batch: usize, nt: usize, len: usize, o: &S
     });
     Tensor::from_vec(out, shape)
 }
+
+/// The STFT's adjoint (`super::stft_bwd`): per frame w·Re(inverse DFT of the F gradient bins, the
+/// other bins zero) (rustfft, rayon over (batch, frame)), then per item the overlap-add into the
+/// padded signal and the reflect padding folded back (sequential in a fixed order: deterministic).
+pub(super) fn stft_bwd(g: &[f32], batch: usize, nt: usize, len: usize, o: &StftOpts, shape: &[usize]) -> Result<Tensor> {
+    let (n, nf) = (o.n_fft, o.n_freq());
+    let w = o.window();
+    let ifft = FftPlanner::<f32>::new().plan_fft_inverse(n);
+    let mut frames = vec![0f32; batch * nt * n];
+    frames.par_chunks_mut(n.max(1)).enumerate().for_each_init(
+        || (vec![Complex32::new(0.0, 0.0); n], vec![Complex32::new(0.0, 0.0); ifft.get_inplace_scratch_len()]),
+        |(buf, scratch), (bt, fr)| {
+            let (b, t) = (bt / nt, bt % nt);
+            let gb = &g[b * 2 * nf * nt..];
+            buf.iter_mut().for_each(|c| *c = Complex32::new(0.0, 0.0));
+            for k in 0..nf {
+                buf[k] = Complex32::new(gb[k * nt + t], gb[(nf + k) * nt + t]);
+            }
+            // Unnormalised inverse: Σ_k Z_k e^{+2πikn/N}; its real part is Σ (Gre cos − Gim sin).
+            ifft.process_with_scratch(buf, scratch);
+            for (i, v) in fr.iter_mut().enumerate() {
+                *v = w[i] * buf[i].re;
+            }
+        },
+    );
+    let pad = (n / 2) as isize;
+    let mut out = vec![0f32; batch * len];
+    out.par_chunks_mut(len.max(1)).enumerate().for_each(|(b, dx)| {
+        for t in 0..nt {
+            let fr = &frames[(b * nt + t) * n..][..n];
+            let s = (t * o.hop) as isize - pad;
+            for (i, &v) in fr.iter().enumerate() {
+                dx[reflect(s + i as isize, len)] += v;
+            }
+        }
+    });
+    Tensor::from_vec(out, shape)
+}

@@ -164,3 +164,43 @@ pub(super) fn istft_bwd(grad: &Tensor, batch: usize, nt: usize, len: usize, o: &
         .run(&be)?;
     Ok(Tensor::from_gpu(out, shape, DType::F32, grad.device()))
 }
+
+/// [`super::stft_bwd`] on a GPU device: `stft_frames_bwd_f32_v1` (each frame's windowed inverse
+/// DFT) then `stft_ola_bwd_f32_v1` (overlap-add with the reflect padding folded back).
+pub(super) fn stft_bwd(grad: &Tensor, batch: usize, nt: usize, len: usize, o: &StftOpts, shape: &[usize]) -> Result<Tensor> {
+    let (n, nf) = (o.n_fft, o.n_freq());
+    check_i32("stft_bwd", (batch * nt * n).max(batch * len).max(grad.numel()))?;
+    let be = backend(grad.device())?;
+    let out = be.alloc(batch * len * 4)?;
+    if batch == 0 || len == 0 {
+        return Ok(Tensor::from_gpu(out, shape, DType::F32, grad.device()));
+    }
+    let c = consts(&be, o)?;
+    let frames = be.alloc(batch * nt * n * 4)?;
+    let p = StftParams {
+        batch: batch as i32,
+        len: len as i32,
+        n_fft: n as i32,
+        log2n: 0,
+        hop: o.hop as i32,
+        n_frames: nt as i32,
+        n_freq: nf as i32,
+        expected: (n + o.hop * (nt - 1)) as i32,
+    };
+    Launch::new("stft_bwd", "stft", "stft_frames_bwd_f32_v1")
+        .grid(grid_1d(batch * nt * n, THREADS), 1, 1)
+        .block(THREADS, 1, 1)
+        .buf(grad.gpu_buf()?)
+        .buf(&c)
+        .buf(&frames)
+        .param(&p)
+        .run(&be)?;
+    Launch::new("stft_bwd", "stft", "stft_ola_bwd_f32_v1")
+        .grid(grid_1d(batch * len, THREADS), 1, 1)
+        .block(THREADS, 1, 1)
+        .buf(&frames)
+        .buf(&out)
+        .param(&p)
+        .run(&be)?;
+    Ok(Tensor::from_gpu(out, shape, DType::F32, grad.device()))
+}

@@ -165,5 +165,10 @@ pub fn bench_cases(device: Device) -> Result<Vec<crate::bench::BenchCase>> {
     out.extend(version_cases("istft_bwd", "1x1x10s@32k_nfft1024_hop160", device, DType::F32, work, &[1], (1e-4, 1e-3), vec![g], move |t, v| {
         istft_bwd_version(&t[0], &ob, frames, v)
     })?);
+    // The STFT's backward (its adjoint) on the same geometry: (1, 1, 2, 513, 2001) → 10 s.
+    let gs = crate::testing::rand_tensor(&[1, 1, 2, ob.n_freq(), frames], 5);
+    out.extend(version_cases("stft_bwd", "1x1x10s@32k_nfft1024_hop160", device, DType::F32, work, &[1], (1e-3, 1e-3), vec![gs], move |t, _v| {
+        stft_bwd(&t[0], &ob, 320_000)
+    })?);
     Ok(out)
 }
