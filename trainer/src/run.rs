@@ -164,6 +164,44 @@ pub fn restore_optimizer(
     Ok(())
 }
 
+/// Writes a trainer's state into checkpoint directory `d`: `trainer_state.safetensors` (`tensors`,
+/// then the AdamW moments of [`optimizer_tensors`]) and `trainer_state.json` (`state` with the AdamW
+/// step counts added as `adam_steps`).
+pub fn write_trainer_state(d: &Path, opt: &AdamW, mut tensors: Vec<(String, Tensor)>, mut state: Value) -> Result<()> {
+    let (adam, steps) = optimizer_tensors(opt);
+    tensors.extend(adam);
+    aural_runtime::safetensors_io::save(d.join("trainer_state.safetensors"), tensors.iter().map(|(k, t)| (k.as_str(), t)))?;
+    state["adam_steps"] = steps;
+    std::fs::write(d.join("trainer_state.json"), serde_json::to_string_pretty(&state)?)?;
+    Ok(())
+}
+
+/// What [`write_trainer_state`] wrote, read back from `dir` and checked: its `format` must be
+/// `format` (a state of another trainer is an error naming `command`); `step` and `best`
+/// (`{"value", "step"}` or null) are parsed.
+pub struct SavedState {
+    pub json: Value,
+    pub json_path: PathBuf,
+    pub tensors: BTreeMap<String, Tensor>,
+    pub tensors_path: PathBuf,
+    pub step: u64,
+    pub best: Option<(f64, u64)>,
+}
+
+pub fn read_trainer_state(dir: &Path, format: &str, command: &str) -> Result<SavedState> {
+    let sp = dir.join("trainer_state.json");
+    let json: Value = serde_json::from_str(&std::fs::read_to_string(&sp).with_context(|| format!("reading {}", sp.display()))?)
+        .with_context(|| format!("{}", sp.display()))?;
+    if json["format"] != format {
+        bail!("{}: not a `{command}` state (format {})", sp.display(), json["format"]);
+    }
+    let step = json["step"].as_u64().ok_or_else(|| anyhow!("{}: no step", sp.display()))?;
+    let best = json["best"].as_object().and_then(|b| Some((b.get("value")?.as_f64()?, b.get("step")?.as_u64()?)));
+    let tp = dir.join("trainer_state.safetensors");
+    let tensors = aural_runtime::safetensors_io::load(&tp).with_context(|| format!("reading {}", tp.display()))?;
+    Ok(SavedState { json, json_path: sp, tensors, tensors_path: tp, step, best })
+}
+
 /// A training run's output folder.
 #[derive(Debug, Clone)]
 pub struct RunDir {

@@ -47,7 +47,10 @@ use serde_json::{json, Value};
 
 use crate::config::SedTrainConfig;
 use crate::data::{self, rng_for, DataSet, Frontend, Loader, Plan, SetKind};
-use crate::run::{ema_alpha, exp_rampup, lr_factor, optimizer_tensors, plot_curves, progress, restore_optimizer, start, RunArgs, RunDir, Started};
+use crate::run::{
+    ema_alpha, exp_rampup, lr_factor, plot_curves, progress, read_trainer_state, restore_optimizer, start, write_trainer_state, RunArgs, RunDir, SavedState,
+    Started,
+};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -554,38 +557,29 @@ impl SedTrainer {
             if teacher_first { (&self.teacher, &self.model.store, "student") } else { (&self.model.store, &self.teacher, "teacher") };
         run.write_checkpoint("last", |d| {
             self.model.save(d, main)?;
-            let (mut tensors, steps) = optimizer_tensors(&self.opt);
-            tensors.extend(other.iter().map(|(k, v)| (format!("{other_key}/{k}"), v.value().clone())));
-            safetensors_io::save(d.join("trainer_state.safetensors"), tensors.iter().map(|(k, t)| (k.as_str(), t)))?;
+            let tensors = other.iter().map(|(k, v)| (format!("{other_key}/{k}"), v.value().clone())).collect();
             let state = json!({
                 "format": "aural trainer sed v1", "step": self.step, "seed": self.cfg.train.seed, "model_weights": self.cfg.model.save,
-                "best": self.best.map(|(v, s)| json!({"value": v, "step": s})), "adam_steps": steps,
+                "best": self.best.map(|(v, s)| json!({"value": v, "step": s})),
             });
-            std::fs::write(d.join("trainer_state.json"), serde_json::to_string_pretty(&state)?)?;
-            Ok(())
+            write_trainer_state(d, &self.opt, tensors, state)
         })?;
         Ok(())
     }
 
     /// Restores everything [`SedTrainer::checkpoint`] wrote.
     fn restore(&mut self, dir: &Path) -> Result<()> {
-        let sp = dir.join("trainer_state.json");
-        let state: Value = serde_json::from_str(&std::fs::read_to_string(&sp).with_context(|| format!("reading {}", sp.display()))?)
-            .with_context(|| format!("{}", sp.display()))?;
-        if state["format"] != "aural trainer sed v1" {
-            bail!("{}: not a `trainer sed` state (format {})", sp.display(), state["format"]);
-        }
+        let SavedState { json: state, json_path: sp, tensors: mut file, tensors_path: tp, step, best } =
+            read_trainer_state(dir, "aural trainer sed v1", "trainer sed")?;
         if state["model_weights"] != self.cfg.model.save.as_str() {
             bail!("{}: the checkpoint's model.safetensors holds the {} weights, the config says {}", sp.display(), state["model_weights"], self.cfg.model.save);
         }
-        self.step = state["step"].as_u64().ok_or_else(|| anyhow!("{}: no step", sp.display()))?;
-        self.best = state["best"].as_object().and_then(|b| Some((b.get("value")?.as_f64()?, b.get("step")?.as_u64()?)));
+        self.step = step;
+        self.best = best;
         let teacher_first = self.cfg.model.save == "teacher";
         let mp = dir.join("model.safetensors");
         let mut main = self.model.store.clone();
         main.load_into(&mp).with_context(|| format!("restoring from {}", mp.display()))?;
-        let tp = dir.join("trainer_state.safetensors");
-        let mut file = safetensors_io::load(&tp).with_context(|| format!("reading {}", tp.display()))?;
         let other_key = if teacher_first { "student/" } else { "teacher/" };
         let mut other = self.model.store.clone();
         other.take_from(&mut file, other_key, &tp)?;

@@ -72,7 +72,7 @@ use serde_json::{json, Value};
 use crate::config::{PremixedCfg, SepTrainConfig};
 use crate::data::{purpose, rng_for, BatchPlan, Loader};
 use crate::mixing::{make_sample, Material, MixSpec, Sample};
-use crate::run::{lr_factor, optimizer_tensors, plot_curves, progress, restore_optimizer, start, RunArgs, RunDir, Started};
+use crate::run::{lr_factor, plot_curves, progress, read_trainer_state, restore_optimizer, start, write_trainer_state, RunArgs, RunDir, Started};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -613,14 +613,9 @@ impl SepTrainer {
     fn checkpoint(&self, run: &RunDir) -> Result<()> {
         run.write_checkpoint("last", |d| {
             self.model.save(d)?;
-            let (tensors, steps) = optimizer_tensors(&self.opt);
-            safetensors_io::save(d.join("trainer_state.safetensors"), tensors.iter().map(|(k, t)| (k.as_str(), t)))?;
-            let state = json!({
-                "format": FORMAT, "step": self.step, "seed": self.cfg.train.seed,
-                "best": self.best.map(|(v, s)| json!({"value": v, "step": s})), "adam_steps": steps,
-            });
-            std::fs::write(d.join("trainer_state.json"), serde_json::to_string_pretty(&state)?)?;
-            Ok(())
+            let state =
+                json!({"format": FORMAT, "step": self.step, "seed": self.cfg.train.seed, "best": self.best.map(|(v, s)| json!({"value": v, "step": s}))});
+            write_trainer_state(d, &self.opt, Vec::new(), state)
         })?;
         Ok(())
     }
@@ -628,17 +623,10 @@ impl SepTrainer {
     /// Restores the optimizer state, the step and the best metric of `dir` (the model itself was
     /// loaded from it).
     fn restore(&mut self, dir: &Path) -> Result<()> {
-        let sp = dir.join("trainer_state.json");
-        let state: Value = serde_json::from_str(&std::fs::read_to_string(&sp).with_context(|| format!("reading {}", sp.display()))?)
-            .with_context(|| format!("{}", sp.display()))?;
-        if state["format"] != FORMAT {
-            bail!("{}: not a `trainer separator` state (format {})", sp.display(), state["format"]);
-        }
-        self.step = state["step"].as_u64().ok_or_else(|| anyhow!("{}: no step", sp.display()))?;
-        self.best = state["best"].as_object().and_then(|b| Some((b.get("value")?.as_f64()?, b.get("step")?.as_u64()?)));
-        let tp = dir.join("trainer_state.safetensors");
-        let mut file = safetensors_io::load(&tp).with_context(|| format!("reading {}", tp.display()))?;
-        restore_optimizer(&mut self.opt, &self.model.store, &mut file, &state["adam_steps"], &sp, &tp, self.device)
+        let mut st = read_trainer_state(dir, FORMAT, "trainer separator")?;
+        self.step = st.step;
+        self.best = st.best;
+        restore_optimizer(&mut self.opt, &self.model.store, &mut st.tensors, &st.json["adam_steps"], &st.json_path, &st.tensors_path, self.device)
     }
 }
 
