@@ -5,16 +5,18 @@
 //! a false positive; the DESED baseline's scripts only loop over the files that have reference
 //! events). Classes are the union of the reference and predicted labels (`--predictions`) or the
 //! score tables' columns (`--scores`), unless `--classes` names them. Prints a table; `--json`
-//! writes every number with stable keys, `--plot` the PSD-ROC curves.
+//! writes every number with stable keys, `--plot` the PSD-ROC curves; `--tune` writes the per-class
+//! thresholds and median filters with the best event-based F1 (models::sed::metrics::tune).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context, Result};
 use aural::models::sed::metrics::event_based::EventParams;
 use aural::models::sed::metrics::report::{self, desed_thresholds, EvalOptions, Predictions, Which};
-use aural::models::sed::metrics::{io, PsdsParams};
+use aural::models::sed::metrics::{io, tune, PsdsParams};
 use aural::models::sed::MedianOn;
+use serde_json::{json, Value};
 
 #[derive(clap::Args)]
 #[command(group(clap::ArgGroup::new("pred").required(true).args(["predictions", "scores"])))]
@@ -76,6 +78,62 @@ pub struct Args {
     /// Operating points of the psds_eval PSDS: thresholds 1/(2n), 3/(2n), … (the DESED baseline's 50).
     #[arg(long, default_value_t = 50)]
     operating_points: usize,
+    /// With --scores: tune each class's threshold and median filter for the best event-based F1
+    /// over --tune-thresholds × --tune-medians, and write them as `threshold` and `median_filter`
+    /// ({class: value}) into this JSON file: an AST-SED config.json is updated in place (its other
+    /// keys kept), any other path gets a new file with the two keys and the F1s.
+    #[arg(long, value_name = "CONFIG.json", requires = "scores")]
+    tune: Option<PathBuf>,
+    /// Median-filter windows (output frames) tried by --tune.
+    #[arg(long, value_delimiter = ',', default_value = "1,3,5,7,9,11,15,21,31")]
+    tune_medians: Vec<usize>,
+    /// Thresholds tried by --tune: FROM:TO:STEP or a comma-separated list.
+    #[arg(long, default_value = "0.05:0.95:0.05")]
+    tune_thresholds: String,
+}
+
+/// `FROM:TO:STEP` (inclusive) or `a,b,…`.
+fn threshold_grid(s: &str) -> Result<Vec<f64>> {
+    let num =
+        |t: &str| t.trim().parse::<f64>().ok().filter(|x| (0.0..=1.0).contains(x)).ok_or_else(|| anyhow!("--tune-thresholds: {t:?} is not a number in [0, 1]"));
+    let parts: Vec<&str> = s.split(':').collect();
+    let v: Vec<f64> = if parts.len() == 3 {
+        let (a, b, st) = (num(parts[0])?, num(parts[1])?, num(parts[2])?);
+        if !(st > 0.0) || b < a {
+            bail!("--tune-thresholds {s}: expected FROM:TO:STEP with FROM ≤ TO and STEP > 0");
+        }
+        (0..).map(|i| a + i as f64 * st).take_while(|t| *t <= b + 1e-9).map(|t| (t * 1e6).round() / 1e6).collect()
+    } else {
+        s.split(',').map(num).collect::<Result<_>>()?
+    };
+    if v.is_empty() {
+        bail!("--tune-thresholds: empty");
+    }
+    Ok(v)
+}
+
+/// Writes the tuned settings (see `Args::tune`).
+fn write_tuned(path: &Path, tuned: &[tune::Tuned]) -> Result<()> {
+    let thr: serde_json::Map<String, Value> = tuned.iter().map(|t| (t.class.clone(), json!(t.threshold))).collect();
+    let med: serde_json::Map<String, Value> = tuned.iter().map(|t| (t.class.clone(), json!(t.median))).collect();
+    let existing = match std::fs::read_to_string(path) {
+        Ok(text) => Some(serde_json::from_str::<Value>(&text).with_context(|| format!("--tune {}: not valid JSON", path.display()))?),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => bail!("--tune {}: {e}", path.display()),
+    };
+    let v = match existing {
+        Some(mut c) if c.get("architecture").is_some() || c.get("classes").is_some() => {
+            let obj = c.as_object_mut().ok_or_else(|| anyhow!("--tune {}: not a JSON object", path.display()))?;
+            obj.insert("threshold".into(), Value::Object(thr));
+            obj.insert("median_filter".into(), Value::Object(med));
+            c
+        }
+        _ => {
+            let f1: serde_json::Map<String, Value> = tuned.iter().map(|t| (t.class.clone(), json!(if t.f1.is_nan() { None } else { Some(t.f1) }))).collect();
+            json!({"threshold": thr, "median_filter": med, "event_f1": f1})
+        }
+    };
+    super::write_atomic(path, (serde_json::to_string_pretty(&v)? + "\n").as_bytes())
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -174,6 +232,21 @@ pub fn run(a: Args) -> Result<()> {
     }
     if let Some(png) = &a.plot {
         super::plot::psd_roc(png, &rep)?;
+    }
+    if let (Some(out), Predictions::Scores(tables)) = (&a.tune, &pred) {
+        let tuned = tune::tune(&gt, tables, &opts.event, &a.tune_medians, &threshold_grid(&a.tune_thresholds)?)?;
+        println!("\ntuned on these files (event-based F1 per class):");
+        println!("{:<28} {:>9} {:>7} {:>8} {:>12}", "class", "threshold", "median", "F1", "F1 at 0.5/1");
+        for t in &tuned {
+            println!("{:<28} {:>9.3} {:>7} {:>8.4} {:>12.4}", t.class, t.threshold, t.median, t.f1, t.f1_default);
+        }
+        let mean = |f: &dyn Fn(&tune::Tuned) -> f64| {
+            let v: Vec<f64> = tuned.iter().map(f).filter(|x| !x.is_nan()).collect();
+            v.iter().sum::<f64>() / v.len().max(1) as f64
+        };
+        println!("{:<28} {:>9} {:>7} {:>8.4} {:>12.4}", "macro", "", "", mean(&|t| t.f1), mean(&|t| t.f1_default));
+        write_tuned(out, &tuned)?;
+        eprintln!("wrote the tuned thresholds and median filters to {}", out.display());
     }
     Ok(())
 }

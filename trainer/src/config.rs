@@ -33,7 +33,8 @@ pub struct ModelCfg {
     /// Or an HF AST checkpoint directory: the AST part from it, the rest fresh (`new`).
     pub ast: Option<PathBuf>,
     /// With `ast`: the new model's settings (the keys of an AST-SED config.json except `ast`, which
-    /// comes from the HF directory; `classes` defaults to `data.classes`).
+    /// comes from the HF directory; `classes` defaults to `data.classes`). Alone (no `init`, no
+    /// `ast`): a model trained from scratch, its `[model.new.ast]` table giving the AST's settings.
     pub new: Option<toml::Table>,
     /// Which weights a checkpoint's model.safetensors holds: "teacher" (default) or "student".
     #[serde(default = "teacher")]
@@ -311,11 +312,13 @@ impl SedTrainConfig {
         let m = &self.model;
         match (&m.init, &m.ast) {
             (Some(_), Some(_)) => bail!("[model]: give `init` (an AST-SED checkpoint) or `ast` (an HF AST checkpoint), not both"),
-            (None, None) => bail!("[model]: `init` (an AST-SED / AST-GRU checkpoint directory) or `ast` (an HF AST directory) is required"),
+            (None, None) if m.new.is_none() => bail!(
+                "[model]: `init` (an AST-SED / AST-GRU checkpoint directory), `ast` (an HF AST directory) or a [model.new] table with its `ast` settings (from scratch) is required"
+            ),
             (None, Some(_)) if m.new.is_none() => {
                 bail!("[model]: with `ast`, a [model.new] table gives the new model's settings (architecture, ast_layers, …)")
             }
-            (Some(_), None) if m.new.is_some() => bail!("[model]: [model.new] only goes with `ast`"),
+            (Some(_), None) if m.new.is_some() => bail!("[model]: [model.new] goes with `ast` or alone (from scratch), not with `init`"),
             _ => {}
         }
         if m.save != "teacher" && m.save != "student" {

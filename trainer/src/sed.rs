@@ -249,7 +249,7 @@ fn load_model(cfg: &SedTrainConfig, dev: Device) -> Result<TrainableAstSed> {
     let m = match (&cfg.model.init, &cfg.model.ast) {
         (Some(dir), _) => TrainableAstSed::load(dir, dev).with_context(|| format!("loading {}", dir.display()))?,
         (None, Some(ast)) => init_from_ast(ast, cfg.model.new.as_ref().unwrap(), cfg.data.classes.as_deref(), cfg.train.seed, dev)?,
-        _ => unreachable!("validated"),
+        (None, None) => init_from_scratch(cfg.model.new.as_ref().unwrap(), cfg.data.classes.as_deref(), cfg.train.seed, dev)?,
     };
     if let Some(c) = &cfg.data.classes {
         if *c != m.config.classes {
@@ -269,14 +269,75 @@ pub fn init_from_ast(ast_dir: &Path, new: &toml::Table, classes: Option<&[String
         bail!("[model.new] takes no `ast` table: the AST's settings come from {}/config.json", ast_dir.display());
     }
     j["ast"] = hf_cfg;
+    let config = new_config(j, classes)?;
+    let (hf, st) = safetensors_io::load_checkpoint_dir(ast_dir).with_context(|| format!("loading {}", ast_dir.display()))?;
+    let t: BTreeMap<String, Tensor> = hf.into_iter().filter(|(k, _)| !k.starts_with("classifier.")).map(|(k, v)| (format!("ast.{k}"), v)).collect();
+    fresh_heads(config, t, &st, seed, dev)
+}
+
+/// An AST-SED trained from scratch: `[model.new]` holds the whole config.json, `ast` (HF ASTConfig
+/// fields) included. The AST is drawn as HF's `ASTPreTrainedModel` initialises it (Linear and the
+/// patch Conv2d N(0, initializer_range²) with zero biases, `initializer_range` from the table or
+/// 0.02; LayerNorm 1/0; cls, distillation and position embeddings 0), the rest as [`init_from_ast`].
+pub fn init_from_scratch(new: &toml::Table, classes: Option<&[String]>, seed: u64, dev: Device) -> Result<TrainableAstSed> {
+    let j = serde_json::to_value(new).context("[model.new]")?;
+    let std = j.get("ast").and_then(|a| a.get("initializer_range")).and_then(Value::as_f64).unwrap_or(0.02);
+    if j.get("ast").is_none() {
+        bail!("[model.new]: without `ast = DIR` in [model], an [model.new.ast] table (hidden_size, num_hidden_layers, …) gives the AST to train from scratch");
+    }
+    let config = new_config(j, classes)?;
+    let a = &config.ast;
+    let (d, m) = (a.hidden_size, a.intermediate_size);
+    let (ph, pw) = a.patch_size.dims();
+    let mut rng = rng_for(seed, INIT, 2, 0);
+    let nd = Normal::new(0.0, std).map_err(|e| anyhow!("[model.new.ast] initializer_range {std}: {e}"))?;
+    let mut normal = |shape: &[usize]| -> Result<Tensor> {
+        let n: usize = shape.iter().product();
+        Ok(Tensor::from_vec((0..n).map(|_| nd.sample(&mut rng) as f32).collect(), shape)?)
+    };
+    let zeros = |shape: &[usize]| Tensor::zeros(shape, DType::F32, Device::Cpu);
+    let mut t = BTreeMap::new();
+    t.insert("ast.embeddings.cls_token".to_string(), zeros(&[1, 1, d])?);
+    t.insert("ast.embeddings.distillation_token".to_string(), zeros(&[1, 1, d])?);
+    t.insert("ast.embeddings.position_embeddings".to_string(), zeros(&[1, a.seq_len(), d])?);
+    t.insert("ast.embeddings.patch_embeddings.projection.weight".to_string(), normal(&[d, 1, ph, pw])?);
+    t.insert("ast.embeddings.patch_embeddings.projection.bias".to_string(), zeros(&[d])?);
+    let mut lin = |t: &mut BTreeMap<String, Tensor>, name: String, out: usize, inp: usize| -> Result<()> {
+        t.insert(format!("{name}.weight"), normal(&[out, inp])?);
+        t.insert(format!("{name}.bias"), zeros(&[out])?);
+        Ok(())
+    };
+    for i in 0..a.num_hidden_layers {
+        let l = format!("ast.encoder.layer.{i}");
+        for q in ["query", "key", "value"] {
+            lin(&mut t, format!("{l}.attention.attention.{q}"), d, d)?;
+        }
+        lin(&mut t, format!("{l}.attention.output.dense"), d, d)?;
+        lin(&mut t, format!("{l}.intermediate.dense"), m, d)?;
+        lin(&mut t, format!("{l}.output.dense"), d, m)?;
+        for n in ["layernorm_before", "layernorm_after"] {
+            t.insert(format!("{l}.{n}.weight"), Tensor::full(&[d], 1.0, Device::Cpu)?);
+            t.insert(format!("{l}.{n}.bias"), zeros(&[d])?);
+        }
+    }
+    t.insert("ast.layernorm.weight".to_string(), Tensor::full(&[d], 1.0, Device::Cpu)?);
+    t.insert("ast.layernorm.bias".to_string(), zeros(&[d])?);
+    fresh_heads(config, t, Path::new("[model.new]"), seed, dev)
+}
+
+/// The config of `[model.new]` (its `ast` table filled in), classes defaulting to `[data] classes`.
+fn new_config(mut j: Value, classes: Option<&[String]>) -> Result<SedConfig> {
     if j.get("classes").is_none() {
-        let c = classes.ok_or_else(|| anyhow!("[model.new] classes or [data] classes is required with `ast`"))?;
+        let c = classes.ok_or_else(|| anyhow!("[model.new] classes or [data] classes is required for a new model"))?;
         j["classes"] = json!(c);
     }
     let config: SedConfig = serde_json::from_value(j).context("[model.new]: not a valid AST-SED configuration")?;
     config.validate().context("[model.new]")?;
-    let (hf, st) = safetensors_io::load_checkpoint_dir(ast_dir).with_context(|| format!("loading {}", ast_dir.display()))?;
-    let mut t: BTreeMap<String, Tensor> = hf.into_iter().filter(|(k, _)| !k.starts_with("classifier.")).map(|(k, v)| (format!("ast.{k}"), v)).collect();
+    Ok(config)
+}
+
+/// Adds the new layers (FTE, LGD, heads), drawn as PyTorch initialises them, to the AST's tensors `t`.
+fn fresh_heads(config: SedConfig, mut t: BTreeMap<String, Tensor>, st: &Path, seed: u64, dev: Device) -> Result<TrainableAstSed> {
     let c = config.ast.hidden_size;
     let mut rng = rng_for(seed, INIT, 0, 0);
     let mut uni = |shape: &[usize], bound: f64| -> Result<Tensor> {
@@ -318,7 +379,7 @@ pub fn init_from_ast(ast_dir: &Path, new: &toml::Table, classes: Option<&[String
         put(format!("head.{head}.weight"), uni(&[k, 2 * h], lin(2 * h))?);
         put(format!("head.{head}.bias"), uni(&[k], lin(2 * h))?);
     }
-    Ok(TrainableAstSed::from_tensors(config, t, &st, dev)?)
+    Ok(TrainableAstSed::from_tensors(config, t, st, dev)?)
 }
 
 fn load_sets(cfg: &SedTrainConfig, classes: &[String]) -> Result<Vec<DataSet>> {

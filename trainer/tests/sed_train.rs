@@ -326,6 +326,62 @@ fn init_from_an_hf_ast_checkpoint() {
 }
 
 #[test]
+fn from_scratch() {
+    // [model.new] with its [model.new.ast] table: the small fixture's architecture, every weight drawn.
+    let d = tmp("scratch");
+    let src = fixture_path("ast_sed_small");
+    let cfg: Value = serde_json::from_str(&std::fs::read_to_string(src.join("config.json")).unwrap()).unwrap();
+    let mut new: toml::Table = toml::from_str(
+        "architecture = \"ast-sed\"\nast_layers = 2\nfte_layers = 2\nfte_heads = 4\nfte_mlp = 96\nfte_max_frames = 16\nupsample = 3\ngru_hidden = 24",
+    )
+    .unwrap();
+    let e = aural_trainer::sed::init_from_scratch(&new, Some(&classes()), 5, Device::Cpu).err().unwrap().to_string();
+    assert!(e.contains("[model.new.ast]"), "{e}");
+    new.insert("ast".into(), toml::Value::try_from(&cfg["ast"]).unwrap());
+    let m = aural_trainer::sed::init_from_scratch(&new, Some(&classes()), 5, Device::Cpu).unwrap();
+    // the fixture's tensors, names and shapes (of the blocks the model uses)
+    let t = aural_runtime::safetensors_io::load(src.join("model.safetensors")).unwrap();
+    for (k, v) in &t {
+        if m.store.contains(k) {
+            assert_eq!(m.store.get(k).unwrap().value().shape(), v.shape(), "{k}");
+        }
+    }
+    let names: Vec<String> = m.store.iter().map(|(n, _)| n.to_string()).collect();
+    assert!(names.iter().all(|n| t.contains_key(n)), "{names:?}");
+    let get = |n: &str| m.store.get(n).unwrap().value().to_vec().unwrap();
+    // HF's init: N(0, 0.02²) weights, zero biases, LayerNorm 1/0, zero embeddings
+    for n in [
+        "ast.encoder.layer.0.attention.attention.query.weight",
+        "ast.encoder.layer.1.intermediate.dense.weight",
+        "ast.embeddings.patch_embeddings.projection.weight",
+    ] {
+        let w = get(n);
+        let mean = w.iter().sum::<f32>() / w.len() as f32;
+        let sd = (w.iter().map(|x| (x - mean) * (x - mean)).sum::<f32>() / w.len() as f32).sqrt();
+        assert!(mean.abs() < 0.002 && (sd - 0.02).abs() < 0.002, "{n}: mean {mean}, std {sd}");
+        // a normal, not a uniform of that std (whose |w| stays below 0.0347)
+        assert!(w.iter().any(|x| x.abs() > 0.05), "{n}");
+    }
+    for n in ["ast.encoder.layer.0.attention.output.dense.bias", "ast.embeddings.position_embeddings", "ast.embeddings.cls_token", "ast.layernorm.bias"] {
+        assert!(get(n).iter().all(|&x| x == 0.0), "{n}");
+    }
+    assert!(get("ast.encoder.layer.1.layernorm_before.weight").iter().all(|&x| x == 1.0));
+    // the trainer runs from it ([model.new] alone) and writes a checkpoint `aural detect` loads
+    let cfgp = setup(&d, "");
+    let text = std::fs::read_to_string(&cfgp).unwrap();
+    let init_line = text.lines().find(|l| l.starts_with("init = ")).unwrap().to_string();
+    let table = toml::to_string(&new).unwrap();
+    let text = text.replace(&init_line, &format!("[model.new]\n{}", table.split("[ast]").next().unwrap()));
+    let text = text.replace("[data]", &format!("[model.new.ast]\n{}\n[data]", table.split("[ast]").nth(1).unwrap()));
+    let text = text.replace("workers = 2", &format!("workers = 2\nclasses = {:?}", classes()));
+    std::fs::write(&cfgp, text).unwrap();
+    let run = d.join("run");
+    ok(&trainer(&["sed", "--config", cfgp.to_str().unwrap(), "--out", run.to_str().unwrap(), "--device", "cpu", "--quiet", "--max-steps", "2"]));
+    let loaded = AstSed::load(run.join("last"), Device::Cpu).unwrap();
+    assert_eq!(loaded.config.ast, m.config.ast);
+}
+
+#[test]
 fn the_emulated_gpu_runs_the_same_step() {
     // The CUDA code path (every tensor on the device) under the CUDA-on-CPU emulator: the first
     // step's losses equal the CPU's up to summation order.

@@ -8,6 +8,7 @@
 //!   (`intersection_based.psds`) from per-file score tables;
 //! - [`psds_op`]: psds_eval 0.5.3 `PSDSEval` on operating points (events from thresholding the score
 //!   tables at the DESED baseline's thresholds), the number the DESED 2022 baseline reports;
+//! - [`tune`]: per-class thresholds and median filters that maximise the event-based F1;
 //! - [`io`]: the DCASE TSV readers (reference, durations, predictions, score tables) with errors
 //!   naming the file and line.
 //!
@@ -21,6 +22,7 @@ pub mod psds;
 pub mod psds_op;
 pub mod report;
 pub mod segment_based;
+pub mod tune;
 
 use super::{Result, SedError};
 
