@@ -183,6 +183,23 @@ impl Tensor {
         }
     }
 
+    /// [`Tensor::to_vec`] without the copy when this is the only handle of an f32 CPU tensor (its
+    /// buffer is moved out); otherwise the same copy as `to_vec`.
+    pub fn into_vec(self) -> Result<Vec<f32>> {
+        if self.device == Device::Cpu && self.dtype == DType::F32 {
+            let n = self.numel();
+            match Arc::try_unwrap(self.storage) {
+                Ok(Storage::Cpu(CpuStorage::F32(mut v))) => {
+                    v.truncate(n);
+                    return Ok(v);
+                }
+                Ok(other) => return Tensor { storage: Arc::new(other), ..self }.to_vec(),
+                Err(storage) => return Tensor { storage, ..self }.to_vec(),
+            }
+        }
+        self.to_vec()
+    }
+
     /// Same data, new shape (no copy). One dimension may be `usize::MAX` to be inferred.
     pub fn reshape(&self, shape: &[usize]) -> Result<Tensor> {
         let mut shape = shape.to_vec();

@@ -339,3 +339,17 @@ fn kernels_match_cpu() {
         }
     }
 }
+
+#[test]
+fn into_vec_moves_the_only_handle_and_copies_a_shared_one() {
+    let data: Vec<f32> = (0..12).map(|i| i as f32 * 0.5).collect();
+    let t = aural_runtime::Tensor::from_vec(data.clone(), &[3, 4]).unwrap();
+    let ptr = t.cpu_f32().unwrap().as_ptr();
+    let v = t.into_vec().unwrap();
+    assert_eq!(v, data);
+    assert_eq!(v.as_ptr(), ptr, "the only handle's buffer is moved, not copied");
+    let t = aural_runtime::Tensor::from_vec(data.clone(), &[12]).unwrap();
+    let keep = t.reshape(&[3, 4]).unwrap();
+    assert_eq!(t.into_vec().unwrap(), data);
+    assert_eq!(keep.to_vec().unwrap(), data, "a shared buffer stays intact");
+}

@@ -21,9 +21,11 @@ use aural::runtime::{safetensors_io, Tensor};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// AST-SED or AST-GRU checkpoint directory (config.json + model.safetensors).
+    /// AST-SED or AST-GRU checkpoint directory (config.json + model.safetensors); default: the
+    /// builtin demo model (ten synthetic classes: beep, chirp, siren, knock, bell, whistle,
+    /// click_train, noise_burst, buzz, babble).
     #[arg(long)]
-    model: PathBuf,
+    model: Option<PathBuf>,
     /// WAV files (any PCM width or float, any channel count, any rate: resampled to the model's).
     #[arg(required = true)]
     inputs: Vec<PathBuf>,
@@ -70,7 +72,13 @@ fn per_file(path: &Path, stem: &str) -> PathBuf {
 pub fn run(a: Args) -> Result<()> {
     let dev = super::resolve_device(&a.device)?;
     let t0 = Instant::now();
-    let model = AstSed::load(&a.model, dev).with_context(|| format!("loading the AST-SED checkpoint {}", a.model.display()))?;
+    let model = match &a.model {
+        Some(m) => AstSed::load(m, dev).with_context(|| format!("loading the AST-SED checkpoint {}", m.display()))?,
+        None => {
+            eprintln!("no --model: using {}, trained on synthetic soundscapes of its ten classes ({})", aural::demo::NAME, aural::demo::classes().join(", "));
+            aural::demo::load(dev)?
+        }
+    };
     if !model.unexpected.is_empty() {
         eprintln!(
             "warning: {} tensor(s) of the checkpoint are not parameters of this model and were ignored: {}",

@@ -22,7 +22,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use aural::models::audio::{self, Channels};
 use aural::models::m2d::M2dSed;
-use aural::models::separator::{label_vector, separate_conditioned, separate_long, ChunkOpts, Conditioning, Conditions, ResUNet};
+use aural::models::separator::{label_passes, separate_conditioned, separate_long, ChunkOpts, Conditioning, Conditions, ResUNet};
 use aural::runtime::{safetensors_io, Tensor};
 
 #[derive(clap::Args)]
@@ -107,17 +107,8 @@ fn passes(model: &ResUNet, a: &Args) -> Result<Vec<Pass>> {
                     t.keys().cloned().collect::<Vec<_>>().join(", ")
                 );
             }
-            let mut seen = std::collections::BTreeSet::new();
-            let labels: Vec<&str> = a.labels.iter().map(String::as_str).filter(|l| seen.insert(*l)).collect();
-            let s = c.target_sources_num;
-            labels
-                .chunks(s)
-                .map(|group| {
-                    let mut names: Vec<Option<String>> = group.iter().map(|l| Some(l.to_string())).collect();
-                    names.resize(s, None);
-                    Ok(Pass { cond: label_vector(c, group)?, names })
-                })
-                .collect()
+            let labels: Vec<&str> = a.labels.iter().map(String::as_str).collect();
+            Ok(label_passes(c, &labels)?.into_iter().map(|(cond, names)| Pass { cond, names }).collect())
         }
     }
 }

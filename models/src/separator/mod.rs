@@ -40,4 +40,4 @@ pub mod train;
 pub use config::{Conditioning, DprnnConfig, DprnnPosition, InjectConfig, InjectMethod, SeparatorConfig, TimeFilmKind, S5_CLASSES};
 pub use cpjku::Conditions;
 pub use resunet::{NetExtras, ResUNet};
-pub use separate::{label_vector, separate_conditioned, separate_long, ChunkOpts};
+pub use separate::{label_passes, label_vector, separate_conditioned, separate_long, ChunkOpts, LabelPass};

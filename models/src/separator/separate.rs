@@ -29,6 +29,26 @@ pub fn label_vector(config: &SeparatorConfig, labels: &[&str]) -> Result<Vec<f32
     Ok(v)
 }
 
+/// One pass of a label-conditioned separator: its condition vector and the label each output slot
+/// holds (`None`: an unused slot, silence).
+pub type LabelPass = (Vec<f32>, Vec<Option<String>>);
+
+/// The passes that separate `labels` (repeats dropped, order kept): groups of `target_sources_num`
+/// labels, one [`label_vector`] each.
+pub fn label_passes(config: &SeparatorConfig, labels: &[&str]) -> Result<Vec<LabelPass>> {
+    let mut seen = std::collections::BTreeSet::new();
+    let labels: Vec<&str> = labels.iter().copied().filter(|l| seen.insert(*l)).collect();
+    let s = config.target_sources_num.max(1);
+    labels
+        .chunks(s)
+        .map(|group| {
+            let mut names: Vec<Option<String>> = group.iter().map(|l| Some(l.to_string())).collect();
+            names.resize(s, None);
+            Ok((label_vector(config, group)?, names))
+        })
+        .collect()
+}
+
 /// How long recordings are cut.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ChunkOpts {
