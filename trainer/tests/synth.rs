@@ -159,6 +159,15 @@ fn builtin_labels_stems_and_snr() {
         assert!(strong.iter().any(|r| r[3] == c), "class {c} never drawn");
     }
     let _ = std::fs::remove_dir_all(&many);
+    // loud settings: the mixtures beyond full scale are counted and warned about
+    let loud = tmp("loud");
+    let o = synth(&loud, &["--builtin", "--count", "4", "--seed", "4", "--duration", "3", "--level=-10", "--snr", "20", "--pcm16"]);
+    assert!(o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("exceed full scale") && err.contains("clipped in the 16-bit files"), "{err}");
+    let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(loud.join("meta.json")).unwrap()).unwrap();
+    assert!(meta["over_full_scale_soundscapes"].as_u64().unwrap() > 0 && meta["over_full_scale_samples"].as_u64().unwrap() > 0);
+    let _ = std::fs::remove_dir_all(&loud);
 }
 
 #[test]

@@ -373,9 +373,18 @@ fn fits(events: &[(Placed, Vec<f32>)], class: &str, a: u64, b: u64, p: &Params) 
     points.into_iter().all(|t| 1 + events.iter().filter(|(e, _)| over(e) && e.onset_ms <= t && t < e.onset_ms + e.len_ms).count() <= p.polyphony)
 }
 
-/// Writes soundscapes `start..start + count` under `out` (module doc), in parallel; returns the
-/// number written and of events placed.
-pub fn generate(out: &Path, p: &Params, fg: &Foreground, bg: &Background, start: u64, count: u64) -> Result<(usize, usize)> {
+/// What [`generate`] wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Summary {
+    pub soundscapes: usize,
+    pub events: usize,
+    /// Mixtures with samples beyond full scale (|x| > 1: clipped in 16-bit files) and their count.
+    pub over_full_scale: usize,
+    pub over_full_scale_samples: u64,
+}
+
+/// Writes soundscapes `start..start + count` under `out` (module doc), in parallel.
+pub fn generate(out: &Path, p: &Params, fg: &Foreground, bg: &Background, start: u64, count: u64) -> Result<Summary> {
     let adir = out.join("audio");
     std::fs::create_dir_all(&adir).with_context(|| format!("creating {}", adir.display()))?;
     let sdir = out.join("stems");
@@ -389,13 +398,19 @@ pub fn generate(out: &Path, p: &Params, fg: &Foreground, bg: &Background, start:
             audio::write_wav(path, p.rate, &[x]).map_err(|e| anyhow!("{e}"))
         }
     };
-    let done = std::sync::atomic::AtomicUsize::new(0);
+    let over = std::sync::atomic::AtomicU64::new(0);
+    let over_scenes = std::sync::atomic::AtomicUsize::new(0);
     let bar = indicatif::ProgressBar::new(count);
     bar.set_style(indicatif::ProgressStyle::with_template("synth {pos}/{len} [{elapsed_precise} < {eta_precise}]").unwrap());
     let scenes: Vec<(String, Vec<Placed>, usize, String)> = (start..start + count)
         .into_par_iter()
         .map(|i| -> Result<_> {
             let s = render_scene(p, fg, bg, i)?;
+            let k = s.mixture.iter().filter(|v| v.abs() > 1.0).count() as u64;
+            if k > 0 {
+                over.fetch_add(k, std::sync::atomic::Ordering::Relaxed);
+                over_scenes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
             write(&adir.join(format!("{}.wav", s.name)), &s.mixture)?;
             if p.stems {
                 for (k, (e, x)) in s.events.iter().enumerate() {
@@ -403,7 +418,6 @@ pub fn generate(out: &Path, p: &Params, fg: &Foreground, bg: &Background, start:
                 }
                 write(&sdir.join(format!("{}_background.wav", s.name)), &s.background)?;
             }
-            done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             bar.inc(1);
             Ok((s.name, s.events.into_iter().map(|e| e.0).collect(), s.dropped, s.background_source))
         })
@@ -444,6 +458,8 @@ pub fn generate(out: &Path, p: &Params, fg: &Foreground, bg: &Background, start:
         "count": count,
         "events_placed": placed,
         "events_dropped": dropped,
+        "over_full_scale_soundscapes": over_scenes.load(std::sync::atomic::Ordering::Relaxed),
+        "over_full_scale_samples": over.load(std::sync::atomic::Ordering::Relaxed),
         "loudness": "SNR = 10·log10(mean square of the event over its extent / mean square of the background over the soundscape); level = background dBFS RMS",
     });
     for (name, text) in [
@@ -455,7 +471,7 @@ pub fn generate(out: &Path, p: &Params, fg: &Foreground, bg: &Background, start:
     ] {
         write_text(&out.join(name), &text)?;
     }
-    Ok((scenes.len(), placed))
+    Ok(Summary { soundscapes: scenes.len(), events: placed, over_full_scale: over_scenes.into_inner(), over_full_scale_samples: over.into_inner() })
 }
 
 /// Text through a temporary file and a rename.
@@ -527,7 +543,7 @@ pub struct Args {
     #[arg(long, default_value = "6,30", allow_hyphen_values = true)]
     pub snr: Span,
     /// Background level in dBFS RMS (the soundscape's random gain): V or MIN,MAX.
-    #[arg(long, default_value = "-50,-35", allow_hyphen_values = true)]
+    #[arg(long, default_value = "-60,-45", allow_hyphen_values = true)]
     pub level: Span,
     /// Most events sounding at once.
     #[arg(long, default_value_t = 2)]
@@ -633,10 +649,19 @@ pub fn run(a: Args) -> Result<()> {
     let (p, fg, bg) = a.resolve()?;
     let t = std::time::Instant::now();
     let job = || generate(&a.out, &p, &fg, &bg, a.start, a.count);
-    let (n, events) = match a.threads {
+    let s = match a.threads {
         Some(k) => rayon::ThreadPoolBuilder::new().num_threads(k.max(1)).build()?.install(job)?,
         None => job()?,
     };
-    eprintln!("trainer synth: {n} soundscapes, {events} events, in {:.1} s → {}", t.elapsed().as_secs_f64(), a.out.display());
+    eprintln!("trainer synth: {} soundscapes, {} events, in {:.1} s → {}", s.soundscapes, s.events, t.elapsed().as_secs_f64(), a.out.display());
+    if s.over_full_scale > 0 {
+        eprintln!(
+            "warning: {} of {} mixtures exceed full scale ({} samples with |x| > 1{}): lower --level or use --peak-normalize",
+            s.over_full_scale,
+            s.soundscapes,
+            s.over_full_scale_samples,
+            if p.pcm16 { ", clipped in the 16-bit files" } else { "; kept in the float files" }
+        );
+    }
     Ok(())
 }
