@@ -7,9 +7,10 @@
 #  2. Runs every test of the workspace (CPU ops, golden fixtures, kernels under the emulator, and
 #     CUDA-vs-CPU parity when a GPU is usable) and checks that the benches compile.
 #  3. Fails when a kernel of kernels/cuda was never launched under the emulator by the tests.
-#  4. Builds the Python package with pip (maturin, the `test` profile so the workspace's artifacts are
-#     reused), installs it into a fresh venv under .cache/pyenv and runs its pytest suite against the
-#     `aural` binary just built. (The C ABI's example is compiled and run by `cargo test`.)
+#  4. Builds the Python package with pip (maturin, the `dev` profile: a few minutes rather than a
+#     release build; the `test` profile would build the library as a test harness), installs it into
+#     a fresh venv under .cache/pyenv and runs its pytest suite against the `aural` binary just built.
+#     (The C ABI's example is compiled and run by `cargo test`.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -43,5 +44,5 @@ cargo run --quiet --profile test --bin aural -- doctor --emu-coverage "$COV"
 PYENV="$PWD/.cache/pyenv"
 rm -rf "$PYENV"
 python3 -m venv "$PYENV"
-MATURIN_PEP517_ARGS="--profile test" "$PYENV/bin/pip" install --quiet --disable-pip-version-check ./python pytest
+MATURIN_PEP517_ARGS="--profile dev" "$PYENV/bin/pip" install --quiet --disable-pip-version-check ./python pytest
 AURAL_CLI="${CARGO_TARGET_DIR:-$PWD/target}/debug/aural" "$PYENV/bin/python" -m pytest -q python/tests
