@@ -21,6 +21,24 @@ pub(crate) struct StftParams {
 }
 const _: () = assert!(std::mem::size_of::<StftParams>() == 32);
 
+impl StftParams {
+    /// The parameters of every STFT kernel for `batch` signals of `len` samples in `nt` frames
+    /// (`log2n` is read by the v2 FFT kernels, `expected` — the padded length n_fft + hop·(nt − 1) —
+    /// by the overlap-add ones; the others ignore them).
+    fn new(batch: usize, len: usize, nt: usize, o: &StftOpts) -> StftParams {
+        StftParams {
+            batch: batch as i32,
+            len: len as i32,
+            n_fft: o.n_fft as i32,
+            log2n: o.n_fft.trailing_zeros() as i32,
+            hop: o.hop as i32,
+            n_frames: nt as i32,
+            n_freq: o.n_freq() as i32,
+            expected: (o.n_fft + o.hop * nt.saturating_sub(1)) as i32,
+        }
+    }
+}
+
 /// Mirrors STFT_MAXN / STFT_THREADS.
 const MAXN: usize = 2048;
 const THREADS: u32 = 256;
@@ -67,16 +85,7 @@ pub(super) fn stft(x: &Tensor, batch: usize, len: usize, o: &StftOpts, shape: &[
         return Ok(Tensor::from_gpu(out, shape, DType::F32, x.device()));
     }
     let c = consts(&be, o)?;
-    let p = StftParams {
-        batch: batch as i32,
-        len: len as i32,
-        n_fft: o.n_fft as i32,
-        log2n: o.n_fft.trailing_zeros() as i32,
-        hop: o.hop as i32,
-        n_frames: nt as i32,
-        n_freq: nf as i32,
-        expected: 0,
-    };
+    let p = StftParams::new(batch, len, nt, o);
     let l = Launch::new("stft", "stft", format!("stft_fwd_f32_v{v}"));
     let l = if v == 1 { l.grid(grid_1d(batch * nf * nt, THREADS), 1, 1) } else { l.grid(nt as u32, batch as u32, 1) };
     l.block(THREADS, 1, 1).buf(x.gpu_buf()?).buf(&c).buf(&out).param(&p).run(&be)?;
@@ -94,16 +103,7 @@ pub(super) fn istft(spec: &Tensor, batch: usize, nt: usize, len: usize, o: &Stft
     }
     let c = consts(&be, o)?;
     let frames = be.alloc(batch * nt * n * 4)?;
-    let p = StftParams {
-        batch: batch as i32,
-        len: len as i32,
-        n_fft: n as i32,
-        log2n: n.trailing_zeros() as i32,
-        hop: o.hop as i32,
-        n_frames: nt as i32,
-        n_freq: o.n_freq() as i32,
-        expected: (n + o.hop * (nt - 1)) as i32,
-    };
+    let p = StftParams::new(batch, len, nt, o);
     let l = Launch::new("istft", "stft", format!("istft_frames_fwd_f32_v{v}"));
     let l = if v == 1 { l.grid(grid_1d(batch * nt * n, THREADS), 1, 1) } else { l.grid(nt as u32, batch as u32, 1) };
     l.block(THREADS, 1, 1).buf(spec.gpu_buf()?).buf(&c).buf(&frames).param(&p).run(&be)?;
@@ -136,16 +136,7 @@ pub(super) fn istft_bwd(grad: &Tensor, batch: usize, nt: usize, len: usize, o: &
     }
     let c = consts(&be, o)?;
     let gp = be.alloc(batch * expected * 4)?;
-    let p = StftParams {
-        batch: batch as i32,
-        len: len as i32,
-        n_fft: n as i32,
-        log2n: 0,
-        hop: o.hop as i32,
-        n_frames: nt as i32,
-        n_freq: nf as i32,
-        expected: expected as i32,
-    };
+    let p = StftParams::new(batch, len, nt, o);
     Launch::new("istft_bwd", "stft", "istft_ola_bwd_f32_v1")
         .grid(grid_1d(batch * expected, THREADS), 1, 1)
         .block(THREADS, 1, 1)
@@ -168,7 +159,7 @@ pub(super) fn istft_bwd(grad: &Tensor, batch: usize, nt: usize, len: usize, o: &
 /// [`super::stft_bwd`] on a GPU device: `stft_frames_bwd_f32_v1` (each frame's windowed inverse
 /// DFT) then `stft_ola_bwd_f32_v1` (overlap-add with the reflect padding folded back).
 pub(super) fn stft_bwd(grad: &Tensor, batch: usize, nt: usize, len: usize, o: &StftOpts, shape: &[usize]) -> Result<Tensor> {
-    let (n, nf) = (o.n_fft, o.n_freq());
+    let n = o.n_fft;
     check_i32("stft_bwd", (batch * nt * n).max(batch * len).max(grad.numel()))?;
     let be = backend(grad.device())?;
     let out = be.alloc(batch * len * 4)?;
@@ -177,16 +168,7 @@ pub(super) fn stft_bwd(grad: &Tensor, batch: usize, nt: usize, len: usize, o: &S
     }
     let c = consts(&be, o)?;
     let frames = be.alloc(batch * nt * n * 4)?;
-    let p = StftParams {
-        batch: batch as i32,
-        len: len as i32,
-        n_fft: n as i32,
-        log2n: 0,
-        hop: o.hop as i32,
-        n_frames: nt as i32,
-        n_freq: nf as i32,
-        expected: (n + o.hop * (nt - 1)) as i32,
-    };
+    let p = StftParams::new(batch, len, nt, o);
     Launch::new("stft_bwd", "stft", "stft_frames_bwd_f32_v1")
         .grid(grid_1d(batch * nt * n, THREADS), 1, 1)
         .block(THREADS, 1, 1)
