@@ -1,19 +1,30 @@
-//! Audio input, in one place: WAV decoding (hound), channel policy, and resampling (rubato).
+//! Audio input, in one place: WAV decoding, channel policy, and resampling (rubato).
 //!
-//! - WAV through hound: 8/16/24/32-bit integer PCM (scaled to [−1, 1) by 2^(bits−1), as
-//!   torchaudio/soundfile do) and 32-bit float, any channel count. 64-bit float WAVs (what
-//!   `scipy.io.wavfile.write` makes of a float64 array; hound does not read them) are read by a
-//!   small RIFF reader here ([`read_wav_f64`]): the `fmt ` chunk says IEEE float (plain or
-//!   WAVE_FORMAT_EXTENSIBLE) with 64 bits, the `data` chunk holds little-endian f64 frames.
+//! - WAV through [`WavReader`], this module's RIFF reader: 8/16/24/32-bit integer PCM (scaled to
+//!   [−1, 1) by 2^(bits−1), as torchaudio/soundfile do; 8-bit is unsigned with offset 128), 32- and
+//!   64-bit IEEE float (64-bit is what `scipy.io.wavfile.write` makes of a float64 array), plain or
+//!   WAVE_FORMAT_EXTENSIBLE, any channel count. The data chunk is converted in bulk (blocks of bytes
+//!   → f32 with no per-sample iterator) and can be read whole ([`read_wav`]) or block by block
+//!   ([`WavReader::read_frames`]: bounded memory for hour-long files and streams such as stdin,
+//!   where a data chunk of declared size 0xFFFFFFFF runs to the end of the stream). hound, the
+//!   crate we write WAVs with, reads through a per-sample iterator, a third of the time of a
+//!   many-file features job; its output is this reader's reference in the tests.
 //! - Channels: [`Channels::Select`] one, [`Channels::MixDown`] to mono (the mean, for mono models
 //!   such as AST), [`Channels::All`] (the separator's multi-channel input).
+//! - Non-finite samples (NaN, ±Inf, only possible in float WAVs) are an error naming the file, the
+//!   frame and the channel of the first one; [`WavReader::zero_nonfinite`] zeroes them instead
+//!   (counted, for a warning).
 //! - Resampling with rubato's `FftFixedIn` (synchronous FFT resampler: exact rational ratio, band-
 //!   limited, well tested and maintained). A resampler is easy to get subtly wrong (aliasing, phase,
 //!   edge delay); we do not write our own. The resampler's delay is removed and the output has
-//!   ⌈n·out/in⌉ frames, so timestamps line up with the input.
+//!   ⌈n·out/in⌉ frames, so timestamps line up with the input. Plans are cached per thread and rate
+//!   pair.
 //! - Errors name the file: missing, empty, truncated or non-WAV files, zero sample rates, absurd
-//!   headers (more than 1024 channels, a rate above 1 MHz, unsupported widths).
+//!   headers (more than 1024 channels, a rate above 1 MHz, unsupported widths or format tags). No
+//!   allocation is sized by a header field before the bytes are there: a header claiming 4 GiB of
+//!   data in a short file is a truncation error, not an allocation.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use rubato::{FftFixedIn, Resampler};
@@ -33,6 +44,8 @@ pub enum AudioError {
     BadHeader { path: PathBuf, msg: String },
     #[error("{path}: truncated or corrupt WAV data: {msg}")]
     Truncated { path: PathBuf, msg: String },
+    #[error("{path}: sample {value} at frame {frame} (t = {seconds:.6} s), channel {channel}, is not a finite number (NaN or infinite samples are refused; --allow-nonfinite zeroes them)")]
+    NonFinite { path: PathBuf, frame: u64, seconds: f64, channel: usize, value: f32 },
     #[error("{path}: channel {channel} requested but the file has {channels} channel(s)")]
     NoSuchChannel { path: PathBuf, channel: usize, channels: usize },
     #[error("{path}: resampling {from} Hz → {to} Hz failed: {msg}")]
@@ -72,153 +85,393 @@ impl Audio {
 const MAX_CHANNELS: u16 = 1024;
 const MAX_RATE: u32 = 1_000_000;
 
-/// Reads a WAV file at its own rate, all channels.
-pub fn read_wav(path: impl AsRef<Path>) -> Result<Audio> {
-    let path = path.as_ref();
-    let p = || path.to_path_buf();
-    not_empty(path)?;
-    if let Some(a) = read_wav_f64(path)? {
-        return Ok(a);
-    }
-    let reader = open_hound(path)?;
-    let spec = reader.spec();
-    let nch = spec.channels as usize;
-    let trunc = |e: hound::Error| AudioError::Truncated { path: p(), msg: e.to_string() };
-    let inter: Vec<f32> = match (spec.sample_format, spec.bits_per_sample) {
-        (hound::SampleFormat::Float, 32) => reader.into_samples::<f32>().collect::<std::result::Result<_, _>>().map_err(trunc)?,
-        (hound::SampleFormat::Int, b @ (8 | 16 | 24 | 32)) => {
-            let scale = 1.0 / (1u64 << (b - 1)) as f64;
-            reader.into_samples::<i32>().map(|s| s.map(|v| (v as f64 * scale) as f32)).collect::<std::result::Result<_, _>>().map_err(trunc)?
-        }
-        (f, b) => return Err(AudioError::BadHeader { path: p(), msg: format!("{b}-bit {f:?} samples (supported: 8/16/24/32-bit PCM, 32-bit float)") }),
-    };
-    if inter.len() % nch != 0 {
-        return Err(AudioError::Truncated { path: p(), msg: format!("{} samples is not a multiple of {nch} channels", inter.len()) });
-    }
-    let n = inter.len() / nch;
-    let channels = (0..nch).map(|c| (0..n).map(|i| inter[i * nch + c]).collect()).collect();
-    Ok(Audio { sample_rate: spec.sample_rate, channels })
+/// How a WAV's samples are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SampleFormat {
+    /// Integer PCM of 8 (unsigned), 16, 24 or 32 bits.
+    Int(u16),
+    /// 32-bit IEEE float.
+    F32,
+    /// 64-bit IEEE float.
+    F64,
 }
 
-/// An error naming the file when it cannot be read or is empty.
-fn not_empty(path: &Path) -> Result<()> {
+impl SampleFormat {
+    /// Bytes per sample.
+    pub fn bytes(self) -> usize {
+        match self {
+            SampleFormat::Int(b) => b as usize / 8,
+            SampleFormat::F32 => 4,
+            SampleFormat::F64 => 8,
+        }
+    }
+}
+
+/// A WAV's header: what [`WavReader::new`] read before the first sample.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WavInfo {
+    pub sample_rate: u32,
+    pub channels: usize,
+    pub format: SampleFormat,
+    /// Frames the data chunk declares; `None` for a stream of unknown length (declared size
+    /// 0xFFFFFFFF), read to its end.
+    pub frames: Option<u64>,
+}
+
+/// Bytes converted per block by [`WavReader::read_to_end`] and the block readers.
+const BLOCK_BYTES: usize = 1 << 20;
+
+/// A WAV decoder over any byte source: the header is read by [`WavReader::new`], the samples by
+/// [`WavReader::read_frames`] in blocks (planar f32), so a file or stream of any length is read in
+/// bounded memory.
+pub struct WavReader<R: Read> {
+    src: R,
+    path: PathBuf,
+    info: WavInfo,
+    /// Data bytes still to read (`None`: to the end of the stream).
+    left: Option<u64>,
+    /// Raw bytes of the block being converted.
+    raw: Vec<u8>,
+    /// Frames decoded so far (for error positions).
+    pos: u64,
+    zero_nonfinite: bool,
+    zeroed: u64,
+}
+
+impl WavReader<std::io::BufReader<std::fs::File>> {
+    /// Opens a WAV file. A data chunk declaring more bytes than the file holds is a truncation error
+    /// here, before any sample is read.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let len = not_empty(path)?;
+        let f = std::fs::File::open(path).map_err(|e| AudioError::Io { path: path.to_path_buf(), msg: e.to_string() })?;
+        let r = WavReader::new(std::io::BufReader::with_capacity(1 << 16, f), path)?;
+        if let Some(left) = r.left {
+            // the header is at most a few KiB in practice; what follows it is at most len bytes.
+            if left > len {
+                return Err(r.truncated(format!("the data chunk declares {left} bytes but the file has only {len}")));
+            }
+        }
+        Ok(r)
+    }
+}
+
+fn le16(b: &[u8], at: usize) -> u16 {
+    u16::from_le_bytes([b[at], b[at + 1]])
+}
+fn le32(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+impl<R: Read> WavReader<R> {
+    /// Reads the RIFF header up to the start of the `data` chunk. `path` names the source in errors
+    /// (use `-` or a description for streams).
+    pub fn new(mut src: R, path: &Path) -> Result<Self> {
+        let p = || path.to_path_buf();
+        let eof_in = |what: &'static str| {
+            move |e: std::io::Error| {
+                if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                    AudioError::Truncated { path: p(), msg: format!("the header ends early ({what})") }
+                } else {
+                    AudioError::Io { path: p(), msg: e.to_string() }
+                }
+            }
+        };
+        let mut head = [0u8; 12];
+        let mut got = 0;
+        while got < 12 {
+            match src.read(&mut head[got..]) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(AudioError::Io { path: p(), msg: e.to_string() }),
+            }
+        }
+        if got == 0 {
+            return Err(AudioError::Empty { path: p() });
+        }
+        if got < 12 && head[..got.min(4)] == b"RIFF"[..got.min(4)] {
+            return Err(AudioError::Truncated { path: p(), msg: "the header ends early (RIFF header)".into() });
+        }
+        if got < 12 || &head[0..4] != b"RIFF" || &head[8..12] != b"WAVE" {
+            let msg =
+                if &head[0..4] == b"RF64" || &head[0..4] == b"BW64" { "RF64/BW64 files (WAVs over 4 GiB) are not supported" } else { "no RIFF/WAVE header" };
+            return Err(AudioError::NotWav { path: p(), msg: msg.into() });
+        }
+        let mut fmt: Option<(SampleFormat, usize, u32)> = None;
+        loop {
+            let mut ch = [0u8; 8];
+            src.read_exact(&mut ch).map_err(eof_in("no data chunk"))?;
+            let size = le32(&ch, 4);
+            match &ch[0..4] {
+                b"fmt " => {
+                    if !(16..=1024).contains(&size) {
+                        return Err(AudioError::BadHeader { path: p(), msg: format!("a fmt chunk of {size} bytes (16 to 1024 expected)") });
+                    }
+                    let mut b = vec![0u8; size as usize + (size as usize & 1)];
+                    src.read_exact(&mut b).map_err(eof_in("fmt chunk"))?;
+                    fmt = Some(parse_fmt(&b, path)?);
+                }
+                b"data" => {
+                    let Some((format, channels, sample_rate)) = fmt else {
+                        return Err(AudioError::NotWav { path: p(), msg: "the data chunk comes before any fmt chunk".into() });
+                    };
+                    let frame = (format.bytes() * channels) as u64;
+                    let (left, frames) = if size == u32::MAX {
+                        (None, None)
+                    } else {
+                        if size as u64 % frame != 0 {
+                            return Err(AudioError::Truncated {
+                                path: p(),
+                                msg: format!("a data chunk of {size} bytes is not a whole number of {channels}-channel frames of {} bytes", frame),
+                            });
+                        }
+                        (Some(size as u64), Some(size as u64 / frame))
+                    };
+                    return Ok(WavReader {
+                        src,
+                        path: p(),
+                        info: WavInfo { sample_rate, channels, format, frames },
+                        left,
+                        raw: Vec::new(),
+                        pos: 0,
+                        zero_nonfinite: false,
+                        zeroed: 0,
+                    });
+                }
+                _ => {
+                    // skip the chunk (and its pad byte) without holding it
+                    let skip = size as u64 + (size as u64 & 1);
+                    let n = std::io::copy(&mut (&mut src).take(skip), &mut std::io::sink()).map_err(|e| AudioError::Io { path: p(), msg: e.to_string() })?;
+                    if n < skip {
+                        let id = String::from_utf8_lossy(&ch[0..4]).into_owned();
+                        return Err(AudioError::Truncated { path: p(), msg: format!("the file ends inside its '{id}' chunk, before any data chunk") });
+                    }
+                }
+            }
+        }
+    }
+
+    /// The header.
+    pub fn info(&self) -> &WavInfo {
+        &self.info
+    }
+
+    /// Zero non-finite samples instead of failing on the first (see [`WavReader::zeroed`]).
+    pub fn zero_nonfinite(&mut self, yes: bool) {
+        self.zero_nonfinite = yes;
+    }
+
+    /// Samples zeroed so far by [`WavReader::zero_nonfinite`].
+    pub fn zeroed(&self) -> u64 {
+        self.zeroed
+    }
+
+    fn truncated(&self, msg: String) -> AudioError {
+        AudioError::Truncated { path: self.path.clone(), msg }
+    }
+
+    /// Appends up to `max_frames` frames to `out` (one Vec per channel, planar); returns how many
+    /// were appended, 0 at the end of the data. A data chunk that ends early or inside a frame is a
+    /// truncation error.
+    pub fn read_frames(&mut self, max_frames: usize, out: &mut [Vec<f32>]) -> Result<usize> {
+        let nch = self.info.channels;
+        assert_eq!(out.len(), nch, "read_frames: one output Vec per channel");
+        let frame = self.info.format.bytes() * nch;
+        let mut want = max_frames.saturating_mul(frame);
+        if let Some(left) = self.left {
+            want = want.min(left.min(usize::MAX as u64) as usize);
+        }
+        if want == 0 {
+            return Ok(0);
+        }
+        self.raw.resize(want, 0);
+        let mut got = 0;
+        while got < want {
+            match self.src.read(&mut self.raw[got..want]) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(AudioError::Io { path: self.path.clone(), msg: e.to_string() }),
+            }
+        }
+        if let Some(left) = self.left.as_mut() {
+            if got < want {
+                let at = self.pos * frame as u64 + got as u64;
+                let declared = at + *left - got as u64;
+                return Err(self.truncated(format!("the data chunk declares {declared} bytes but the data ends after {at}")));
+            }
+            *left -= got as u64;
+        }
+        if got % frame != 0 {
+            // only a stream of unknown length gets here (declared sizes are whole frames).
+            let at = self.pos * frame as u64 + got as u64;
+            return Err(self.truncated(format!("the data ends after {at} bytes, inside a {nch}-channel frame of {frame} bytes")));
+        }
+        let n = got / frame;
+        let start = out[0].len();
+        for o in out.iter_mut() {
+            o.resize(start + n, 0.0);
+        }
+        decode(self.info.format, nch, &self.raw[..got], start, out);
+        self.check_finite(out, start)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+
+    /// The first non-finite sample of frames `start..` is an error, or every one is zeroed.
+    fn check_finite(&mut self, out: &mut [Vec<f32>], start: usize) -> Result<()> {
+        if matches!(self.info.format, SampleFormat::Int(_)) {
+            return Ok(());
+        }
+        for (c, ch) in out.iter_mut().enumerate() {
+            let part = &mut ch[start..];
+            // the sum is non-finite iff some sample is (or it overflows; then look closer).
+            if part.iter().fold(0f32, |a, &x| a + x * 0.0).is_finite() {
+                continue;
+            }
+            for (i, v) in part.iter_mut().enumerate() {
+                if !v.is_finite() {
+                    if self.zero_nonfinite {
+                        *v = 0.0;
+                        self.zeroed += 1;
+                    } else {
+                        let frame = self.pos + i as u64;
+                        return Err(AudioError::NonFinite {
+                            path: self.path.clone(),
+                            frame,
+                            seconds: frame as f64 / self.info.sample_rate as f64,
+                            channel: c,
+                            value: *v,
+                        });
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads every remaining frame.
+    pub fn read_to_end(mut self) -> Result<Audio> {
+        let nch = self.info.channels;
+        let frame = self.info.format.bytes() * nch;
+        let mut out: Vec<Vec<f32>> = vec![Vec::new(); nch];
+        if let Some(left) = self.left {
+            // sized by the declared data, which the caller checked against the file (open) or
+            // which a stream must deliver; at most one block ahead of what was read otherwise.
+            let cap = (left / frame as u64).min((BLOCK_BYTES / frame.max(1)) as u64 * 64) as usize;
+            out.iter_mut().for_each(|c| c.reserve(cap));
+        }
+        let per = (BLOCK_BYTES / frame).max(1);
+        while self.read_frames(per, &mut out)? > 0 {}
+        Ok(Audio { sample_rate: self.info.sample_rate, channels: out })
+    }
+}
+
+/// The `fmt ` chunk → (format, channels, rate), checked.
+fn parse_fmt(b: &[u8], path: &Path) -> Result<(SampleFormat, usize, u32)> {
+    let bad = |msg: String| AudioError::BadHeader { path: path.to_path_buf(), msg };
+    let mut tag = le16(b, 0);
+    let channels = le16(b, 2);
+    let rate = le32(b, 4);
+    let align = le16(b, 12) as usize;
+    let bits = le16(b, 14);
+    if tag == 0xFFFE {
+        // WAVE_FORMAT_EXTENSIBLE: cbSize (≥ 22), valid bits, channel mask, then the sub-format GUID,
+        // whose first two bytes are the format tag. Samples are left-justified in their container,
+        // so scaling by the container's width is right whatever the valid bits.
+        if b.len() < 40 || le16(b, 16) < 22 {
+            return Err(bad("a WAVE_FORMAT_EXTENSIBLE fmt chunk shorter than 40 bytes".into()));
+        }
+        tag = le16(b, 24);
+    }
+    if rate == 0 || rate > MAX_RATE {
+        return Err(bad(format!("sample rate {rate} Hz")));
+    }
+    if channels == 0 || channels > MAX_CHANNELS {
+        return Err(bad(format!("{channels} channels")));
+    }
+    let format = match (tag, bits) {
+        (1, 8 | 16 | 24 | 32) => SampleFormat::Int(bits),
+        (3, 32) => SampleFormat::F32,
+        (3, 64) => SampleFormat::F64,
+        (1 | 3, _) => {
+            return Err(bad(format!("{bits}-bit {} samples (supported: 8/16/24/32-bit PCM, 32/64-bit float)", if tag == 1 { "integer" } else { "float" })))
+        }
+        _ => return Err(bad(format!("format tag {tag:#06x} (supported: PCM 0x0001, IEEE float 0x0003, or EXTENSIBLE with either)"))),
+    };
+    if align != format.bytes() * channels as usize {
+        return Err(bad(format!("block align {align} for {channels} channel(s) of {bits}-bit samples (expected {})", format.bytes() * channels as usize)));
+    }
+    Ok((format, channels as usize, rate))
+}
+
+/// Bulk conversion of whole interleaved frames `raw` into `out[c][start..]`.
+fn decode(format: SampleFormat, nch: usize, raw: &[u8], start: usize, out: &mut [Vec<f32>]) {
+    fn planar<const W: usize>(raw: &[u8], nch: usize, start: usize, out: &mut [Vec<f32>], conv: impl Fn([u8; W]) -> f32 + Copy) {
+        if nch == 1 {
+            for (o, b) in out[0][start..].iter_mut().zip(raw.chunks_exact(W)) {
+                *o = conv(b.try_into().unwrap());
+            }
+            return;
+        }
+        for (c, o) in out.iter_mut().enumerate() {
+            for (o, f) in o[start..].iter_mut().zip(raw.chunks_exact(W * nch)) {
+                *o = conv(f[c * W..c * W + W].try_into().unwrap());
+            }
+        }
+    }
+    match format {
+        SampleFormat::Int(8) => planar::<1>(raw, nch, start, out, |b| (b[0] as i32 - 128) as f32 * (1.0 / 128.0)),
+        SampleFormat::Int(16) => planar::<2>(raw, nch, start, out, |b| i16::from_le_bytes(b) as f32 * (1.0 / 32768.0)),
+        // 24-bit: sign-extend through the top of an i32; the scale is exact in f64, rounded once.
+        SampleFormat::Int(24) => planar::<3>(raw, nch, start, out, |b| (i32::from_le_bytes([0, b[0], b[1], b[2]]) >> 8) as f32 * (1.0 / 8_388_608.0)),
+        SampleFormat::Int(_) => planar::<4>(raw, nch, start, out, |b| (i32::from_le_bytes(b) as f64 * (1.0 / 2_147_483_648.0)) as f32),
+        SampleFormat::F32 => planar::<4>(raw, nch, start, out, f32::from_le_bytes),
+        SampleFormat::F64 => planar::<8>(raw, nch, start, out, |b| f64::from_le_bytes(b) as f32),
+    }
+}
+
+/// Reads a WAV file at its own rate, all channels.
+pub fn read_wav(path: impl AsRef<Path>) -> Result<Audio> {
+    WavReader::open(path)?.read_to_end()
+}
+
+/// Decodes a WAV held in memory; `path` names it in errors.
+pub fn read_wav_bytes(path: &Path, bytes: &[u8]) -> Result<Audio> {
+    let r = WavReader::new(bytes, path)?;
+    if let Some(left) = r.left {
+        // what follows the header is at most the rest of the slice
+        if left > bytes.len() as u64 {
+            return Err(r.truncated(format!("the data chunk declares {left} bytes but the file has only {}", bytes.len())));
+        }
+    }
+    r.read_to_end()
+}
+
+/// The file's length; an error naming the file when it cannot be read or is empty.
+fn not_empty(path: &Path) -> Result<u64> {
     let meta = std::fs::metadata(path).map_err(|e| AudioError::Io { path: path.to_path_buf(), msg: e.to_string() })?;
     if meta.len() == 0 {
         return Err(AudioError::Empty { path: path.to_path_buf() });
     }
-    Ok(())
+    Ok(meta.len())
 }
 
-/// hound's reader with its header checked (rate, channel count); errors name the file.
-fn open_hound(path: &Path) -> Result<hound::WavReader<std::io::BufReader<std::fs::File>>> {
-    let p = || path.to_path_buf();
-    let reader = hound::WavReader::open(path).map_err(|e| match e {
-        hound::Error::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => AudioError::Truncated { path: p(), msg: "the header ends early".into() },
-        hound::Error::IoError(io) => AudioError::Io { path: p(), msg: io.to_string() },
-        other => AudioError::NotWav { path: p(), msg: other.to_string() },
-    })?;
-    let spec = reader.spec();
-    if spec.sample_rate == 0 || spec.sample_rate > MAX_RATE {
-        return Err(AudioError::BadHeader { path: p(), msg: format!("sample rate {} Hz", spec.sample_rate) });
-    }
-    if spec.channels == 0 || spec.channels > MAX_CHANNELS {
-        return Err(AudioError::BadHeader { path: p(), msg: format!("{} channels", spec.channels) });
-    }
-    Ok(reader)
-}
-
-/// A WAV's length in seconds from its header alone (64-bit float WAVs are read whole), for checking
-/// data sets before any audio is decoded. An empty file or a WAV without samples is an error.
+/// A WAV's length in seconds from its header alone, for checking data sets before any audio is
+/// decoded. An empty file or a WAV without samples is an error.
 pub fn probe_seconds(path: impl AsRef<Path>) -> Result<f64> {
     let path = path.as_ref();
-    let p = || path.to_path_buf();
-    not_empty(path)?;
-    let (rate, frames) = match read_wav_f64(path)? {
-        Some(a) => (a.sample_rate, a.num_samples() as u64),
-        None => {
-            let r = open_hound(path)?;
-            (r.spec().sample_rate, r.duration() as u64)
-        }
+    let r = WavReader::open(path)?;
+    let info = *r.info();
+    let frames = match info.frames {
+        Some(f) => f,
+        None => r.read_to_end()?.num_samples() as u64,
     };
     if frames == 0 {
-        return Err(AudioError::NoSamples { path: p() });
+        return Err(AudioError::NoSamples { path: path.to_path_buf() });
     }
-    Ok(frames as f64 / rate as f64)
-}
-
-/// The chunks of a RIFF/WAVE file: (id, payload), in order. A chunk running past the end of the file
-/// is returned cut at the end (the caller decides whether that is truncation).
-fn riff_chunks(bytes: &[u8]) -> Option<Vec<(&[u8], &[u8])>> {
-    if bytes.len() < 12 || &bytes[0..4] != b"RIFF" || &bytes[8..12] != b"WAVE" {
-        return None;
-    }
-    let mut out = Vec::new();
-    let mut pos = 12;
-    while pos + 8 <= bytes.len() {
-        let id = &bytes[pos..pos + 4];
-        let size = u32::from_le_bytes(bytes[pos + 4..pos + 8].try_into().unwrap()) as usize;
-        let start = pos + 8;
-        let end = start.saturating_add(size).min(bytes.len());
-        out.push((id, &bytes[start..end]));
-        pos = start.saturating_add(size).saturating_add(size & 1);
-    }
-    Some(out)
-}
-
-/// Reads a 64-bit IEEE-float WAV; `Ok(None)` when the file is not one (hound reads the rest). Only the
-/// first 64 KiB are read to decide.
-pub fn read_wav_f64(path: &Path) -> Result<Option<Audio>> {
-    use std::io::Read;
-    let p = || path.to_path_buf();
-    let mut head = Vec::new();
-    let f = std::fs::File::open(path).map_err(|e| AudioError::Io { path: p(), msg: e.to_string() })?;
-    f.take(65536).read_to_end(&mut head).map_err(|e| AudioError::Io { path: p(), msg: e.to_string() })?;
-    let is_f64 = |fmt: &[u8]| {
-        if fmt.len() < 16 {
-            return false;
-        }
-        let tag = u16::from_le_bytes([fmt[0], fmt[1]]);
-        let bits = u16::from_le_bytes([fmt[14], fmt[15]]);
-        // WAVE_FORMAT_EXTENSIBLE: the sub-format GUID starts with the format tag.
-        let tag = if tag == 0xFFFE && fmt.len() >= 26 { u16::from_le_bytes([fmt[24], fmt[25]]) } else { tag };
-        tag == 3 && bits == 64
-    };
-    match riff_chunks(&head).and_then(|c| c.into_iter().find(|(id, _)| *id == b"fmt ")) {
-        Some((_, fmt)) if is_f64(fmt) => {}
-        _ => return Ok(None),
-    }
-    let bytes = std::fs::read(path).map_err(|e| AudioError::Io { path: p(), msg: e.to_string() })?;
-    let chunks = riff_chunks(&bytes).unwrap_or_default();
-    let fmt = chunks.iter().find(|(id, _)| *id == b"fmt ").map(|c| c.1).unwrap_or_default();
-    let channels = u16::from_le_bytes([fmt[2], fmt[3]]);
-    let rate = u32::from_le_bytes(fmt[4..8].try_into().unwrap());
-    if rate == 0 || rate > MAX_RATE {
-        return Err(AudioError::BadHeader { path: p(), msg: format!("sample rate {rate} Hz") });
-    }
-    if channels == 0 || channels > MAX_CHANNELS {
-        return Err(AudioError::BadHeader { path: p(), msg: format!("{channels} channels") });
-    }
-    let Some(&(_, data)) = chunks.iter().find(|(id, _)| *id == b"data") else {
-        return Err(AudioError::Truncated { path: p(), msg: "no data chunk".into() });
-    };
-    // The declared size, to tell a cut file from a complete one.
-    let at = data.as_ptr() as usize - bytes.as_ptr() as usize;
-    let declared = u32::from_le_bytes(bytes[at - 4..at].try_into().unwrap()) as usize;
-    let nch = channels as usize;
-    let frame = 8 * nch;
-    if data.len() < declared && declared != u32::MAX as usize {
-        return Err(AudioError::Truncated { path: p(), msg: format!("the data chunk declares {declared} bytes but {} are there", data.len()) });
-    }
-    if data.len() % frame != 0 {
-        return Err(AudioError::Truncated { path: p(), msg: format!("{} data bytes is not a whole number of {nch}-channel 64-bit frames", data.len()) });
-    }
-    let n = data.len() / frame;
-    let sample = |i: usize, c: usize| {
-        let o = i * frame + 8 * c;
-        f64::from_le_bytes(data[o..o + 8].try_into().unwrap()) as f32
-    };
-    let channels = (0..nch).map(|c| (0..n).map(|i| sample(i, c)).collect()).collect();
-    Ok(Some(Audio { sample_rate: rate, channels }))
+    Ok(frames as f64 / info.sample_rate as f64)
 }
 
 /// Applies a channel policy.
@@ -228,10 +481,17 @@ pub fn select_channels(path: &Path, a: Audio, ch: Channels) -> Result<Audio> {
         Channels::All => a.channels,
         Channels::Select(c) if c < nch => vec![a.channels.into_iter().nth(c).unwrap()],
         Channels::Select(c) => return Err(AudioError::NoSuchChannel { path: path.to_path_buf(), channel: c, channels: nch }),
+        Channels::MixDown if nch == 1 => a.channels,
         Channels::MixDown => {
-            let n = a.num_samples();
+            // channel by channel, in channel order (the same sums as a per-sample loop), vectorised
+            let mut it = a.channels.into_iter();
+            let mut acc = it.next().unwrap_or_default();
+            for c in it {
+                acc.iter_mut().zip(&c).for_each(|(s, &x)| *s += x);
+            }
             let inv = 1.0 / nch as f32;
-            vec![(0..n).map(|i| a.channels.iter().map(|c| c[i]).sum::<f32>() * inv).collect()]
+            acc.iter_mut().for_each(|s| *s *= inv);
+            vec![acc]
         }
     };
     Ok(Audio { sample_rate: a.sample_rate, channels })
@@ -248,7 +508,23 @@ pub fn resample(path: &Path, a: Audio, rate: u32) -> Result<Audio> {
     let n = a.num_samples();
     let want = (n as u64 * to as u64).div_ceil(from as u64) as usize;
     let chunk = 1024;
-    let mut rs = FftFixedIn::<f64>::new(from as usize, to as usize, chunk, 2, nch).map_err(|e| rerr(e.to_string()))?;
+    // One plan per (rates, channels) and thread, reset before each use: a plan costs FFT set-up
+    // and the filter design, about as much as resampling a 10 s clip.
+    thread_local! {
+        static PLANS: std::cell::RefCell<Vec<((u32, u32, usize), FftFixedIn<f64>)>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    let key = (from, to, nch);
+    let cached = PLANS.with(|c| {
+        let mut c = c.borrow_mut();
+        c.iter().position(|(k, _)| *k == key).map(|i| c.swap_remove(i).1)
+    });
+    let mut rs = match cached {
+        Some(mut rs) => {
+            rs.reset();
+            rs
+        }
+        None => FftFixedIn::<f64>::new(from as usize, to as usize, chunk, 2, nch).map_err(|e| rerr(e.to_string()))?,
+    };
     let delay = rs.output_delay();
     let mut out: Vec<Vec<f64>> = vec![Vec::with_capacity(want + delay + chunk); nch];
     let mut pos = 0;
@@ -263,6 +539,13 @@ pub fn resample(path: &Path, a: Audio, rate: u32) -> Result<Audio> {
         }
     }
     let channels = out.into_iter().map(|c| c[delay..delay + want].iter().map(|&v| v as f32).collect()).collect();
+    PLANS.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() >= 8 {
+            c.remove(0);
+        }
+        c.push((key, rs));
+    });
     Ok(Audio { sample_rate: to, channels })
 }
 
@@ -465,6 +748,170 @@ mod tests {
             let e = read_wav(&cut).unwrap_err().to_string();
             assert!(e.contains(&format!("cut_{f}")) && e.contains("truncated"), "{e}");
         }
+    }
+
+    /// hound (the crate we write with) reads back what it wrote through its per-sample iterator:
+    /// the reference for this module's bulk decoder, every width, 1–6 channels (hound writes
+    /// WAVE_FORMAT_EXTENSIBLE for more than two channels or more than 16 bits), whole and in blocks
+    /// of odd sizes, from a file and from memory.
+    #[test]
+    fn bulk_decoder_equals_hound() {
+        for (bits, float) in [(8u16, false), (16, false), (24, false), (32, false), (32, true)] {
+            for nch in [1usize, 2, 3, 6] {
+                let chans: Vec<Vec<f32>> = (0..nch).map(|c| sine(3001, 16000, 200.0 + 130.0 * c as f32)).collect();
+                let p = tmp(&format!("h{bits}{float}{nch}.wav"));
+                write(&p, bits, float, &chans, 16000);
+                let want: Vec<f32> = {
+                    let r = hound::WavReader::open(&p).unwrap();
+                    if float {
+                        r.into_samples::<f32>().map(|s| s.unwrap()).collect()
+                    } else {
+                        let sc = 1.0 / (1u64 << (bits - 1)) as f64;
+                        r.into_samples::<i32>().map(|s| (s.unwrap() as f64 * sc) as f32).collect()
+                    }
+                };
+                let got = read_wav(&p).unwrap();
+                assert_eq!((got.channels.len(), got.num_samples()), (nch, 3001));
+                for (c, ch) in got.channels.iter().enumerate() {
+                    for (i, &v) in ch.iter().enumerate() {
+                        assert_eq!(v.to_bits(), want[i * nch + c].to_bits(), "{bits}-bit float={float} {nch} ch: [{i}, {c}]");
+                    }
+                }
+                let bytes = std::fs::read(&p).unwrap();
+                assert_eq!(read_wav_bytes(&p, &bytes).unwrap(), got);
+                let mut r = WavReader::open(&p).unwrap();
+                assert_eq!(r.info().frames, Some(3001));
+                let mut blocks: Vec<Vec<f32>> = vec![Vec::new(); nch];
+                let mut sizes = Vec::new();
+                loop {
+                    let n = r.read_frames(977, &mut blocks).unwrap();
+                    if n == 0 {
+                        break;
+                    }
+                    sizes.push(n);
+                }
+                assert_eq!(sizes, [977, 977, 977, 70]);
+                assert_eq!(blocks, got.channels);
+            }
+        }
+    }
+
+    /// A RIFF file by hand: `fmt` fields, extra chunks before `data` (one of odd size, padded), a
+    /// data chunk of `declared` bytes holding `data`.
+    fn riff(tag: u16, nch: u16, rate: u32, bits: u16, extra: &[(&[u8; 4], &[u8])], declared: u32, data: &[u8]) -> Vec<u8> {
+        let mut fmt = Vec::new();
+        fmt.extend(tag.to_le_bytes());
+        fmt.extend(nch.to_le_bytes());
+        fmt.extend(rate.to_le_bytes());
+        fmt.extend((rate as u64 * nch as u64 * bits as u64 / 8).to_le_bytes()[..4].iter());
+        fmt.extend(((nch as u32 * bits as u32 / 8) as u16).to_le_bytes());
+        fmt.extend(bits.to_le_bytes());
+        let mut body = b"WAVE".to_vec();
+        let mut chunk = |id: &[u8; 4], size: u32, b: &[u8]| {
+            body.extend(id);
+            body.extend(size.to_le_bytes());
+            body.extend(b);
+            if b.len() % 2 == 1 && id != b"data" {
+                body.push(0);
+            }
+        };
+        chunk(b"fmt ", 16, &fmt);
+        for (id, b) in extra {
+            chunk(id, b.len() as u32, b);
+        }
+        chunk(b"data", declared, data);
+        let mut out = b"RIFF".to_vec();
+        out.extend((body.len() as u32).to_le_bytes());
+        out.extend(body);
+        out
+    }
+
+    #[test]
+    fn streams_extra_chunks_and_hostile_headers() {
+        let pcm: Vec<u8> = [100i16, -200, 300, -32768, 32767, 0].iter().flat_map(|v| v.to_le_bytes()).collect();
+        let want = [100.0 / 32768.0, -200.0 / 32768.0, 300.0 / 32768.0, -1.0, 32767.0 / 32768.0, 0.0f32];
+        let name = Path::new("mem.wav");
+        // a LIST chunk of odd size (padded) and a fact chunk before the data
+        let w = riff(1, 2, 8000, 16, &[(b"LIST", b"INFOabc"), (b"fact", &[3, 0, 0, 0])], 12, &pcm);
+        let a = read_wav_bytes(name, &w).unwrap();
+        assert_eq!(a.channels, vec![vec![want[0], want[2], want[4]], vec![want[1], want[3], want[5]]]);
+        // a stream of unknown length (0xFFFFFFFF), read to its end from a reader
+        let w = riff(1, 1, 8000, 16, &[], u32::MAX, &pcm);
+        let r = WavReader::new(std::io::Cursor::new(w.clone()), Path::new("-")).unwrap();
+        assert_eq!(r.info().frames, None);
+        assert_eq!(r.read_to_end().unwrap().channels, vec![want.to_vec()]);
+        // ... cut inside a frame
+        let e = read_wav_bytes(Path::new("-"), &w[..w.len() - 1]).unwrap_err().to_string();
+        assert!(e.starts_with("-: truncated") && e.contains("inside a 1-channel frame"), "{e}");
+        // data declared as 4 GiB − 2 in a file of a few bytes: an error before any allocation
+        let w = riff(1, 1, 8000, 16, &[], u32::MAX - 1, &pcm);
+        let p = tmp("claims4g.wav");
+        std::fs::write(&p, &w).unwrap();
+        for e in [read_wav(&p).unwrap_err().to_string(), read_wav_bytes(&p, &w).unwrap_err().to_string()] {
+            assert!(e.contains("claims4g.wav") && e.contains("declares 4294967294 bytes"), "{e}");
+        }
+        let cases: [(Vec<u8>, &str); 8] = [
+            (riff(1, 65535, 16000, 16, &[], 0, &[]), "65535 channels"),
+            (riff(1, 0, 16000, 16, &[], 0, &[]), "0 channels"),
+            (riff(1, 1, 0, 16, &[], 0, &[]), "sample rate 0 Hz"),
+            (riff(1, 1, 10_000_000, 16, &[], 0, &[]), "sample rate 10000000 Hz"),
+            (riff(1, 1, 16000, 12, &[], 0, &[]), "12-bit integer"),
+            (riff(3, 1, 16000, 16, &[], 0, &[]), "16-bit float"),
+            (riff(6, 1, 8000, 8, &[], 0, &[]), "format tag 0x0006"),
+            (riff(1, 2, 8000, 16, &[], 7, &pcm[..7]), "not a whole number of 2-channel frames"),
+        ];
+        for (w, msg) in cases {
+            let e = read_wav_bytes(name, &w).unwrap_err().to_string();
+            assert!(e.starts_with("mem.wav: ") && e.contains(msg), "{msg}: {e}");
+        }
+        // a chunk claiming 4 GiB before the data: skipped by reading, so the end of the file ends it
+        let mut w = riff(1, 1, 8000, 16, &[(b"junk", b"x")], 12, &pcm);
+        let at = w.windows(4).position(|x| x == b"junk").unwrap();
+        w[at + 4..at + 8].copy_from_slice(&u32::MAX.to_le_bytes());
+        let e = read_wav_bytes(name, &w).unwrap_err().to_string();
+        assert!(e.contains("ends inside its 'junk' chunk"), "{e}");
+        // a fmt chunk claiming 4 GiB
+        let mut w = riff(1, 1, 8000, 16, &[], 12, &pcm);
+        w[16..20].copy_from_slice(&u32::MAX.to_le_bytes());
+        let e = read_wav_bytes(name, &w).unwrap_err().to_string();
+        assert!(e.contains("fmt chunk of 4294967295 bytes"), "{e}");
+        // RF64 is named
+        let mut w = riff(1, 1, 8000, 16, &[], 12, &pcm);
+        w[0..4].copy_from_slice(b"RF64");
+        assert!(read_wav_bytes(name, &w).unwrap_err().to_string().contains("RF64"));
+        // every prefix of a valid file is an error or (at frame boundaries of an unknown-length
+        // stream) a shorter read; never a panic
+        let w = riff(1, 2, 8000, 16, &[(b"LIST", b"INFOabc")], 12, &pcm);
+        for n in 0..w.len() {
+            assert!(read_wav_bytes(name, &w[..n]).is_err(), "prefix {n}");
+        }
+    }
+
+    /// NaN and infinite samples: an error naming the frame and channel, or zeroed on request.
+    #[test]
+    fn nonfinite_samples() {
+        let mut a = sine(5000, 16000, 300.0);
+        let b = sine(5000, 16000, 500.0);
+        a[4321] = f32::NAN;
+        let p = tmp("nan.wav");
+        write(&p, 32, true, &[b.clone(), a.clone()], 16000);
+        let e = read_wav(&p).unwrap_err().to_string();
+        assert!(e.contains("nan.wav") && e.contains("frame 4321") && e.contains("channel 1") && e.contains("NaN"), "{e}");
+        let e = load(&p, 16000, Channels::MixDown).unwrap_err().to_string();
+        assert!(e.contains("frame 4321"), "{e}");
+        let mut r = WavReader::open(&p).unwrap();
+        r.zero_nonfinite(true);
+        let mut out = vec![Vec::new(), Vec::new()];
+        while r.read_frames(1000, &mut out).unwrap() > 0 {}
+        assert_eq!(r.zeroed(), 1);
+        assert_eq!(out[1][4321], 0.0);
+        assert_eq!(out[1][4320], a[4320]);
+        assert_eq!(out[0], b);
+        let mut c = sine(100, 16000, 300.0);
+        c[7] = f32::NEG_INFINITY;
+        write(&p, 32, true, &[c], 16000);
+        let e = read_wav(&p).unwrap_err().to_string();
+        assert!(e.contains("frame 7") && e.contains("channel 0") && e.contains("-inf"), "{e}");
     }
 
     #[test]

@@ -43,13 +43,15 @@ impl PowerPair {
         let z0 = self.buf[0];
         self.pa[0] = z0.re * z0.re;
         self.pb[0] = z0.im * z0.im;
-        // k ≥ 1 pairs with n − k (split, no modulo in the loop, so it vectorises).
-        let (lo, hi) = self.buf.split_at(n / 2 + 1);
-        for k in 1..=n / 2 {
-            let z = lo[k];
-            let zc = if k == n / 2 { lo[k].conj() } else { hi[n / 2 - k - 1].conj() };
-            self.pa[k] = (z + zc).norm_sqr() * 0.25;
-            self.pb[k] = (z - zc).norm_sqr() * 0.25;
+        // 0 < k ≤ n/2 pairs with n − k: buf[1..=n/2] against the last n/2 values reversed, zipped
+        // (no index arithmetic or bounds checks in the loop, so it vectorises); n is even (the callers
+        // check), so the last k = n/2 pairs with itself.
+        let h = n / 2;
+        let pairs = self.pa[1..=h].iter_mut().zip(&mut self.pb[1..=h]).zip(&self.buf[1..=h]).zip(self.buf[n - h..].iter().rev());
+        for (((pa, pb), &z), &w) in pairs {
+            let zc = w.conj();
+            *pa = (z + zc).norm_sqr() * 0.25;
+            *pb = (z - zc).norm_sqr() * 0.25;
         }
     }
 }

@@ -154,6 +154,11 @@ fn cpu_matches_naive_dft() {
         let got = fbank(&Tensor::from_vec(w.clone(), &[n]).unwrap(), &o).unwrap();
         assert_close(&format!("fbank n={n} mel={mel} vs naive"), &got.to_vec().unwrap(), &naive(&w, &o), 2e-4, 0.0);
     }
+    // an FFT size that is not a power of two (600 = 25 ms at 24 kHz, not rounded up)
+    let o = FbankOpts { sample_rate: 24000.0, round_to_power_of_two: false, num_mel_bins: 30, ..Default::default() };
+    let w = rand_vec(3000, 7);
+    let got = fbank(&Tensor::from_vec(w.clone(), &[3000]).unwrap(), &o).unwrap();
+    assert_close("fbank n_fft=600 vs naive", &got.to_vec().unwrap(), &naive(&w, &o), 2e-4, 0.0);
 }
 
 #[test]
