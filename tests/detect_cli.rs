@@ -155,3 +155,85 @@ fn bad_input_is_one_clear_error() {
     assert!(err.contains("config.json"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `aural detect -`: a 60 s WAV stream on stdin (16-bit, as a recorder would send it, data size
+/// 0xFFFFFFFF) gives the file path's events; the first ones are printed while most of the audio is
+/// still to come (the test waits for one before sending the rest). Headerless PCM with
+/// --raw-format likewise. NaN samples: an error naming the file and frame, or zeroed with
+/// --allow-nonfinite.
+#[test]
+fn stdin_stream_and_nonfinite() {
+    use std::io::{BufRead, Write};
+    use std::process::Stdio;
+    let dir = tmpdir("stream");
+    let clip = audio::load(fixture_path("ast_sed_clip.wav"), 16000, Channels::MixDown).unwrap().channels.remove(0);
+    let long: Vec<f32> = clip.iter().cycle().take(16000 * 60).enumerate().map(|(i, &v)| v * (0.2 + 0.8 * ((i / 48000) % 2) as f32)).collect();
+    let pcm: Vec<u8> = long.iter().flat_map(|&v| ((v * 32767.0).round() as i16).to_le_bytes()).collect();
+    let pl = dir.join("long.wav");
+    let spec = hound::WavSpec { channels: 1, sample_rate: 16000, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+    let mut w = hound::WavWriter::create(&pl, spec).unwrap();
+    pcm.chunks(2).for_each(|b| w.write_sample(i16::from_le_bytes([b[0], b[1]])).unwrap());
+    w.finalize().unwrap();
+    let rows = |out: &str, name: &str| -> Vec<String> {
+        let mut r: Vec<String> = out.lines().skip(1).map(|l| l.replacen(name, "X", 1)).collect();
+        r.sort();
+        r
+    };
+    let want = rows(&ok(&detect(&[], &[&pl])), "long.wav");
+    assert!(want.len() > 20, "{want:?}");
+    let mut stream = b"RIFF\xff\xff\xff\xffWAVEfmt ".to_vec();
+    stream.extend(16u32.to_le_bytes());
+    stream.extend([1u8, 0, 1, 0]);
+    stream.extend(16000u32.to_le_bytes());
+    stream.extend(32000u32.to_le_bytes());
+    stream.extend([2u8, 0, 16, 0]);
+    stream.extend(b"data\xff\xff\xff\xff");
+    let head = stream.len();
+    stream.extend(&pcm);
+    for (extra, body) in [(vec![], &stream[..]), (vec!["--raw-format", "s16:16000:1"], &stream[head..])] {
+        let mut args: Vec<String> =
+            vec!["detect".into(), "--model".into(), fixture_path("ast_sed_small").display().to_string(), "--device".into(), "cpu".into()];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args.push("-".into());
+        let mut child =
+            Command::new(env!("CARGO_BIN_EXE_aural")).args(&args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let reader = std::thread::spawn(move || {
+            for l in std::io::BufReader::new(stdout).lines() {
+                tx.send(l.unwrap()).unwrap();
+            }
+        });
+        // the first 40 % (24 s), then wait for an event row before sending the rest
+        let cut = body.len() * 2 / 5;
+        stdin.write_all(&body[..cut]).unwrap();
+        stdin.flush().unwrap();
+        let mut lines = vec![rx.recv_timeout(std::time::Duration::from_secs(60)).expect("the header")];
+        lines.push(rx.recv_timeout(std::time::Duration::from_secs(60)).expect("an event row before the end of the stream"));
+        stdin.write_all(&body[cut..]).unwrap();
+        drop(stdin);
+        let st = child.wait_with_output().unwrap();
+        reader.join().unwrap();
+        lines.extend(rx.try_iter());
+        assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+        assert_eq!(lines[0], "filename\tonset\toffset\tevent_label");
+        assert_eq!(rows(&lines.join("\n"), "-"), want, "{extra:?}");
+    }
+    // NaN in a float WAV
+    let mut x = clip.clone();
+    x[5000] = f32::NAN;
+    let pn = dir.join("nan.wav");
+    let spec = hound::WavSpec { channels: 1, sample_rate: 16000, bits_per_sample: 32, sample_format: hound::SampleFormat::Float };
+    let mut w = hound::WavWriter::create(&pn, spec).unwrap();
+    x.iter().for_each(|&v| w.write_sample(v).unwrap());
+    w.finalize().unwrap();
+    let o = detect(&[], &[&pn]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("nan.wav") && err.contains("frame 5000") && err.contains("--allow-nonfinite"), "{err}");
+    let o = detect(&["--allow-nonfinite"], &[&pn]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("1 NaN or infinite sample(s) were set to 0"));
+    ok(&o);
+    let o = detect(&["--raw-format", "s16:16000"], &[&pn]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--raw-format describes stdin"));
+}

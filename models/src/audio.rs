@@ -156,6 +156,22 @@ impl WavReader<std::io::BufReader<std::fs::File>> {
     }
 }
 
+impl<R: Read + Send + 'static> WavReader<R> {
+    /// The same reader over a boxed source (to hold files and stdin in one type).
+    pub fn boxed(self) -> WavReader<Box<dyn Read + Send>> {
+        WavReader {
+            src: Box::new(self.src),
+            path: self.path,
+            info: self.info,
+            left: self.left,
+            raw: self.raw,
+            pos: self.pos,
+            zero_nonfinite: self.zero_nonfinite,
+            zeroed: self.zeroed,
+        }
+    }
+}
+
 fn le16(b: &[u8], at: usize) -> u16 {
     u16::from_le_bytes([b[at], b[at + 1]])
 }
@@ -250,6 +266,31 @@ impl<R: Read> WavReader<R> {
                 }
             }
         }
+    }
+
+    /// Headerless PCM (`--raw-format`): samples of `format`, `channels` interleaved, at
+    /// `sample_rate`, to the end of the source. The same limits as a WAV header's.
+    pub fn raw(src: R, path: &Path, sample_rate: u32, channels: usize, format: SampleFormat) -> Result<Self> {
+        let bad = |msg: String| AudioError::BadHeader { path: path.to_path_buf(), msg };
+        if sample_rate == 0 || sample_rate > MAX_RATE {
+            return Err(bad(format!("sample rate {sample_rate} Hz")));
+        }
+        if channels == 0 || channels > MAX_CHANNELS as usize {
+            return Err(bad(format!("{channels} channels")));
+        }
+        if !matches!(format, SampleFormat::Int(8 | 16 | 24 | 32) | SampleFormat::F32 | SampleFormat::F64) {
+            return Err(bad(format!("{format:?} samples")));
+        }
+        Ok(WavReader {
+            src,
+            path: path.to_path_buf(),
+            info: WavInfo { sample_rate, channels, format, frames: None },
+            left: None,
+            raw: Vec::new(),
+            pos: 0,
+            zero_nonfinite: false,
+            zeroed: 0,
+        })
     }
 
     /// The header.
@@ -504,49 +545,195 @@ pub fn resample(path: &Path, a: Audio, rate: u32) -> Result<Audio> {
     }
     let (from, to) = (a.sample_rate, rate);
     let rerr = |msg: String| AudioError::Resample { path: path.to_path_buf(), from, to, msg };
-    let nch = a.channels.len();
-    let n = a.num_samples();
-    let want = (n as u64 * to as u64).div_ceil(from as u64) as usize;
-    let chunk = 1024;
-    // One plan per (rates, channels) and thread, reset before each use: a plan costs FFT set-up
-    // and the filter design, about as much as resampling a 10 s clip.
-    thread_local! {
-        static PLANS: std::cell::RefCell<Vec<((u32, u32, usize), FftFixedIn<f64>)>> = const { std::cell::RefCell::new(Vec::new()) };
+    let mut rs = StreamResampler::new(from, to, a.channels.len()).map_err(rerr)?;
+    let mut out = vec![Vec::new(); a.channels.len()];
+    rs.push(&a.channels, &mut out).map_err(rerr)?;
+    rs.finish(&mut out).map_err(rerr)?;
+    Ok(Audio { sample_rate: to, channels: out })
+}
+
+/// Input frames per resampler call.
+const RESAMPLE_CHUNK: usize = 1024;
+
+thread_local! {
+    /// One resampler plan per (rates, channels) and thread, reset before each use: a plan costs FFT
+    /// set-up and the filter design, about as much as resampling a 10 s clip.
+    static PLANS: std::cell::RefCell<Vec<((u32, u32, usize), FftFixedIn<f64>)>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// rubato's `FftFixedIn` fed block by block: the output is that of [`resample`] on the whole
+/// signal (the same chunks of 1024 input frames from the start; the resampler is causal, so output
+/// produced early is final), its delay dropped, and no more than ⌊n_in·to/from⌋ frames handed out
+/// before [`StreamResampler::finish`] pads the end to ⌈n·to/from⌉.
+pub struct StreamResampler {
+    key: (u32, u32, usize),
+    rs: Option<FftFixedIn<f64>>,
+    pending: Vec<Vec<f64>>,
+    produced: Vec<Vec<f64>>,
+    skip: usize,
+    n_in: u64,
+    n_out: u64,
+}
+
+impl StreamResampler {
+    pub fn new(from: u32, to: u32, nch: usize) -> std::result::Result<StreamResampler, String> {
+        let key = (from, to, nch);
+        let cached = PLANS.with(|c| {
+            let mut c = c.borrow_mut();
+            c.iter().position(|(k, _)| *k == key).map(|i| c.swap_remove(i).1)
+        });
+        let rs = match cached {
+            Some(mut rs) => {
+                rs.reset();
+                rs
+            }
+            None => FftFixedIn::<f64>::new(from as usize, to as usize, RESAMPLE_CHUNK, 2, nch).map_err(|e| e.to_string())?,
+        };
+        let skip = rs.output_delay();
+        Ok(StreamResampler { key, rs: Some(rs), pending: vec![Vec::new(); nch], produced: vec![Vec::new(); nch], skip, n_in: 0, n_out: 0 })
     }
-    let key = (from, to, nch);
-    let cached = PLANS.with(|c| {
-        let mut c = c.borrow_mut();
-        c.iter().position(|(k, _)| *k == key).map(|i| c.swap_remove(i).1)
-    });
-    let mut rs = match cached {
-        Some(mut rs) => {
-            rs.reset();
-            rs
-        }
-        None => FftFixedIn::<f64>::new(from as usize, to as usize, chunk, 2, nch).map_err(|e| rerr(e.to_string()))?,
-    };
-    let delay = rs.output_delay();
-    let mut out: Vec<Vec<f64>> = vec![Vec::with_capacity(want + delay + chunk); nch];
-    let mut pos = 0;
-    while out[0].len() < want + delay {
-        let take = chunk.min(n.saturating_sub(pos));
-        let block: Vec<Vec<f64>> = a.channels.iter().map(|c| c[pos..pos + take].iter().map(|&v| v as f64).collect()).collect();
-        let y = if take == chunk { rs.process(&block, None) } else { rs.process_partial(if take > 0 { Some(&block) } else { None }, None) }
-            .map_err(|e| rerr(e.to_string()))?;
-        pos += take;
-        for (o, c) in out.iter_mut().zip(y) {
-            o.extend(c);
+
+    fn take(&mut self, y: Vec<Vec<f64>>) {
+        let drop = self.skip.min(y[0].len());
+        self.skip -= drop;
+        for (p, c) in self.produced.iter_mut().zip(y) {
+            p.extend_from_slice(&c[drop..]);
         }
     }
-    let channels = out.into_iter().map(|c| c[delay..delay + want].iter().map(|&v| v as f32).collect()).collect();
-    PLANS.with(|c| {
-        let mut c = c.borrow_mut();
-        if c.len() >= 8 {
-            c.remove(0);
+
+    fn emit(&mut self, upto: u64, out: &mut [Vec<f32>]) {
+        let n = (upto.saturating_sub(self.n_out) as usize).min(self.produced[0].len());
+        for (o, p) in out.iter_mut().zip(self.produced.iter_mut()) {
+            o.extend(p.drain(..n).map(|v| v as f32));
         }
-        c.push((key, rs));
-    });
-    Ok(Audio { sample_rate: to, channels })
+        self.n_out += n as u64;
+    }
+
+    /// Feeds planar input; appends the output that is final to `out`.
+    pub fn push(&mut self, input: &[Vec<f32>], out: &mut [Vec<f32>]) -> std::result::Result<(), String> {
+        let (from, to, _) = self.key;
+        for (p, c) in self.pending.iter_mut().zip(input) {
+            p.extend(c.iter().map(|&v| v as f64));
+        }
+        self.n_in += input.first().map_or(0, |c| c.len()) as u64;
+        let mut at = 0;
+        while self.pending[0].len() - at >= RESAMPLE_CHUNK {
+            let block: Vec<&[f64]> = self.pending.iter().map(|c| &c[at..at + RESAMPLE_CHUNK]).collect();
+            let y = self.rs.as_mut().expect("live until finish").process(&block, None).map_err(|e| e.to_string())?;
+            self.take(y);
+            at += RESAMPLE_CHUNK;
+        }
+        self.pending.iter_mut().for_each(|c| drop(c.drain(..at)));
+        self.emit(self.n_in * to as u64 / from as u64, out);
+        Ok(())
+    }
+
+    /// Ends the input: the last partial chunk and zeros until ⌈n_in·to/from⌉ frames are out.
+    pub fn finish(mut self, out: &mut [Vec<f32>]) -> std::result::Result<(), String> {
+        let (from, to, _) = self.key;
+        let want = (self.n_in * to as u64).div_ceil(from as u64);
+        let mut rs = self.rs.take().expect("live until finish");
+        if self.n_out + (self.produced[0].len() as u64) < want && !self.pending[0].is_empty() {
+            let y = rs.process_partial(Some(&self.pending), None).map_err(|e| e.to_string())?;
+            self.take(y);
+        }
+        while self.n_out + (self.produced[0].len() as u64) < want {
+            let y = rs.process_partial(None::<&[Vec<f64>]>, None).map_err(|e| e.to_string())?;
+            self.take(y);
+        }
+        self.emit(want, out);
+        let key = self.key;
+        PLANS.with(|c| {
+            let mut c = c.borrow_mut();
+            if c.len() >= 8 {
+                c.remove(0);
+            }
+            c.push((key, rs));
+        });
+        Ok(())
+    }
+}
+
+/// A WAV read block by block, its channels selected (or mixed down) and resampled to `rate`: the
+/// input of many-file and streaming jobs, in memory that does not grow with the file's length.
+/// The blocks concatenated equal [`load`]'s result.
+pub struct Blocks<R: Read> {
+    reader: WavReader<R>,
+    path: PathBuf,
+    ch: Channels,
+    rate: u32,
+    rs: Option<StreamResampler>,
+    in_frames: u64,
+    done: bool,
+}
+
+impl<R: Read> Blocks<R> {
+    pub fn new(reader: WavReader<R>, rate: u32, ch: Channels) -> Result<Blocks<R>> {
+        let info = *reader.info();
+        let path = reader.path.clone();
+        if let Channels::Select(c) = ch {
+            if c >= info.channels {
+                return Err(AudioError::NoSuchChannel { path, channel: c, channels: info.channels });
+            }
+        }
+        let nch = match ch {
+            Channels::All => info.channels,
+            _ => 1,
+        };
+        let rs = if info.sample_rate == rate {
+            None
+        } else {
+            Some(StreamResampler::new(info.sample_rate, rate, nch).map_err(|msg| AudioError::Resample {
+                path: path.clone(),
+                from: info.sample_rate,
+                to: rate,
+                msg,
+            })?)
+        };
+        Ok(Blocks { reader, path, ch, rate, rs, in_frames: 0, done: false })
+    }
+
+    /// The underlying reader (its header, zeroed-sample count).
+    pub fn reader(&mut self) -> &mut WavReader<R> {
+        &mut self.reader
+    }
+
+    /// The next block (planar, at `rate`), from up to `frames` input frames; `None` after the last.
+    /// A file without samples is an error.
+    pub fn next_block(&mut self, frames: usize) -> Result<Option<Vec<Vec<f32>>>> {
+        if self.done {
+            return Ok(None);
+        }
+        let nch = self.reader.info().channels;
+        let mut raw = vec![Vec::new(); nch];
+        let n = self.reader.read_frames(frames.max(1), &mut raw)?;
+        self.in_frames += n as u64;
+        let sel = select_channels(&self.path, Audio { sample_rate: self.reader.info().sample_rate, channels: raw }, self.ch)?.channels;
+        let (from, to) = (self.reader.info().sample_rate, self.rate);
+        let rerr = |msg: String| AudioError::Resample { path: self.path.clone(), from, to, msg };
+        if n == 0 {
+            self.done = true;
+            if self.in_frames == 0 {
+                return Err(AudioError::NoSamples { path: self.path.clone() });
+            }
+            return match self.rs.take() {
+                Some(rs) => {
+                    let mut out = vec![Vec::new(); sel.len()];
+                    rs.finish(&mut out).map_err(rerr)?;
+                    Ok(if out[0].is_empty() { None } else { Some(out) })
+                }
+                None => Ok(None),
+            };
+        }
+        match self.rs.as_mut() {
+            Some(rs) => {
+                let mut out = vec![Vec::new(); sel.len()];
+                rs.push(&sel, &mut out).map_err(rerr)?;
+                Ok(Some(out))
+            }
+            None => Ok(Some(sel)),
+        }
+    }
 }
 
 /// torchaudio's `functional.resample(x, from, to)` with `resampling_method="sinc_interp_kaiser"` and
@@ -912,6 +1099,34 @@ mod tests {
         write(&p, 32, true, &[c], 16000);
         let e = read_wav(&p).unwrap_err().to_string();
         assert!(e.contains("frame 7") && e.contains("channel 0") && e.contains("-inf"), "{e}");
+    }
+
+    /// Blocks of any size, resampled or not, one channel, mixed down or all: concatenated they
+    /// equal `load` bit for bit.
+    #[test]
+    fn blocks_equal_load() {
+        let p = tmp("blocks.wav");
+        write(&p, 16, false, &[sine(44100 + 77, 44100, 440.0), sine(44100 + 77, 44100, 660.0)], 44100);
+        for (rate, ch) in [(16000, Channels::MixDown), (44100, Channels::Select(1)), (22050, Channels::All), (48000, Channels::MixDown)] {
+            let want = load(&p, rate, ch).unwrap();
+            for block in [100usize, 1024, 5000, 1 << 20] {
+                let mut b = Blocks::new(WavReader::open(&p).unwrap(), rate, ch).unwrap();
+                let mut got = vec![Vec::new(); want.channels.len()];
+                while let Some(x) = b.next_block(block).unwrap() {
+                    for (g, x) in got.iter_mut().zip(x) {
+                        g.extend(x);
+                    }
+                }
+                assert_eq!(got, want.channels, "rate {rate} {ch:?} blocks of {block}");
+            }
+        }
+        let e = Blocks::new(WavReader::open(&p).unwrap(), 16000, Channels::Select(2)).err().unwrap().to_string();
+        assert!(e.contains("channel 2"), "{e}");
+        // raw PCM: the data chunk's bytes alone read as the WAV
+        let bytes = std::fs::read(&p).unwrap();
+        let r = WavReader::raw(&bytes[44..], Path::new("-"), 44100, 2, SampleFormat::Int(16)).unwrap();
+        assert_eq!(r.read_to_end().unwrap(), read_wav(&p).unwrap());
+        assert!(WavReader::raw(&bytes[44..], Path::new("-"), 0, 2, SampleFormat::Int(16)).is_err());
     }
 
     #[test]

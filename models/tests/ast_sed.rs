@@ -101,6 +101,120 @@ fn long_clips_are_windowed_and_stitched() {
     assert!(sc.strong.data.iter().all(|&w| (0.0..=1.0).contains(&w)));
 }
 
+/// The incremental [`Detector`]: clips of 0.02 s (shorter than a frame), 1.3 s (one window) and
+/// 3.5 s (five windows) pushed in blocks of odd sizes, interleaved, their windows sharing
+/// batches of 3 across clips, give what an independent computation gives: the whole clip's fbank,
+/// each window run alone (batch 1), overlaps averaged at round(s·F/L), weak = the window's own
+/// (one window) or attention pooling of the stitch. Bit for bit: the fbank is computed in
+/// even-aligned blocks and a window's numbers do not depend on its batch neighbours. The frames
+/// `final_scores` reports while the long clip streams equal the finished clip's.
+#[test]
+fn streaming_detector_equals_whole_clips() {
+    use aural_models::ast_sed::{window_starts, Detector};
+    use aural_models::sed::{attention_pool, FrameScores, SoftmaxAxis};
+    let m = AstSed::load(fixture_path("ast_sed_small"), Device::Cpu).unwrap();
+    let au = aural_models::audio::load(fixture_path("ast_sed_clip.wav"), 16000, aural_models::audio::Channels::MixDown).unwrap();
+    let clip = |n: usize| -> Vec<f32> { au.channels[0].iter().cycle().take(n).copied().collect() };
+    let waves = [clip(56000), clip(320), clip(20800), clip(56000 - 7)];
+    let (l, mel, k, f) = (128usize, 48usize, m.config.classes.len(), m.config.frames());
+    let opts = DetectOpts { hop_frames: Some(64), batch: 3, keep_fbank: true, ..Default::default() };
+    let norm = opts.norm;
+    let want: Vec<(Vec<f32>, Vec<f32>, usize)> = waves
+        .iter()
+        .map(|w| {
+            let fo = aural_runtime::ops::fbank::FbankOpts { num_mel_bins: mel, ..Default::default() };
+            let fb = if w.len() < 400 {
+                Vec::new()
+            } else {
+                aural_runtime::ops::fbank::fbank(&Tensor::from_vec(w.clone(), &[w.len()]).unwrap(), &fo).unwrap().to_vec().unwrap()
+            };
+            let n = fb.len() / mel;
+            let starts = window_starts(n, l, 64);
+            let outs: Vec<_> = starts
+                .iter()
+                .map(|&s| {
+                    let mut x = vec![norm.apply(0.0); l * mel];
+                    let rows = n.saturating_sub(s).min(l);
+                    for (d, v) in x[..rows * mel].iter_mut().zip(&fb[s * mel..]) {
+                        *d = norm.apply(*v);
+                    }
+                    let o = m.forward(&Tensor::from_vec(x, &[1, l, mel]).unwrap()).unwrap();
+                    (o.strong.to_vec().unwrap(), o.att.to_vec().unwrap(), o.weak.to_vec().unwrap())
+                })
+                .collect();
+            if starts.len() == 1 {
+                return (outs[0].0.clone(), outs[0].2.clone(), 1);
+            }
+            let off = |s: usize| ((s * f) as f64 / l as f64).round() as usize;
+            let total = off(*starts.last().unwrap()) + f;
+            let (mut ss, mut sa, mut cnt) = (vec![0f32; total * k], vec![0f32; total * k], vec![0f32; total]);
+            for (w, &s) in starts.iter().enumerate() {
+                for t in 0..f {
+                    cnt[off(s) + t] += 1.0;
+                    for j in 0..k {
+                        ss[(off(s) + t) * k + j] += outs[w].0[t * k + j];
+                        sa[(off(s) + t) * k + j] += outs[w].1[t * k + j];
+                    }
+                }
+            }
+            for i in 0..total * k {
+                ss[i] /= cnt[i / k];
+                sa[i] /= cnt[i / k];
+            }
+            let (st, at) = (FrameScores::new(total, k, ss).unwrap(), FrameScores::new(total, k, sa).unwrap());
+            let weak = attention_pool(&st, &at, SoftmaxAxis::Time).unwrap();
+            (st.data, weak, starts.len())
+        })
+        .collect();
+    assert_eq!(want.iter().map(|w| w.2).collect::<Vec<_>>(), [5, 1, 1, 5]);
+    let mut d = Detector::new(&m, opts).unwrap();
+    let ids: Vec<u64> = waves.iter().map(|_| d.begin()).collect();
+    let mut pos = vec![0usize; waves.len()];
+    let mut done = Vec::new();
+    let mut seen_final = 0;
+    for step in 0.. {
+        let i = step % waves.len();
+        if pos.iter().zip(&waves).all(|(p, w)| *p > w.len()) {
+            break;
+        }
+        if pos[i] > waves[i].len() {
+            continue;
+        }
+        let take = [1999usize, 4801, 333, 12345][step % 4].min(waves[i].len() - pos[i]);
+        d.push(ids[i], &waves[i][pos[i]..pos[i] + take]).unwrap();
+        pos[i] += take;
+        if pos[i] == waves[i].len() {
+            d.end(ids[i]).unwrap();
+            pos[i] += 1;
+        }
+        if let Some(fs) = d.final_scores() {
+            assert!(fs.frames >= seen_final || fs.frames == 0);
+            if done.is_empty() && fs.frames > 0 {
+                assert_eq!(fs.data[..], want[0].0[..fs.frames * k], "final frames of the streaming clip");
+                seen_final = fs.frames;
+            }
+        }
+        done.extend(d.take_done().unwrap());
+    }
+    d.flush().unwrap();
+    done.extend(d.take_done().unwrap());
+    assert!(seen_final > 0 && seen_final < want[0].0.len() / k, "frames final before the end: {seen_final}");
+    assert_eq!(done.iter().map(|x| x.0).collect::<Vec<_>>(), ids);
+    for ((_, got), (strong, weak, windows)) in done.iter().zip(&want) {
+        assert_eq!(got.windows, *windows);
+        assert_eq!(got.strong.data, *strong);
+        assert_eq!(got.weak, *weak);
+    }
+    assert_eq!(done[0].1.fbank_frames, 348);
+    assert_eq!(done[1].1.fbank_frames, 0);
+    // one clip through detect() (the same Detector) equals the interleaved run
+    let one = m.detect(&waves[3], &opts).unwrap();
+    assert_eq!(one.strong.data, done[3].1.strong.data);
+    assert_eq!(one.fbank.len(), one.fbank_frames * mel);
+    let e = m.detect(&[], &opts).unwrap_err().to_string();
+    assert!(e.contains("empty audio"), "{e}");
+}
+
 fn copy_dir(tag: &str, edit: impl FnOnce(&mut BTreeMap<String, Tensor>)) -> PathBuf {
     let src = fixture_path("ast_sed_small");
     let dst = std::env::temp_dir().join(format!("aural_ast_sed_test_{}_{tag}", std::process::id()));

@@ -13,11 +13,13 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use aural::models::ast_sed::{AstSed, DetectOpts};
-use aural::models::audio::{self, Channels};
+use aural::models::ast_sed::{AstSed, ClipScores, DetectOpts, Detector};
+use aural::models::audio::Channels;
 use aural::models::sed::metrics::ScoreTable;
-use aural::models::sed::{events_to_json, events_to_tsv, write_tsv, Event, FrameGeometry, FrameScores};
+use aural::models::sed::{events_to_json, events_to_tsv, write_tsv, Event, FrameGeometry, FrameScores, PostProcess};
 use aural::runtime::{safetensors_io, Tensor};
+
+use super::input::{InputOpts, Msg};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -26,9 +28,18 @@ pub struct Args {
     /// click_train, noise_burst, buzz, babble).
     #[arg(long)]
     model: Option<PathBuf>,
-    /// WAV files (any PCM width or float, any channel count, any rate: resampled to the model's).
+    /// WAV files (any PCM width or float, any channel count, any rate: resampled to the model's);
+    /// `-` reads a WAV stream (or, with --raw-format, headerless PCM) from stdin and prints each
+    /// event as soon as no later window can change it.
     #[arg(required = true)]
     inputs: Vec<PathBuf>,
+    /// stdin is headerless little-endian PCM: FORMAT:RATE[:CHANNELS], FORMAT one of u8, s16, s24,
+    /// s32, f32, f64 (e.g. s16:16000:1).
+    #[arg(long, value_name = "FORMAT:RATE[:CH]")]
+    raw_format: Option<String>,
+    /// Set NaN and infinite samples to 0 (with a warning) instead of refusing the file.
+    #[arg(long)]
+    allow_nonfinite: bool,
     /// Write the DCASE TSV here instead of stdout.
     #[arg(long, value_name = "OUT.tsv")]
     tsv: Option<PathBuf>,
@@ -51,9 +62,10 @@ pub struct Args {
     /// (default: half a window; at most one window).
     #[arg(long, value_name = "SECONDS")]
     window_hop: Option<f64>,
-    /// Windows per forward pass.
-    #[arg(long, default_value_t = 4)]
-    batch: usize,
+    /// Windows per forward pass; the windows of consecutive files share them (stdin: 1, for the
+    /// lowest latency, unless given).
+    #[arg(long)]
+    batch: Option<usize>,
     /// Use this channel (0-based) instead of mixing down to mono.
     #[arg(long)]
     channel: Option<usize>,
@@ -97,12 +109,24 @@ pub fn run(a: Args) -> Result<()> {
         c.ast.max_length as f64 * 0.01,
         t0.elapsed().as_secs_f64()
     );
-    let mut post = model.config.post_process()?;
+    let post = model.config.post_process()?;
     if let Some(h) = a.window_hop.filter(|h| !(h.is_finite() && *h > 0.0)) {
         bail!("--window-hop must be a positive number of seconds, got {h}");
     }
-    let opts = DetectOpts { hop_frames: a.window_hop.map(|s| ((s / 0.01).round() as usize).max(1)), batch: a.batch.max(1), ..Default::default() };
+    let stream = a.inputs.iter().any(|p| p.as_os_str() == "-");
+    if stream && a.inputs.len() > 1 {
+        bail!("stdin (-) must be the only input");
+    }
+    let batch = a.batch.unwrap_or(if stream { 1 } else { 4 });
+    if batch == 0 {
+        bail!("--batch must be at least 1");
+    }
+    let opts = DetectOpts { hop_frames: a.window_hop.map(|s| ((s / 0.01).round() as usize).max(1)), batch, keep_fbank: a.plot.is_some(), ..Default::default() };
     let ch = a.channel.map(Channels::Select).unwrap_or(Channels::MixDown);
+    let raw = a.raw_format.as_deref().map(super::input::parse_raw_format).transpose()?;
+    if raw.is_some() && !stream {
+        bail!("--raw-format describes stdin: give - as the input");
+    }
     let several = a.inputs.len() > 1;
     let bar = if several {
         let b = indicatif::ProgressBar::new(a.inputs.len() as u64);
@@ -118,20 +142,31 @@ pub fn run(a: Args) -> Result<()> {
         // Tables are named `<stem>.tsv`: input_stems has refused two inputs with one stem.
         std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
     }
-    for (p, stem) in a.inputs.iter().zip(stems) {
-        let t = Instant::now();
-        bar.set_message(stem.clone());
-        let au = audio::load(p, c.sample_rate, ch)?;
-        let n = au.num_samples();
-        let wave = au.channels.into_iter().next().unwrap_or_default();
-        let sc = model.detect(&wave, &opts).with_context(|| format!("detecting events in {}", p.display()))?;
-        let name = p.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    // Events go to stdout file by file as files finish (TSV without --tsv/--json); the rest is
+    // written at the end.
+    let print_now = !a.json && a.tsv.is_none();
+    let mut out = std::io::stdout().lock();
+    if print_now {
+        write_tsv(&mut out, &[])?;
+    }
+    // The reader thread decodes and resamples up to 32 blocks (about 30 s of audio) ahead while
+    // the model runs; the Detector shares forward passes between consecutive files' windows.
+    let rx = super::input::spawn_reader(a.inputs.clone(), c.sample_rate, InputOpts { channels: ch, allow_nonfinite: a.allow_nonfinite, raw }, 32);
+    let mut det = Detector::new(&model, opts)?;
+    // open files: (input index, detector id, start time, samples once ended)
+    let mut open: std::collections::VecDeque<(usize, u64, Instant, usize)> = Default::default();
+    let mut printed: Vec<Event> = Vec::new();
+    let guard = post.median_windows.iter().copied().max().unwrap_or(1) / 2 + 1;
+    let mut finish = |i: usize, n: usize, t: Instant, sc: ClipScores, printed: &mut Vec<Event>, out: &mut std::io::StdoutLock| -> Result<()> {
+        let p = &a.inputs[i];
+        let stem = &stems[i];
+        let name = if stream { "-".to_string() } else { p.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default() };
         let duration = n as f64 / c.sample_rate as f64;
-        post.clip_duration = Some(duration);
+        let post = PostProcess { clip_duration: Some(duration), ..post.clone() };
         let ev = post.events(&name, &sc.strong)?;
         bar.suspend(|| eprintln!("{}: {:.2} s, {} window(s), {} event(s) ({:.2} s)", p.display(), duration, sc.windows, ev.len(), t.elapsed().as_secs_f64()));
         if let Some(plot_path) = &a.plot {
-            let path = if several { per_file(plot_path, &stem) } else { plot_path.clone() };
+            let path = if several { per_file(plot_path, stem) } else { plot_path.clone() };
             super::plot::plot(
                 &path,
                 &super::plot::PlotInput {
@@ -163,8 +198,61 @@ pub fn run(a: Args) -> Result<()> {
             tensors.push((key("strong"), Tensor::from_vec(sc.strong.data.clone(), &[sc.strong.frames, sc.strong.classes])?));
             tensors.push((key("weak"), Tensor::from_vec(sc.weak.clone(), &[k])?));
         }
+        if print_now {
+            // a stream's events printed before are not printed again
+            let new: Vec<Event> = ev.iter().filter(|e| !printed.contains(e)).cloned().collect();
+            write_rows(&mut *out, &new)?;
+        }
         events.extend(ev);
         bar.inc(1);
+        Ok(())
+    };
+    let mut current: Option<u64> = None;
+    loop {
+        let msg = match rx.recv() {
+            Ok(m) => Some(m?),
+            Err(_) => None,
+        };
+        let end = msg.is_none();
+        match msg {
+            Some(Msg::Begin(i)) => {
+                let id = det.begin();
+                bar.set_message(stems[i].clone());
+                open.push_back((i, id, Instant::now(), 0));
+                current = Some(id);
+            }
+            Some(Msg::Block(x)) => {
+                let id = current.expect("blocks follow a begin");
+                det.push(id, &x).with_context(|| format!("detecting events in {}", a.inputs[open.back().map_or(0, |o| o.0)].display()))?;
+                if stream && print_now {
+                    // events that end before the frames later windows can still change, and
+                    // before the median filter's reach of them
+                    if let Some(fs) = det.final_scores() {
+                        let stable = fs.frames.saturating_sub(guard) as f64 * post.geometry.hop_s + post.geometry.offset_s;
+                        for e in post.events("-", &fs)? {
+                            if e.offset < stable && !printed.contains(&e) {
+                                write_rows(&mut out, std::slice::from_ref(&e))?;
+                                printed.push(e);
+                            }
+                        }
+                    }
+                }
+            }
+            Some(Msg::End(i, n)) => {
+                let o = open.iter_mut().find(|o| o.0 == i).expect("an end follows its begin");
+                o.3 = n;
+                det.end(o.1).with_context(|| format!("detecting events in {}", a.inputs[i].display()))?;
+                current = None;
+            }
+            None => det.flush()?,
+        }
+        for (id, sc) in det.take_done()? {
+            let (i, _, t, n) = open.pop_front().filter(|o| o.1 == id).expect("clips finish in order");
+            finish(i, n, t, sc, &mut printed, &mut out)?;
+        }
+        if end {
+            break;
+        }
     }
     bar.finish_and_clear();
     if let Some(s) = &a.scores {
@@ -173,12 +261,17 @@ pub fn run(a: Args) -> Result<()> {
     if let Some(tsv) = &a.tsv {
         super::write_atomic(tsv, events_to_tsv(&events).as_bytes())?;
     }
-    let mut out = std::io::stdout().lock();
     if a.json {
         writeln!(out, "{}", events_to_json(&events)?)?;
-    } else if a.tsv.is_none() {
-        write_tsv(&mut out, &events)?;
     }
+    Ok(())
+}
+
+/// The rows of a DCASE TSV (no header), flushed: stdout gets each file's events as it finishes.
+fn write_rows(out: &mut impl Write, events: &[Event]) -> Result<()> {
+    let tsv = events_to_tsv(events);
+    out.write_all(tsv.split_once('\n').map_or("", |(_, rows)| rows).as_bytes())?;
+    out.flush()?;
     Ok(())
 }
 

@@ -12,8 +12,11 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use aural::models::audio::{self, Channels};
-use aural::runtime::ops::fbank::{fbank, AstNorm, FbankOpts, FbankPlan, Window};
+use aural::models::audio::Channels;
+use aural::runtime::ops::fbank::{ast_input, AstNorm, FbankOpts, FbankPlan, FbankStream, Window};
+use rayon::prelude::*;
+
+use super::input::InputOpts;
 use aural::runtime::{safetensors_io, Tensor};
 
 #[derive(clap::Args)]
@@ -64,6 +67,9 @@ pub struct Args {
     /// (`round_to_power_of_two=False`; CPU only).
     #[arg(long)]
     no_round_to_power_of_two: bool,
+    /// Set NaN and infinite samples to 0 (with a warning) instead of refusing the file.
+    #[arg(long)]
+    allow_nonfinite: bool,
     /// Device: auto, cpu, cuda[:N], emu.
     #[arg(long, default_value = "auto")]
     device: String,
@@ -115,12 +121,32 @@ pub fn run(a: Args) -> Result<()> {
     } else {
         super::input_stems(&a.inputs, &name)?.into_iter().map(|stem| format!("{stem}/{name}")).collect()
     };
+    // Files in parallel (each read block by block and its fbank computed as the blocks arrive:
+    // memory is the output plus a block per file in flight), results kept in input order.
+    let io = InputOpts { channels: ch, allow_nonfinite: a.allow_nonfinite, raw: None };
+    let one = |p: &PathBuf| -> Result<(Tensor, usize)> {
+        let mut b = super::input::open(p, a.sample_rate, &io)?;
+        let mut fs = FbankStream::new(&opts, dev)?;
+        let mut fb = Vec::new();
+        let mut n = 0;
+        while let Some(x) = b.next_block(super::input::BLOCK_FRAMES)? {
+            n += x[0].len();
+            fb.extend(fs.push(&x[0])?);
+        }
+        fb.extend(fs.finish()?);
+        super::input::warn_zeroed(p, &mut b);
+        let rows = fs.frames();
+        let raw = Tensor::from_vec(fb, &[rows, opts.num_mel_bins])?;
+        let t = match opts.ast_norm {
+            Some(an) => ast_input(&raw.to_device(dev)?, an.max_length, an.mean, an.std)?,
+            None => raw,
+        };
+        Ok((t, n))
+    };
+    let results: Vec<Result<(Tensor, usize)>> = a.inputs.par_iter().map(|p| one(p).with_context(|| format!("fbank of {}", p.display()))).collect();
     let mut out: Vec<(String, Tensor)> = Vec::new();
-    for (p, key) in a.inputs.iter().zip(keys) {
-        let au = audio::load(p, a.sample_rate, ch)?;
-        let n = au.num_samples();
-        let wave = Tensor::from_vec(au.channels.into_iter().next().unwrap_or_default(), &[n])?.to_device(dev)?;
-        let t = fbank(&wave, &opts).with_context(|| format!("fbank of {}", p.display()))?;
+    for ((p, key), r) in a.inputs.iter().zip(keys).zip(results) {
+        let (t, n) = r?;
         eprintln!("{}: {n} samples at {} Hz → {key} {:?}", p.display(), a.sample_rate, t.shape());
         out.push((key, t));
     }

@@ -6,6 +6,7 @@ pub mod embed;
 pub mod evaluate;
 pub mod evaluate_s5;
 pub mod features;
+pub mod input;
 pub mod plot;
 pub mod s5;
 pub mod separate;

@@ -45,7 +45,7 @@ use aural_runtime::ops::{shape, unary};
 use aural_runtime::{Device, Error, Result, Tensor};
 
 pub use config::{Architecture, PerClass, SedConfig};
-pub use detect::{window_starts, ClipScores, DetectOpts};
+pub use detect::{window_starts, ClipScores, DetectOpts, Detector};
 
 use crate::ast::AstModel;
 use crate::params::Params;

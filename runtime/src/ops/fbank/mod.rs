@@ -258,6 +258,70 @@ pub fn fbank(wave: &Tensor, opts: &FbankOpts) -> Result<Tensor> {
     }
 }
 
+/// The raw fbank (no AST normalisation) of a signal that arrives in blocks, in memory that does not
+/// grow with its length: frames are computed once all their samples are there, in blocks of an even
+/// number of frames from the start (the CPU pairs consecutive frames in one FFT), so the frames
+/// concatenated equal [`fbank`] of the whole signal bit for bit.
+pub struct FbankStream {
+    opts: FbankOpts,
+    device: Device,
+    win: usize,
+    shift: usize,
+    samples: Vec<f32>,
+    frames: usize,
+}
+
+impl FbankStream {
+    /// Frames computed per block (even).
+    pub const BLOCK: usize = 256;
+
+    pub fn new(opts: &FbankOpts, device: Device) -> Result<FbankStream> {
+        let opts = FbankOpts { ast_norm: None, ..*opts };
+        let plan = FbankPlan::new(&opts)?;
+        Ok(FbankStream { opts, device, win: plan.win, shift: plan.shift, samples: Vec::new(), frames: 0 })
+    }
+
+    /// Frames so far.
+    pub fn frames(&self) -> usize {
+        self.frames
+    }
+
+    fn available(&self) -> usize {
+        if self.samples.len() >= self.win {
+            1 + (self.samples.len() - self.win) / self.shift
+        } else {
+            0
+        }
+    }
+
+    fn compute(&mut self, frames: usize) -> Result<Vec<f32>> {
+        if frames == 0 {
+            return Ok(Vec::new());
+        }
+        let used = (frames - 1) * self.shift + self.win;
+        let t = Tensor::from_vec(self.samples[..used].to_vec(), &[used])?.to_device(self.device)?;
+        let fb = fbank(&t, &self.opts)?.to_device(Device::Cpu)?.into_vec()?;
+        self.samples.drain(..frames * self.shift);
+        self.frames += frames;
+        Ok(fb)
+    }
+
+    /// Appends samples; returns the frames completed by them (frames × mel, row-major; often none).
+    pub fn push(&mut self, x: &[f32]) -> Result<Vec<f32>> {
+        self.samples.extend_from_slice(x);
+        let n = self.available() / Self::BLOCK * Self::BLOCK;
+        self.compute(n)
+    }
+
+    /// The end of the signal: every remaining complete frame.
+    pub fn finish(&mut self) -> Result<Vec<f32>> {
+        let n = self.available();
+        let fb = self.compute(n)?;
+        self.samples.clear();
+        Ok(fb)
+    }
+}
+
 /// AST's input from a raw fbank `(frames, mel)`: pad with zeros / truncate to `max_length` frames,
 /// then `(x − mean) / (2·std)` (HF `ASTFeatureExtractor`).
 pub fn ast_input(fbank: &Tensor, max_length: usize, mean: f32, std: f32) -> Result<Tensor> {
