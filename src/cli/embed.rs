@@ -1,6 +1,7 @@
 //! `aural embed`: AST embeddings of WAV files → safetensors.
 //!
-//! Per file: 16 kHz mono audio (models::audio; mixed down unless `--channel`), AST's fbank and
+//! Per file (read, resampled and turned into features on a thread ahead of the model; `--batch`
+//! files per forward pass): 16 kHz mono audio (models::audio; mixed down unless `--channel`), AST's fbank and
 //! input normalisation (ops::fbank, HF `ASTFeatureExtractor`: pad/truncate to the config's
 //! max_length, AudioSet mean/std), then the AST backbone loaded from an HF checkpoint directory
 //! (config.json + model.safetensors). Written per file (`<stem>/` prefix when several inputs):
@@ -14,9 +15,11 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use aural::models::ast::AstModel;
-use aural::models::audio::{self, Channels};
+use aural::models::audio::Channels;
 use aural::runtime::ops::fbank::{fbank, AstNorm, FbankOpts};
 use aural::runtime::{safetensors_io, Tensor};
+
+use super::input::InputOpts;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -53,6 +56,12 @@ pub struct Args {
     /// median, the minimum and the time per op kind (the written tensors are unchanged).
     #[arg(long, value_name = "N")]
     profile: Option<usize>,
+    /// Files per forward pass.
+    #[arg(long, default_value_t = 4)]
+    batch: usize,
+    /// Set NaN and infinite samples to 0 (with a warning) instead of refusing the file.
+    #[arg(long)]
+    allow_nonfinite: bool,
     /// Device: auto, cpu, cuda[:N], emu.
     #[arg(long, default_value = "auto")]
     device: String,
@@ -91,40 +100,85 @@ pub fn run(a: Args) -> Result<()> {
     } else {
         super::input_stems(&a.inputs, &what)?.into_iter().map(|stem| format!("{stem}/{what}")).collect()
     };
+    if a.batch == 0 {
+        bail!("--batch must be at least 1");
+    }
+    // A reader thread decodes, resamples and computes each file's input_values (at most 8 files
+    // ahead) while the model runs on batches of `--batch` files.
+    let io = InputOpts { channels: ch, allow_nonfinite: a.allow_nonfinite, raw: None };
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Result<(usize, usize, Vec<f32>)>>(8);
+    {
+        let (inputs, subtract_mean) = (a.inputs.clone(), a.subtract_mean);
+        std::thread::spawn(move || {
+            for (i, p) in inputs.iter().enumerate() {
+                let one = || -> Result<(usize, usize, Vec<f32>)> {
+                    let mut b = super::input::open(p, opts.sample_rate as u32, &io)?;
+                    let mut wave = Vec::new();
+                    while let Some(x) = b.next_block(super::input::BLOCK_FRAMES)? {
+                        wave.extend_from_slice(&x[0]);
+                    }
+                    super::input::warn_zeroed(p, &mut b);
+                    let n = wave.len();
+                    if subtract_mean && n > 0 {
+                        let m = wave.iter().map(|&x| x as f64).sum::<f64>() / n as f64;
+                        wave.iter_mut().for_each(|x| *x -= m as f32);
+                    }
+                    let x = fbank(&Tensor::from_vec(wave, &[n])?, &opts).with_context(|| format!("fbank of {}", p.display()))?;
+                    Ok((i, n, x.into_vec()?))
+                };
+                let r = one();
+                let stop = r.is_err();
+                if tx.send(r).is_err() || stop {
+                    return;
+                }
+            }
+        });
+    }
+    let (l, mel, d) = (c.max_length, c.num_mel_bins, c.hidden_size);
     let mut out: Vec<(String, Tensor)> = Vec::new();
-    for (p, key) in a.inputs.iter().zip(keys) {
-        let t = Instant::now();
-        let au = audio::load(p, opts.sample_rate as u32, ch)?;
-        let n = au.num_samples();
-        let mut wave = au.channels.into_iter().next().unwrap_or_default();
-        if a.subtract_mean && n > 0 {
-            let m = wave.iter().map(|&x| x as f64).sum::<f64>() / n as f64;
-            wave.iter_mut().for_each(|x| *x -= m as f32);
+    let mut batch: Vec<(usize, usize, Vec<f32>)> = Vec::new();
+    let mut rx = rx.into_iter().peekable();
+    let mut t = Instant::now();
+    while let Some(r) = rx.next() {
+        batch.push(r?);
+        if batch.len() < a.batch && rx.peek().is_some() {
+            continue;
         }
-        let wave = Tensor::from_vec(wave, &[n])?.to_device(dev)?;
-        let x = fbank(&wave, &opts).with_context(|| format!("fbank of {}", p.display()))?;
-        let x = x.reshape(&[1, c.max_length, c.num_mel_bins])?;
+        let b = batch.len();
+        let x: Vec<f32> = batch.iter().flat_map(|f| f.2.iter().copied()).collect();
+        let x = Tensor::from_vec(x, &[b, l, mel])?.to_device(dev)?;
+        let names = || batch.iter().map(|f| a.inputs[f.0].display().to_string()).collect::<Vec<_>>().join(", ");
         let tokens = match a.layer {
             Some(k) => model.hidden_state(&x, k),
             None => model.forward(&x),
         }
-        .with_context(|| format!("AST forward of {}", p.display()))?;
+        .with_context(|| format!("AST forward of {}", names()))?;
         if let Some(reps) = a.profile {
             profile(&model, &x, a.layer, reps)?;
         }
-        let d = c.hidden_size;
         let y = if a.logits {
-            let l = model.logits(&tokens)?;
-            let n = l.shape()[1];
-            l.reshape(&[n])?
+            model.logits(&tokens)?
         } else if a.pooled {
-            model.pooled(&tokens)?.reshape(&[d])?
+            model.pooled(&tokens)?.reshape(&[b, d])?
         } else {
-            tokens.reshape(&[c.seq_len(), d])?
+            tokens
         };
         let y = y.to_device(aural::runtime::Device::Cpu)?;
-        eprintln!("{}: {n} samples at 16 kHz → {key} {:?} ({:.2} s)", p.display(), y.shape(), t.elapsed().as_secs_f64());
-        out.push((key, y));
+        let per = y.numel() / b;
+        let shape: Vec<usize> = if a.logits || a.pooled { vec![per] } else { vec![c.seq_len(), d] };
+        let yv = y.into_vec()?;
+        for (j, (i, n, _)) in batch.drain(..).enumerate() {
+            let yi = Tensor::from_vec(yv[j * per..(j + 1) * per].to_vec(), &shape)?;
+            eprintln!(
+                "{}: {n} samples at 16 kHz → {} {:?} ({:.2} s for a batch of {b})",
+                a.inputs[i].display(),
+                keys[i],
+                yi.shape(),
+                t.elapsed().as_secs_f64()
+            );
+            out.push((keys[i].clone(), yi));
+        }
+        t = Instant::now();
     }
     safetensors_io::save(&a.out, out.iter().map(|(k, t)| (k.as_str(), t))).with_context(|| format!("writing {}", a.out.display()))?;
     Ok(())
