@@ -693,6 +693,13 @@ impl<R: Read> Blocks<R> {
         Ok(Blocks { reader, path, ch, rate, rs, in_frames: 0, done: false })
     }
 
+    /// Frames the blocks will hold in all, from the header (`None` for a stream of unknown length):
+    /// ⌈frames·rate/in⌉ when resampled.
+    pub fn total_frames(&self) -> Option<u64> {
+        let info = self.reader.info();
+        info.frames.map(|f| if self.rs.is_some() { (f * self.rate as u64).div_ceil(info.sample_rate as u64) } else { f })
+    }
+
     /// The underlying reader (its header, zeroed-sample count).
     pub fn reader(&mut self) -> &mut WavReader<R> {
         &mut self.reader

@@ -127,7 +127,11 @@ pub fn run(a: Args) -> Result<()> {
     let one = |p: &PathBuf| -> Result<(Tensor, usize)> {
         let mut b = super::input::open(p, a.sample_rate, &io)?;
         let mut fs = FbankStream::new(&opts, dev)?;
+        // the output's size from the header, reserved once (no doubling of a growing Vec)
         let mut fb = Vec::new();
+        if let Some(t) = b.total_frames().and_then(|t| usize::try_from(t).ok()) {
+            fb.reserve_exact(FbankPlan::cached(&opts)?.frames(t) * opts.num_mel_bins);
+        }
         let mut n = 0;
         while let Some(x) = b.next_block(super::input::BLOCK_FRAMES)? {
             n += x[0].len();

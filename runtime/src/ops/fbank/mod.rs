@@ -277,7 +277,7 @@ impl FbankStream {
 
     pub fn new(opts: &FbankOpts, device: Device) -> Result<FbankStream> {
         let opts = FbankOpts { ast_norm: None, ..*opts };
-        let plan = FbankPlan::new(&opts)?;
+        let plan = FbankPlan::cached(&opts)?;
         Ok(FbankStream { opts, device, win: plan.win, shift: plan.shift, samples: Vec::new(), frames: 0 })
     }
 
@@ -294,13 +294,21 @@ impl FbankStream {
         }
     }
 
-    fn compute(&mut self, frames: usize) -> Result<Vec<f32>> {
+    /// The fbank of `frames` frames of `src` (from its start): on the CPU straight from the slice,
+    /// elsewhere through a device tensor.
+    fn frames_of(&self, src: &[f32], frames: usize) -> Result<Vec<f32>> {
         if frames == 0 {
             return Ok(Vec::new());
         }
         let used = (frames - 1) * self.shift + self.win;
-        let t = Tensor::from_vec(self.samples[..used].to_vec(), &[used])?.to_device(self.device)?;
-        let fb = fbank(&t, &self.opts)?.to_device(Device::Cpu)?.into_vec()?;
+        match self.device {
+            Device::Cpu => cpu::fbank(&src[..used], &*FbankPlan::cached(&self.opts)?)?.into_vec(),
+            d => fbank(&Tensor::from_vec(src[..used].to_vec(), &[used])?.to_device(d)?, &self.opts)?.to_device(Device::Cpu)?.into_vec(),
+        }
+    }
+
+    fn compute(&mut self, frames: usize) -> Result<Vec<f32>> {
+        let fb = self.frames_of(&self.samples, frames)?;
         self.samples.drain(..frames * self.shift);
         self.frames += frames;
         Ok(fb)
@@ -308,6 +316,14 @@ impl FbankStream {
 
     /// Appends samples; returns the frames completed by them (frames × mel, row-major; often none).
     pub fn push(&mut self, x: &[f32]) -> Result<Vec<f32>> {
+        if self.samples.is_empty() {
+            // nothing buffered: the whole blocks straight from `x`, only its tail is kept
+            let n = if x.len() >= self.win { (1 + (x.len() - self.win) / self.shift) / Self::BLOCK * Self::BLOCK } else { 0 };
+            let fb = self.frames_of(x, n)?;
+            self.frames += n;
+            self.samples.extend_from_slice(&x[n * self.shift..]);
+            return Ok(fb);
+        }
         self.samples.extend_from_slice(x);
         let n = self.available() / Self::BLOCK * Self::BLOCK;
         self.compute(n)
