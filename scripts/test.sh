@@ -11,6 +11,8 @@
 #     release build; the `test` profile would build the library as a test harness), installs it into
 #     a fresh venv under .cache/pyenv and runs its pytest suite against the `aural` binary just built.
 #     (The C ABI's example is compiled and run by `cargo test`.)
+#  5. Fuzzes every reader (fuzz/, scripts/fuzz.sh) for AURAL_FUZZ_SECONDS each (default 20; 0 skips),
+#     installing cargo-fuzz first when it is missing (in CI a failed install is a failure).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -46,3 +48,15 @@ rm -rf "$PYENV"
 python3 -m venv "$PYENV"
 MATURIN_PEP517_ARGS="--profile dev" "$PYENV/bin/pip" install --quiet --disable-pip-version-check ./python pytest
 AURAL_CLI="${CARGO_TARGET_DIR:-$PWD/target}/debug/aural" "$PYENV/bin/python" -m pytest -q python/tests
+
+FUZZ_SECONDS="${AURAL_FUZZ_SECONDS:-20}"
+if [ "$FUZZ_SECONDS" != "0" ]; then
+  if ! command -v cargo-fuzz >/dev/null 2>&1; then
+    if ! cargo install --quiet cargo-fuzz --locked --version 0.13.2; then
+      if [ "${CI:-}" = "true" ]; then echo "error: could not install cargo-fuzz (needed in CI)"; exit 1; fi
+      echo "warning: cargo-fuzz not installed; fuzzing skipped"
+      exit 0
+    fi
+  fi
+  ./scripts/fuzz.sh "$FUZZ_SECONDS"
+fi

@@ -369,7 +369,7 @@ impl SoundEventDetector {
     #[pyo3(signature = (waveform, sample_rate=16000.0))]
     fn scores<'py>(&self, py: Python<'py>, waveform: &Bound<'py, PyAny>, sample_rate: f64) -> PyResult<(Bound<'py, PyArray2<f32>>, Bound<'py, PyArray1<f32>>)> {
         let x = self.mono(waveform, sample_rate)?;
-        let sc = py.allow_threads(|| self.model.detect(&x, &DetectOpts::default())).map_err(engine)?;
+        let sc = py.allow_threads(|| self.model.detect(&x, &DetectOpts { keep_fbank: false, ..Default::default() })).map_err(engine)?;
         let (f, k) = (sc.strong.frames, sc.strong.classes);
         Ok((PyArray1::from_vec(py, sc.strong.data).reshape([f, k])?, PyArray1::from_vec(py, sc.weak)))
     }
@@ -381,7 +381,7 @@ impl SoundEventDetector {
         let dur = x.len() as f64 / self.model.config.sample_rate as f64;
         let ev = py
             .allow_threads(|| -> anyhow::Result<Vec<aural::models::sed::Event>> {
-                let sc = self.model.detect(&x, &DetectOpts::default())?;
+                let sc = self.model.detect(&x, &DetectOpts { keep_fbank: false, ..Default::default() })?;
                 let mut pp = self.model.config.post_process()?;
                 pp.clip_duration = Some(dur);
                 Ok(pp.events("clip", &sc.strong)?)
@@ -399,7 +399,7 @@ impl SoundEventDetector {
             let mut t = Vec::new();
             for _ in 0..reps.max(1) {
                 let s = std::time::Instant::now();
-                std::hint::black_box(self.model.detect(&x, &DetectOpts::default())?);
+                std::hint::black_box(self.model.detect(&x, &DetectOpts { keep_fbank: false, ..Default::default() })?);
                 t.push(s.elapsed().as_secs_f64());
             }
             t.sort_by(f64::total_cmp);

@@ -4,7 +4,9 @@
 //! interrupted write never destroys an existing file. f32, f16 and bf16 (converted to f32) load;
 //! other dtypes are an error naming the tensor. [`load_checkpoint_dir`] reads a model directory as
 //! `save_pretrained` writes it: one `model.safetensors`, or shards listed by
-//! `model.safetensors.index.json`.
+//! `model.safetensors.index.json`. A header that claims more than the file holds (a tensor past its
+//! end, overlapping tensors, a header longer than the file) is an error naming the file and tensor,
+//! found before anything is allocated from it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -46,27 +48,20 @@ pub fn load_checkpoint_dir(dir: impl AsRef<Path>) -> Result<(BTreeMap<String, Te
         let hint = if pickles { " (only pytorch_model.bin is there: convert it with save_pretrained(..., safe_serialization=True))" } else { "" };
         return Err(ferr(&single, format!("no such file, and no model.safetensors.index.json beside it{hint}")));
     }
-    #[derive(serde::Deserialize)]
-    struct Index {
-        weight_map: BTreeMap<String, String>,
-    }
     let text = std::fs::read_to_string(&index).map_err(|e| ferr(&index, e.to_string()))?;
-    let parsed: Index = serde_json::from_str(&text).map_err(|e| ferr(&index, format!("not a safetensors index ({e})")))?;
-    if parsed.weight_map.is_empty() {
-        return Err(ferr(&index, "its weight_map lists no tensors"));
-    }
-    let shards: BTreeSet<&str> = parsed.weight_map.values().map(String::as_str).collect();
+    let weight_map = parse_index(&text).map_err(|e| match e {
+        Error::Msg(m) => ferr(&index, m),
+        other => other,
+    })?;
+    let shards: BTreeSet<&str> = weight_map.values().map(String::as_str).collect();
     let mut out = BTreeMap::new();
     for shard in shards {
-        if Path::new(shard).components().count() != 1 {
-            return Err(ferr(&index, format!("shard '{shard}' is not a file name inside the checkpoint directory")));
-        }
         let path = dir.join(shard);
         if !path.exists() {
             return Err(ferr(&path, format!("no such file (a shard listed in {})", index.display())));
         }
         for (name, t) in load(&path)? {
-            if let Some(listed) = parsed.weight_map.get(&name).filter(|s| s.as_str() != shard) {
+            if let Some(listed) = weight_map.get(&name).filter(|s| s.as_str() != shard) {
                 return Err(ferr(&path, format!("holds tensor '{name}', which the index puts in {listed}")));
             }
             if out.insert(name.clone(), t).is_some() {
@@ -74,14 +69,98 @@ pub fn load_checkpoint_dir(dir: impl AsRef<Path>) -> Result<(BTreeMap<String, Te
             }
         }
     }
-    if let Some((name, shard)) = parsed.weight_map.iter().find(|(n, _)| !out.contains_key(*n)) {
+    if let Some((name, shard)) = weight_map.iter().find(|(n, _)| !out.contains_key(*n)) {
         return Err(ferr(&dir.join(shard), format!("lacks tensor '{name}', which {} puts there", index.display())));
     }
     Ok((out, index))
 }
 
-/// Parses safetensors bytes.
+/// The `weight_map` of a sharded checkpoint's `model.safetensors.index.json` text (tensor → shard
+/// file). Errors (without the file's name, which the caller adds): not JSON (nesting deeper than 128
+/// levels included), no `weight_map`, an empty one, a shard that is not a plain file name.
+pub fn parse_index(text: &str) -> Result<BTreeMap<String, String>> {
+    #[derive(serde::Deserialize)]
+    struct Index {
+        weight_map: BTreeMap<String, String>,
+    }
+    let parsed: Index = serde_json::from_str(text).map_err(|e| Error::Msg(format!("not a safetensors index ({e})")))?;
+    if parsed.weight_map.is_empty() {
+        return Err(Error::Msg("its weight_map lists no tensors".into()));
+    }
+    for (name, shard) in &parsed.weight_map {
+        let mut parts = Path::new(shard).components();
+        if !matches!((parts.next(), parts.next()), (Some(std::path::Component::Normal(_)), None)) {
+            return Err(Error::Msg(format!("shard '{shard}' of tensor '{name}' is not a file name inside the checkpoint directory")));
+        }
+    }
+    Ok(parsed.weight_map)
+}
+
+/// The element size in bytes of the dtypes aural loads (`None`: another dtype).
+fn dtype_size(dtype: &str) -> Option<u64> {
+    match dtype {
+        "F64" | "I64" => Some(8),
+        "F32" | "I32" => Some(4),
+        "F16" | "BF16" => Some(2),
+        _ => None,
+    }
+}
+
+/// Checks the header of safetensors `bytes` against their real length before anything is read or
+/// allocated from it: the header length, then per tensor its dtype, its data offsets (inside the
+/// data that follows the header), its size (shape × dtype, without overflow, equal to the offsets'
+/// span) and that no two tensors overlap. Errors name the tensor.
+fn check_header(bytes: &[u8]) -> Result<()> {
+    let msg = |m: String| Err(Error::Msg(m));
+    let Some(len) = bytes.get(..8) else {
+        return msg(format!("{} bytes: too short for a safetensors file (it starts with an 8-byte header length)", bytes.len()));
+    };
+    let n = u64::from_le_bytes(len.try_into().expect("8 bytes"));
+    let rest = bytes.len() as u64 - 8;
+    if n > rest {
+        return msg(format!("the header length is {n} bytes, but only {rest} bytes follow it"));
+    }
+    let header = std::str::from_utf8(&bytes[8..8 + n as usize]).map_err(|e| Error::Msg(format!("the header is not UTF-8 ({e})")))?;
+    let map: BTreeMap<String, serde_json::Value> =
+        serde_json::from_str(header).map_err(|e| Error::Msg(format!("the header is not a JSON object of tensors ({e})")))?;
+    let data = rest - n;
+    let mut spans: Vec<(u64, u64, &str)> = Vec::new();
+    for (name, info) in &map {
+        if name == "__metadata__" {
+            continue;
+        }
+        let bad = |m: String| Err(Error::Msg(format!("tensor '{name}': {m}")));
+        let Some(dtype) = info.get("dtype").and_then(|d| d.as_str()) else { return bad("no dtype".into()) };
+        let Some(size) = dtype_size(dtype) else { return bad(format!("dtype {dtype}, which aural cannot load (F32, F16, BF16, F64, I64, I32)")) };
+        let shape: Option<Vec<u64>> = info.get("shape").and_then(|s| s.as_array()).and_then(|a| a.iter().map(|d| d.as_u64()).collect());
+        let Some(shape) = shape else { return bad("no shape (a list of sizes)".into()) };
+        let offsets: Option<Vec<u64>> = info.get("data_offsets").and_then(|s| s.as_array()).and_then(|a| a.iter().map(|d| d.as_u64()).collect());
+        let Some(&[begin, end]) = offsets.as_deref() else { return bad("no data_offsets [begin, end]".into()) };
+        if begin > end || end > data {
+            return bad(format!("data_offsets [{begin}, {end}] are outside the {data} bytes of data the file holds"));
+        }
+        match shape.iter().try_fold(size, |a, &d| a.checked_mul(d)) {
+            Some(b) if b == end - begin => {}
+            Some(b) => return bad(format!("shape {shape:?} of {dtype} is {b} bytes, but its data_offsets [{begin}, {end}] span {}", end - begin)),
+            None => return bad(format!("shape {shape:?} of {dtype} overflows 64 bits")),
+        }
+        spans.push((begin, end, name));
+    }
+    spans.sort_unstable();
+    for w in spans.windows(2) {
+        let ((b0, e0, n0), (b1, e1, n1)) = (w[0], w[1]);
+        if b1 < e0 {
+            return msg(format!("tensor '{n1}' (bytes {b1}..{e1}) overlaps tensor '{n0}' (bytes {b0}..{e0})"));
+        }
+    }
+    Ok(())
+}
+
+/// Parses safetensors bytes. The header's claims (its length, each tensor's offsets, dtype and shape,
+/// overlaps) are checked against the bytes' real length before anything is allocated from them; errors
+/// name the tensor.
 pub fn load_bytes(bytes: &[u8]) -> Result<BTreeMap<String, Tensor>> {
+    check_header(bytes)?;
     let st = SafeTensors::deserialize(bytes).map_err(|e| Error::Msg(format!("not a valid safetensors file: {e}")))?;
     let mut out = BTreeMap::new();
     for (name, view) in st.tensors() {
@@ -104,23 +183,30 @@ pub fn load_bytes(bytes: &[u8]) -> Result<BTreeMap<String, Tensor>> {
 /// Writes tensors (any device; copied to the host) to `path` atomically (temp file + rename).
 pub fn save<'a>(path: impl AsRef<Path>, tensors: impl IntoIterator<Item = (&'a str, &'a Tensor)>) -> Result<()> {
     let path = path.as_ref();
-    let mut owned: Vec<(String, Vec<usize>, Dtype, Vec<u8>)> = Vec::new();
-    for (name, t) in tensors {
-        let t = t.to_device(Device::Cpu)?;
-        let (dt, bytes) = match t.dtype() {
-            DType::F32 => (Dtype::F32, bytemuck::cast_slice(t.cpu_f32()?).to_vec()),
-            DType::F16 => (Dtype::F16, bytemuck::cast_slice(t.cpu_f16()?).to_vec()),
-        };
-        owned.push((name.to_string(), t.shape().to_vec(), dt, bytes));
-    }
-    let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = owned
+    // Host copies only of device tensors (a CPU tensor is shared, not copied); the views borrow
+    // their bytes and safetensors writes them straight to the file (no serialised copy in memory).
+    let host: Vec<(String, Tensor)> = tensors.into_iter().map(|(name, t)| Ok((name.to_string(), t.to_device(Device::Cpu)?))).collect::<Result<_>>()?;
+    let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = host
         .iter()
-        .map(|(n, s, d, b)| Ok((n.clone(), safetensors::tensor::TensorView::new(*d, s.clone(), b).map_err(|e| ferr(path, format!("tensor '{n}': {e}")))?)))
+        .map(|(n, t)| {
+            let (dt, bytes): (Dtype, &[u8]) = match t.dtype() {
+                DType::F32 => (Dtype::F32, bytemuck::cast_slice(&t.cpu_f32()?[..t.numel()])),
+                DType::F16 => (Dtype::F16, bytemuck::cast_slice(&t.cpu_f16()?[..t.numel()])),
+            };
+            Ok((n.clone(), safetensors::tensor::TensorView::new(dt, t.shape().to_vec(), bytes).map_err(|e| ferr(path, format!("tensor '{n}': {e}")))?))
+        })
         .collect::<Result<_>>()?;
-    let data = safetensors::tensor::serialize(views, None).map_err(|e| ferr(path, e.to_string()))?;
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let tmp = dir.join(format!(".{}.{}.tmp", path.file_name().and_then(|s| s.to_str()).unwrap_or("out"), std::process::id()));
-    std::fs::write(&tmp, data).map_err(|e| ferr(&tmp, e.to_string()))?;
+    if let Err(e) = safetensors::tensor::serialize_to_file(views, None, &tmp) {
+        // A full disk: the partial file goes, and the message names the file being written.
+        let _ = std::fs::remove_file(&tmp);
+        let msg = match e {
+            safetensors::SafeTensorError::IoError(io) => io.to_string(),
+            other => other.to_string(),
+        };
+        return Err(ferr(path, format!("{msg} (writing it through {})", tmp.display())));
+    }
     std::fs::rename(&tmp, path).map_err(|e| ferr(path, e.to_string()))?;
     Ok(())
 }

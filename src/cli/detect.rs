@@ -62,8 +62,9 @@ pub struct Args {
     /// (default: half a window; at most one window).
     #[arg(long, value_name = "SECONDS")]
     window_hop: Option<f64>,
-    /// Windows per forward pass; the windows of consecutive files share them (stdin: 1, for the
-    /// lowest latency, unless given).
+    /// Windows per forward pass; the windows of consecutive files share them. Default: 4 on a GPU,
+    /// 1 on the CPU (AST-base on 2 cores: 100 files at 0.617 files/s with 1, 0.558 with 4 —
+    /// larger activations, more cache misses, no more parallelism) and on stdin (lowest latency).
     #[arg(long)]
     batch: Option<usize>,
     /// Use this channel (0-based) instead of mixing down to mono.
@@ -117,7 +118,7 @@ pub fn run(a: Args) -> Result<()> {
     if stream && a.inputs.len() > 1 {
         bail!("stdin (-) must be the only input");
     }
-    let batch = a.batch.unwrap_or(if stream { 1 } else { 4 });
+    let batch = a.batch.unwrap_or(if stream || dev.is_cpu() { 1 } else { 4 });
     if batch == 0 {
         bail!("--batch must be at least 1");
     }

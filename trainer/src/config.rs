@@ -351,6 +351,9 @@ impl SedTrainConfig {
                 None => {}
             }
         }
+        if [b.strong, b.synthetic, b.weak, b.unlabeled].iter().try_fold(0usize, |a, &n| a.checked_add(n)).is_none() {
+            bail!("[train] batch: the shares add up to more than {} clips", usize::MAX);
+        }
         if b.strong + b.synthetic + b.weak == 0 {
             bail!("[train] batch: at least one labelled set (strong, synthetic or weak) is needed");
         }
@@ -674,6 +677,16 @@ mod tests {
         assert_eq!(c.data.strong.as_ref().unwrap().audio, Path::new("/data/audio/train/strong"));
         assert!(c.augment.mixup.is_some() && c.augment.gain.is_some() && c.augment.filter_augment.is_some());
         assert_eq!(c.validation.median_filter, 7);
+    }
+
+    /// Batch shares whose sum overflowed in `validate` (a panic in debug builds), found with the
+    /// `toml` fuzz target's harness: an error naming the section.
+    #[test]
+    fn huge_batch_shares_are_an_error() {
+        let text = include_str!("../../fuzz/corpus/toml/min_batch_overflow.toml");
+        let e = SedTrainConfig::from_text(text, Path::new("t.toml"), Path::new("/data")).unwrap_err();
+        let e = format!("{e:#}");
+        assert!(e.starts_with("t.toml: [train] batch: the shares add up to more than"), "{e}");
     }
 
     /// The example of README "Fine-tuning the separator" parses and validates.

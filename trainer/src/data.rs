@@ -180,6 +180,11 @@ pub fn load_strong(kind: SetKind, cfg: &SetCfg, classes: &[String]) -> Result<Da
 /// A weak-label TSV: header with `filename` and `event_labels`; labels comma-separated.
 pub fn read_weak(path: &Path, classes: &[String]) -> Result<Vec<(String, Vec<usize>, usize)>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    parse_weak(path, &text, classes)
+}
+
+/// [`read_weak`] of the text of `path` (named in errors).
+pub fn parse_weak(path: &Path, text: &str, classes: &[String]) -> Result<Vec<(String, Vec<usize>, usize)>> {
     let idx = class_index(classes);
     let mut rows = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()).map(|(i, l)| (i + 1, l.split('\t').map(str::trim).collect::<Vec<_>>()));
     let (hl, header) = rows.next().ok_or_else(|| anyhow!("{}: empty file (a header line is required)", path.display()))?;

@@ -238,7 +238,11 @@ impl RunDir {
             std::fs::remove_dir_all(&tmp).with_context(|| format!("removing the unfinished {}", tmp.display()))?;
         }
         std::fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-        write(&tmp).with_context(|| format!("writing checkpoint {name} into {}", tmp.display()))?;
+        if let Err(e) = write(&tmp) {
+            // A failed write (a full disk) leaves the previous checkpoint alone and frees its space.
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(e.context(format!("writing checkpoint {name} into {}", tmp.display())));
+        }
         if dst.is_dir() {
             if old.exists() {
                 std::fs::remove_dir_all(&old).with_context(|| format!("removing {}", old.display()))?;

@@ -101,6 +101,9 @@ impl Default for SedConfig {
     }
 }
 
+/// The most output frames per window a config may ask for (T′ · upsample; the paper's model has 1010).
+pub const MAX_FRAMES: usize = 1 << 20;
+
 impl SedConfig {
     pub fn from_json(text: &str) -> std::result::Result<SedConfig, serde_json::Error> {
         serde_json::from_str(text)
@@ -136,6 +139,10 @@ impl SedConfig {
         }
         if self.upsample == 0 || self.gru_hidden == 0 {
             return bad(format!("upsample {} and gru_hidden {} must be positive", self.upsample, self.gru_hidden));
+        }
+        // frames() = T′ · upsample sizes every output: bounded (and without overflow) here.
+        if t.checked_mul(self.upsample).is_none_or(|f| f > MAX_FRAMES) {
+            return bad(format!("upsample {} × {t} patch frames is more than {MAX_FRAMES} output frames per window", self.upsample));
         }
         if self.classes.is_empty() {
             return bad("classes is empty".into());

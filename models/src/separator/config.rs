@@ -193,6 +193,8 @@ impl Default for SeparatorConfig {
     }
 }
 
+/// The most input / output channels and target sources a config may ask for.
+pub const MAX_CHANNELS: usize = 1 << 16;
 /// The frames of the time axis are padded to a multiple of this (2^5: five time-halving pools).
 pub const TIME_MULTIPLE: usize = 32;
 /// Frequency halvings of the encoder (five (2, 2) pools and one (1, 2)).
@@ -216,6 +218,13 @@ impl SeparatorConfig {
         }
         if self.input_channels == 0 || self.output_channels == 0 || self.target_sources_num == 0 || self.condition_size == 0 {
             return bad("input_channels, output_channels, target_sources_num and condition_size must be positive".into());
+        }
+        // Channel counts size the convolutions (and are multiplied together): bounded here.
+        if [self.input_channels, self.output_channels, self.target_sources_num].iter().any(|&c| c > MAX_CHANNELS) {
+            return bad(format!(
+                "input_channels {}, output_channels {} and target_sources_num {} must be at most {MAX_CHANNELS}",
+                self.input_channels, self.output_channels, self.target_sources_num
+            ));
         }
         if !self.out_conv && self.output_channels != self.input_channels {
             return bad(format!(
@@ -242,7 +251,7 @@ impl SeparatorConfig {
             if self.classes.is_empty() {
                 return bad("classes is empty".into());
             }
-            if self.label_len != self.target_sources_num * self.classes.len() {
+            if Some(self.label_len) != self.target_sources_num.checked_mul(self.classes.len()) {
                 return bad(format!(
                     "label_len {} must be target_sources_num {} × {} classes (one one-hot slot per target)",
                     self.label_len,
@@ -253,7 +262,7 @@ impl SeparatorConfig {
         }
         let bottleneck = self.channels[6];
         if let Some(i) = &self.inject {
-            if i.layers == 0 || i.dim == 0 || i.grid[0] == 0 || i.grid[1] == 0 || i.tokens != i.grid[0] * i.grid[1] {
+            if i.layers == 0 || i.dim == 0 || i.grid[0] == 0 || i.grid[1] == 0 || Some(i.tokens) != i.grid[0].checked_mul(i.grid[1]) {
                 return bad(format!(
                     "inject: layers {}, dim {} must be positive and tokens {} = grid {:?} frequency × time patches",
                     i.layers, i.dim, i.tokens, i.grid

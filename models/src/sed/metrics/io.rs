@@ -84,8 +84,12 @@ fn number(path: &Path, line: usize, what: &str, s: &str) -> Result<f64> {
 /// Reads a strong-label TSV (reference or predictions). Errors: missing columns, a short line, a
 /// time that is not a finite number, a negative onset, offset < onset.
 pub fn read_strong(path: &Path) -> Result<StrongTsv> {
-    let text = read_text(path)?;
-    let mut it = rows(&text);
+    parse_strong(path, &read_text(path)?)
+}
+
+/// [`read_strong`] of the text of `path` (named in errors).
+pub fn parse_strong(path: &Path, text: &str) -> Result<StrongTsv> {
+    let mut it = rows(text);
     let idx = columns(path, it.next(), &["filename", "onset", "offset", "event_label"])?;
     let mut out = StrongTsv { path: path.to_path_buf(), ..Default::default() };
     for (line, f) in it {
@@ -118,8 +122,12 @@ pub fn read_strong(path: &Path) -> Result<StrongTsv> {
 /// Reads a durations TSV: (file id, seconds) in file order. Errors: missing columns, a duration that
 /// is not a positive finite number, a file listed twice.
 pub fn read_durations(path: &Path) -> Result<Vec<(String, f64)>> {
-    let text = read_text(path)?;
-    let mut it = rows(&text);
+    parse_durations(path, &read_text(path)?)
+}
+
+/// [`read_durations`] of the text of `path` (named in errors).
+pub fn parse_durations(path: &Path, text: &str) -> Result<Vec<(String, f64)>> {
+    let mut it = rows(text);
     let idx = columns(path, it.next(), &["filename", "duration"])?;
     let mut out: Vec<(String, f64)> = Vec::new();
     let mut seen: HashMap<String, usize> = HashMap::new();
@@ -254,7 +262,11 @@ fn parse_short_decimal_bytes(b: &[u8]) -> Option<f64> {
 
 /// One score table file: its timestamps, class names (header order) and scores (frames × classes).
 pub fn read_score_table(path: &Path) -> Result<(Vec<String>, ScoreTable)> {
-    let text = read_text(path)?;
+    parse_score_table(path, &read_text(path)?)
+}
+
+/// [`read_score_table`] of the text of `path` (named in errors).
+pub fn parse_score_table(path: &Path, text: &str) -> Result<(Vec<String>, ScoreTable)> {
     let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
     let (hline, header) = lines.next().ok_or_else(|| SedError::Invalid(format!("{}: empty score table (a header line is required)", path.display())))?;
     let header: Vec<&str> = header.split('\t').map(str::trim).collect();
