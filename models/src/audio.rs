@@ -146,12 +146,7 @@ impl WavReader<std::io::BufReader<std::fs::File>> {
         let len = not_empty(path)?;
         let f = std::fs::File::open(path).map_err(|e| AudioError::Io { path: path.to_path_buf(), msg: e.to_string() })?;
         let r = WavReader::new(std::io::BufReader::with_capacity(1 << 16, f), path)?;
-        if let Some(left) = r.left {
-            // the header is at most a few KiB in practice; what follows it is at most len bytes.
-            if left > len {
-                return Err(r.truncated(format!("the data chunk declares {left} bytes but the file has only {len}")));
-            }
-        }
+        r.fits(len)?;
         Ok(r)
     }
 }
@@ -306,6 +301,15 @@ impl<R: Read> WavReader<R> {
     /// Samples zeroed so far by [`WavReader::zero_nonfinite`].
     pub fn zeroed(&self) -> u64 {
         self.zeroed
+    }
+
+    /// A declared data chunk longer than the whole source (`len` bytes, header included) is a
+    /// truncation error, before any sample is read or allocated.
+    fn fits(&self, len: u64) -> Result<()> {
+        match self.left {
+            Some(left) if left > len => Err(self.truncated(format!("the data chunk declares {left} bytes but the file has only {len}"))),
+            _ => Ok(()),
+        }
     }
 
     fn truncated(&self, msg: String) -> AudioError {
@@ -481,12 +485,7 @@ pub fn read_wav(path: impl AsRef<Path>) -> Result<Audio> {
 /// Decodes a WAV held in memory; `path` names it in errors.
 pub fn read_wav_bytes(path: &Path, bytes: &[u8]) -> Result<Audio> {
     let r = WavReader::new(bytes, path)?;
-    if let Some(left) = r.left {
-        // what follows the header is at most the rest of the slice
-        if left > bytes.len() as u64 {
-            return Err(r.truncated(format!("the data chunk declares {left} bytes but the file has only {}", bytes.len())));
-        }
-    }
+    r.fits(bytes.len() as u64)?;
     r.read_to_end()
 }
 

@@ -95,8 +95,6 @@ struct Clip {
     fb_base: usize,
     /// Every fbank frame (keep_fbank only).
     all_fb: Vec<f32>,
-    /// fbank frames so far.
-    n: usize,
     /// Next regular window (k·hop) to cut.
     next_k: usize,
     ended: bool,
@@ -166,7 +164,6 @@ impl<'m> Detector<'m> {
             fb: Vec::new(),
             fb_base: 0,
             all_fb: Vec::new(),
-            n: 0,
             next_k: 0,
             ended: false,
             starts: Vec::new(),
@@ -210,7 +207,7 @@ impl<'m> Detector<'m> {
         let l = self.model.config.ast.max_length;
         let c = &mut self.clips[i];
         c.ended = true;
-        let n = c.n;
+        let n = c.fs.frames();
         // the regular windows (k·hop + l < n), then the end-aligned one; one window when n ≤ l
         self.cut_windows(i, n)?;
         let c = &self.clips[i];
@@ -247,7 +244,7 @@ impl<'m> Detector<'m> {
         let (k, f, l) = (self.k(), self.model.config.frames(), self.model.config.ast.max_length);
         // windows not stitched yet start at or after the first unstitched one, the next regular
         // start, and the end-aligned one (≥ n − l for the frames so far)
-        let next = c.starts.get(c.stitched).copied().unwrap_or(c.next_k * self.hop).min(c.n.saturating_sub(l));
+        let next = c.starts.get(c.stitched).copied().unwrap_or(c.next_k * self.hop).min(c.fs.frames().saturating_sub(l));
         let fin = (((next * f) as f64 / l as f64).round() as usize).min(c.cnt.len());
         let p = (0..fin * k).map(|i| c.ss[i] / c.cnt[i / k]).collect();
         FrameScores::new(fin, k, p).ok()
@@ -267,8 +264,7 @@ impl<'m> Detector<'m> {
             c.all_fb.extend_from_slice(&fb);
         }
         c.fb.extend_from_slice(&fb);
-        c.n += fb.len() / self.fo.num_mel_bins;
-        let n = c.n;
+        let n = c.fs.frames();
         self.cut_windows(i, n)
     }
 
@@ -283,7 +279,7 @@ impl<'m> Detector<'m> {
         // drop the frames no window will need: everything before the next regular start and
         // before the last l frames (the end-aligned window)
         let c = &mut self.clips[i];
-        let keep_from = (c.next_k * self.hop).min(c.n.saturating_sub(l));
+        let keep_from = (c.next_k * self.hop).min(c.fs.frames().saturating_sub(l));
         if keep_from > c.fb_base {
             let mel = self.fo.num_mel_bins;
             c.fb.drain(..(keep_from - c.fb_base) * mel);
@@ -297,7 +293,7 @@ impl<'m> Detector<'m> {
         let (l, mel) = (self.model.config.ast.max_length, self.fo.num_mel_bins);
         let norm = self.opts.norm;
         let c = &mut self.clips[i];
-        let rows = c.n.saturating_sub(s).min(l);
+        let rows = c.fs.frames().saturating_sub(s).min(l);
         let mut x = vec![norm.apply(0.0); l * mel];
         let from = (s - c.fb_base) * mel;
         for (dst, src) in x[..rows * mel].iter_mut().zip(&c.fb[from..from + rows * mel]) {
@@ -375,7 +371,7 @@ impl<'m> Detector<'m> {
     fn finish(&self, mut c: Clip) -> Result<ClipScores> {
         let k = self.k();
         let windows = c.starts.len();
-        let (fbank, fbank_frames) = (std::mem::take(&mut c.all_fb), c.n);
+        let (fbank, fbank_frames) = (std::mem::take(&mut c.all_fb), c.fs.frames());
         if windows == 1 {
             // the window's own outputs (the sums hold them once)
             let strong = FrameScores::new(c.cnt.len(), k, c.ss).map_err(sed_err)?;
