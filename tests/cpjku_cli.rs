@@ -4,18 +4,16 @@
 //! (tagger → SED model → separator) equal to `aural separate --sed` with the labels it chose, and the
 //! errors of missing or conflicting conditions.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use aural::models::audio;
 use aural::runtime::testing::{fixture, fixture_path};
 use aural::runtime::{safetensors_io, Tensor};
 
-fn tmpdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("aural-cpjku-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+/// A fresh directory for one test; it is removed when the returned guard drops (also when the test fails).
+fn tmpdir(tag: &str) -> tempfile::TempDir {
+    tempfile::Builder::new().prefix(&format!("aural-cpjku-{tag}-")).tempdir().unwrap()
 }
 
 fn aural(args: &[&str]) -> std::process::Output {
@@ -58,7 +56,8 @@ fn s(p: &Path) -> &str {
 
 #[test]
 fn conditions_file_and_iterations() {
-    let d = tmpdir("cond");
+    let tmp = tmpdir("cond");
+    let d = tmp.path();
     let io = fixture("cpjku/iter_dprnn_io.safetensors");
     let len = io["mixture"].shape()[2];
     let m = io["mixture"].to_vec().unwrap();
@@ -102,7 +101,8 @@ fn conditions_file_and_iterations() {
 
 #[test]
 fn sed_model_conditions_the_separator_like_pytorch_and_s5_runs_the_three_models() {
-    let d = tmpdir("sed");
+    let tmp = tmpdir("sed");
+    let d = tmp.path();
     let mix = d.join("clip.wav");
     write_4ch(&mix, &e2e_mixture());
     let model = fixture_path("cpjku/e2e_sed");

@@ -20,11 +20,9 @@ fn ok(o: Output) -> (String, String) {
     (String::from_utf8(o.stdout).unwrap(), err)
 }
 
-fn tmpdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("aural-demo-cli-{}-{tag}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+/// A fresh directory for one test; it is removed when the returned guard drops (also when the test fails).
+fn tmpdir(tag: &str) -> tempfile::TempDir {
+    tempfile::Builder::new().prefix(&format!("aural-demo-cli-{tag}-")).tempdir().unwrap()
 }
 
 fn clips_dir() -> PathBuf {
@@ -48,7 +46,8 @@ fn s(p: &Path) -> String {
 
 #[test]
 fn detect_without_a_model_runs_the_demo_and_finds_the_events() {
-    let d = tmpdir("detect");
+    let tmp = tmpdir("detect");
+    let d = tmp.path();
     let files = clips();
     assert!(files.len() >= 3);
     let tsv = d.join("ev.tsv");
@@ -85,12 +84,12 @@ fn detect_without_a_model_runs_the_demo_and_finds_the_events() {
     let v: Value = serde_json::from_str(&std::fs::read_to_string(&j).unwrap()).unwrap();
     let f1 = v["event_based"]["f1_micro"].as_f64().unwrap();
     assert!(f1 >= 0.6, "event-based micro F1 of the demo model on its example clips: {f1}");
-    let _ = std::fs::remove_dir_all(&d);
 }
 
 #[test]
 fn tuned_settings_give_the_tuned_f1_through_detect() {
-    let d = tmpdir("tune");
+    let tmp = tmpdir("tune");
+    let d = tmp.path();
     let model = d.join("model");
     std::fs::create_dir_all(&model).unwrap();
     std::fs::write(model.join("config.json"), aural::demo::CONFIG_JSON).unwrap();
@@ -174,5 +173,4 @@ fn tuned_settings_give_the_tuned_f1_through_detect() {
     let e = exe(&["evaluate", "--reference", &r, "--durations", &du, "--scores", &ss, "--tune", &s(&new), "--tune-thresholds", "0.9:0.1:0.1"]);
     assert_eq!(e.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&e.stderr).contains("FROM ≤ TO"));
-    let _ = std::fs::remove_dir_all(&d);
 }

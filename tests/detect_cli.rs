@@ -2,7 +2,7 @@
 //! (tests/golden/fixtures/ast_sed_small) and WAVs: scores vs the PyTorch reference, events vs the
 //! library's post-processing, TSV/JSON/--tsv/--scores/--plot outputs, several and long files, bad input.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 use aural::models::ast_sed::{AstSed, DetectOpts};
@@ -37,16 +37,15 @@ fn library_events(path: &Path) -> Vec<Event> {
     pp.events(&path.file_name().unwrap().to_string_lossy(), &sc.strong).unwrap()
 }
 
-fn tmpdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("aural-detect-cli-{}-{tag}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+/// A fresh directory for one test; it is removed when the returned guard drops (also when the test fails).
+fn tmpdir(tag: &str) -> tempfile::TempDir {
+    tempfile::Builder::new().prefix(&format!("aural-detect-cli-{tag}-")).tempdir().unwrap()
 }
 
 #[test]
 fn one_clip_scores_events_plot() {
-    let dir = tmpdir("one");
+    let tmp = tmpdir("one");
+    let dir = tmp.path();
     let clip = fixture_path("ast_sed_clip.wav");
     let (scores, png, tsv) = (dir.join("s.safetensors"), dir.join("clip.png"), dir.join("ev.tsv"));
     let want = library_events(&clip);
@@ -77,7 +76,6 @@ fn one_clip_scores_events_plot() {
     let img = std::fs::read(&png).unwrap();
     assert_eq!(&img[..8], b"\x89PNG\r\n\x1a\n");
     assert!(img.len() > 10_000, "plot of {} bytes", img.len());
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 fn write_wav(path: &Path, rate: u32, channels: u16, x: &[f32]) {
@@ -91,7 +89,8 @@ fn write_wav(path: &Path, rate: u32, channels: u16, x: &[f32]) {
 
 #[test]
 fn several_and_long_files() {
-    let dir = tmpdir("many");
+    let tmp = tmpdir("many");
+    let dir = tmp.path();
     let clip = audio::load(fixture_path("ast_sed_clip.wav"), 16000, Channels::MixDown).unwrap().channels.remove(0);
     // 3.5 s at 16 kHz (windowed and stitched) and 1 s at 22.05 kHz stereo (resampled, mixed down).
     let long: Vec<f32> = clip.iter().cycle().take(56000).copied().collect();
@@ -131,12 +130,12 @@ fn several_and_long_files() {
     ok(&detect(&["--window-hop", "1.28", "--scores", s1.to_str().unwrap()], &[&pl]));
     let st = safetensors_io::load(&s1).unwrap()["strong"].to_vec().unwrap();
     assert!(st.iter().all(|v| v.is_finite() && (0.0..=1.0).contains(v)));
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn bad_input_is_one_clear_error() {
-    let dir = tmpdir("bad");
+    let tmp = tmpdir("bad");
+    let dir = tmp.path();
     let junk = dir.join("junk.wav");
     std::fs::write(&junk, b"RIFF\x10\x00\x00\x00WAVEjunk").unwrap();
     let o = detect(&[], &[&junk]);
@@ -153,7 +152,6 @@ fn bad_input_is_one_clear_error() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("config.json"), "{err}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// `aural detect -`: a 60 s WAV stream on stdin (16-bit, as a recorder would send it, data size
@@ -165,7 +163,8 @@ fn bad_input_is_one_clear_error() {
 fn stdin_stream_and_nonfinite() {
     use std::io::{BufRead, Write};
     use std::process::Stdio;
-    let dir = tmpdir("stream");
+    let tmp = tmpdir("stream");
+    let dir = tmp.path();
     let clip = audio::load(fixture_path("ast_sed_clip.wav"), 16000, Channels::MixDown).unwrap().channels.remove(0);
     let long: Vec<f32> = clip.iter().cycle().take(16000 * 60).enumerate().map(|(i, &v)| v * (0.2 + 0.8 * ((i / 48000) % 2) as f32)).collect();
     let pcm: Vec<u8> = long.iter().flat_map(|&v| ((v * 32767.0).round() as i16).to_le_bytes()).collect();

@@ -32,7 +32,8 @@ fn small_config() -> AstConfig {
 
 #[test]
 fn embed_cli_matches_library() {
-    let dir = std::env::temp_dir().join(format!("aural-embed-cli-{}", std::process::id()));
+    let tmp = tempfile::Builder::new().prefix("aural-embed-cli-").tempdir().unwrap();
+    let dir = tmp.path();
     let ck = dir.join("ast");
     std::fs::create_dir_all(&ck).unwrap();
     let cfg = small_config();
@@ -115,13 +116,13 @@ fn embed_cli_matches_library() {
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("config.json"));
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// `--logits` on an ASTForAudioClassification checkpoint = the library's logits.
 #[test]
 fn embed_cli_logits() {
-    let dir = std::env::temp_dir().join(format!("aural-embed-cli-logits-{}", std::process::id()));
+    let tmp = tempfile::Builder::new().prefix("aural-embed-cli-logits-").tempdir().unwrap();
+    let dir = tmp.path();
     let ck = dir.join("ast");
     std::fs::create_dir_all(&ck).unwrap();
     std::fs::write(ck.join("config.json"), serde_json::to_string(&small_config()).unwrap()).unwrap();
@@ -143,5 +144,4 @@ fn embed_cli_logits() {
     let x = fbank(&Tensor::from_vec(a.clone(), &[a.len()]).unwrap(), &opts).unwrap().reshape(&[1, 128, 32]).unwrap();
     let want = model.logits(&model.forward(&x).unwrap()).unwrap().reshape(&[7]).unwrap();
     assert_tensor_close("embed logits", &got["logits"], &want, 1e-6, 1e-6);
-    let _ = std::fs::remove_dir_all(&dir);
 }

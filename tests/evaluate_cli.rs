@@ -2,7 +2,7 @@
 //! then `aural evaluate --scores` / `--predictions` on what it wrote; the golden metric sets
 //! (tests/golden/sed_metrics.py) through the CLI's JSON; bad input.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 use aural::models::sed::metrics::io;
@@ -20,11 +20,9 @@ fn ok(o: &Output) -> String {
     String::from_utf8(o.stdout.clone()).unwrap()
 }
 
-fn tmpdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("aural-evaluate-cli-{}-{tag}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+/// A fresh directory for one test; it is removed when the returned guard drops (also when the test fails).
+fn tmpdir(tag: &str) -> tempfile::TempDir {
+    tempfile::Builder::new().prefix(&format!("aural-evaluate-cli-{tag}-")).tempdir().unwrap()
 }
 
 fn s(p: &Path) -> String {
@@ -37,7 +35,8 @@ fn json(p: &Path) -> Value {
 
 #[test]
 fn detect_scores_dir_then_evaluate() {
-    let d = tmpdir("e2e");
+    let tmp = tmpdir("e2e");
+    let d = tmp.path();
     let clip = fixture_path("ast_sed_clip.wav");
     let model = fixture_path("ast_sed_small");
     let (scores_dir, st, ev) = (d.join("scores"), d.join("s.safetensors"), d.join("events.tsv"));
@@ -99,7 +98,8 @@ fn detect_scores_dir_then_evaluate() {
 #[test]
 fn golden_sets_through_the_cli() {
     let exp = json(&fixture_path("sed_metrics").join("expected.json"));
-    let d = tmpdir("golden");
+    let tmp = tmpdir("golden");
+    let d = tmp.path();
     for c in ["a", "b"] {
         let cd = fixture_path("sed_metrics").join(c);
         let out = d.join(format!("{c}.json"));
@@ -137,7 +137,8 @@ fn golden_sets_through_the_cli() {
 
 #[test]
 fn bad_input_is_one_clear_error() {
-    let d = tmpdir("bad");
+    let tmp = tmpdir("bad");
+    let d = tmp.path();
     let cd = fixture_path("sed_metrics").join("a");
     let (r, du) = (s(&cd.join("reference.tsv")), s(&cd.join("durations.tsv")));
     let run = |args: &[&str]| {

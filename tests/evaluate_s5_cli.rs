@@ -5,7 +5,7 @@
 //! errors that name the file (length mismatch, a .wav that is not a WAV, an unknown label, a mixture
 //! without references).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 use aural::models::audio::write_wav;
@@ -18,13 +18,14 @@ fn exe(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_aural")).args(args).output().unwrap()
 }
 
-fn tmpdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("aural-evaluate-s5-cli-{}-{tag}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
+/// A fresh directory for one test; it is removed when the returned guard drops (also when the test fails).
+fn tmpdir(tag: &str) -> tempfile::TempDir {
+    let t = tempfile::Builder::new().prefix(&format!("aural-evaluate-s5-cli-{tag}-")).tempdir().unwrap();
+    let d = t.path();
     for sub in ["soundscape", "oracle_target", "estimate"] {
         std::fs::create_dir_all(d.join(sub)).unwrap();
     }
-    d
+    t
 }
 
 fn s(p: &Path) -> String {
@@ -120,7 +121,8 @@ fn fails_naming(o: &Output, needles: &[&str]) -> String {
 #[test]
 fn json_matches_the_library() {
     let n = 1500;
-    let d = tmpdir("ok");
+    let tmp = tmpdir("ok");
+    let d = tmp.path();
     let set = data_set(n);
     write_set(&d, &set);
     // A two-channel estimate (both channels equal: the mean is the signal itself) replaces mix_1's
@@ -176,14 +178,14 @@ fn json_matches_the_library() {
     assert!(has(&["other_Speech.wav", "no mixture"]), "{warnings:?}");
     assert!(!has(&["notes.txt"]), "non-.wav files are not looked at");
     assert!(String::from_utf8_lossy(&o.stderr).contains("no estimate file"));
-    let _ = std::fs::remove_dir_all(&d);
 }
 
 #[test]
 fn errors_name_the_file() {
     let n = 400;
     // An estimate shorter than its mixture.
-    let d = tmpdir("len");
+    let tmp = tmpdir("len");
+    let d = tmp.path();
     let set = data_set(n);
     write_set(&d, &set);
     let bad = d.join("estimate/mix_10_Cough.wav");
@@ -216,5 +218,4 @@ fn errors_name_the_file() {
     fails_naming(&run_eval(&d, None), &[&s(&r), "16000 Hz"]);
     write_wav(&r, RATE, &[&set[0].refs[0].1]).unwrap();
     assert!(run_eval(&d, None).status.success(), "restored: {}", String::from_utf8_lossy(&run_eval(&d, None).stderr));
-    let _ = std::fs::remove_dir_all(&d);
 }

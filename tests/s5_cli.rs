@@ -40,9 +40,8 @@ fn mixture(rate: u32) -> Vec<Vec<f32>> {
 
 #[test]
 fn s5_tags_and_separates_like_the_library() {
-    let d = std::env::temp_dir().join(format!("aural-s5-cli-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
+    let tmp = tempfile::Builder::new().prefix("aural-s5-cli-").tempdir().unwrap();
+    let d = tmp.path();
     let mix = mixture(32000);
     let refs: Vec<&[f32]> = mix.iter().map(Vec::as_slice).collect();
     let wav = d.join("soundscape_1.wav");

@@ -3,17 +3,15 @@
 //! waveform (SNR ≥ 80 dB); a mono file is refused with one sentence; a clip longer than `--chunk`
 //! runs in crossfaded chunks and keeps its length; bad labels and a missing query are errors.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use aural::models::audio;
 use aural::runtime::testing::{fixture, fixture_path};
 
-fn tmpdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("aural-separate-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+/// A fresh directory for one test; it is removed when the returned guard drops (also when the test fails).
+fn tmpdir(tag: &str) -> tempfile::TempDir {
+    tempfile::Builder::new().prefix(&format!("aural-separate-{tag}-")).tempdir().unwrap()
 }
 
 /// `aural separate --model MODEL INPUT --out OUT --device cpu` plus `extra` arguments.
@@ -41,7 +39,8 @@ fn write_mixture(path: &Path) -> usize {
 
 #[test]
 fn separates_like_pytorch_and_refuses_mono() {
-    let d = tmpdir("golden");
+    let tmp = tmpdir("golden");
+    let d = tmp.path();
     let mix = d.join("mix.wav");
     let len = write_mixture(&mix);
     let model = fixture_path("separator/resunet_n1024");
@@ -71,7 +70,8 @@ fn separates_like_pytorch_and_refuses_mono() {
 
 #[test]
 fn long_clips_run_in_chunks() {
-    let d = tmpdir("chunks");
+    let tmp = tmpdir("chunks");
+    let d = tmp.path();
     let mix = d.join("long.wav");
     let len = write_mixture(&mix);
     let model = fixture_path("separator/resunet_n1024");

@@ -18,8 +18,8 @@ struct Trainer {
 
 #[test]
 fn detect_loads_a_trained_checkpoint() {
-    let d = std::env::temp_dir().join(format!("aural-train-detect-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
+    let tmp = tempfile::Builder::new().prefix("aural-train-detect-").tempdir().unwrap();
+    let d = tmp.path();
     let classes: Vec<String> = ["Alarm_bell_ringing", "Cat", "Dog", "Speech", "Vacuum_cleaner"].iter().map(|s| s.to_string()).collect();
     aural_trainer::toy::write_layout(&d.join("data"), &classes, 4, 1.2, 16000, 11).unwrap();
     let cfg = d.join("train.toml");

@@ -91,9 +91,8 @@ fn param_store_round_trips_through_safetensors() {
     let mut s = ParamStore::new();
     s.insert("encoder.layer.0.output.dense.weight", rand_tensor(&[3, 5], 1));
     s.insert("classifier.dense.bias", rand_tensor(&[7], 2));
-    let dir = std::env::temp_dir().join(format!("aural-autograd-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("ckpt.safetensors");
+    let dir = tempfile::Builder::new().prefix("aural-autograd-").tempdir().unwrap();
+    let path = dir.path().join("ckpt.safetensors");
     s.save(&path).unwrap();
     let l = ParamStore::load(&path, Device::Cpu).unwrap();
     assert_eq!(l.names(), s.names());
@@ -113,7 +112,7 @@ fn param_store_round_trips_through_safetensors() {
     let e = s3.load_into(&path).unwrap_err().to_string();
     assert!(e.contains("classifier.dense.bias") && e.contains("[7]") && e.contains("[8]"), "{e}");
     assert!(s.get("nope").unwrap_err().to_string().contains("'nope'"));
-    std::fs::remove_dir_all(&dir).unwrap();
+    dir.close().unwrap();
 }
 
 #[test]

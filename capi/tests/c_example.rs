@@ -16,11 +16,9 @@ fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
-fn tmp(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("aural-capi-{}-{tag}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+/// A fresh directory, removed when the returned guard drops (also when the test fails).
+fn tmp(tag: &str) -> tempfile::TempDir {
+    tempfile::Builder::new().prefix(&format!("aural-capi-{tag}-")).tempdir().unwrap()
 }
 
 /// Where cargo put libaural_capi.so for this test: target/<profile>/deps (this test's folder), or
@@ -57,7 +55,8 @@ fn ast_dir(d: &Path) -> PathBuf {
 
 #[test]
 fn the_c_example_prints_the_rust_numbers() {
-    let d = tmp("example");
+    let dir = tmp("example");
+    let d = dir.path();
     let lib = lib_dir();
     assert!(lib.join("libaural_capi.so").exists(), "no libaural_capi.so in {}", lib.display());
     let exe = d.join("detect");
@@ -116,7 +115,6 @@ fn the_c_example_prints_the_rust_numbers() {
     want.push(format!("pooled 1 x 64 first {:.6} last {:.6}", p[0], p[63]));
     assert!(!ev.is_empty());
     assert_eq!(out.lines().collect::<Vec<_>>(), want.iter().map(String::as_str).collect::<Vec<_>>());
-    let _ = std::fs::remove_dir_all(&d);
 }
 
 fn last_error() -> String {

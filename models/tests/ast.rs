@@ -11,31 +11,20 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use aural_models::ast::{AstConfig, AstModel};
 use aural_runtime::testing::{fixture, rand_vec};
 use aural_runtime::{safetensors_io, Device, Tensor};
+use tempfile::TempDir;
 
-/// A fresh temporary directory (removed by the caller's guard).
-struct TempDir(PathBuf);
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let p = std::env::temp_dir().join(format!("aural_ast_test_{}_{tag}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-}
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+/// A fresh temporary directory, removed when the returned guard drops (also when the test fails).
+fn tmpdir(tag: &str) -> TempDir {
+    tempfile::Builder::new().prefix(&format!("aural_ast_test_{tag}_")).tempdir().unwrap()
 }
 
 fn write_checkpoint(dir: &TempDir, cfg: &AstConfig, tensors: &BTreeMap<String, Tensor>) {
-    std::fs::write(dir.0.join("config.json"), serde_json::to_string(cfg).unwrap()).unwrap();
-    safetensors_io::save(dir.0.join("model.safetensors"), tensors.iter().map(|(k, v)| (k.as_str(), v))).unwrap();
+    std::fs::write(dir.path().join("config.json"), serde_json::to_string(cfg).unwrap()).unwrap();
+    safetensors_io::save(dir.path().join("model.safetensors"), tensors.iter().map(|(k, v)| (k.as_str(), v))).unwrap();
 }
 
 /// Checkpoint names and shapes of an `ASTModel` (what save_pretrained writes).
@@ -144,9 +133,9 @@ fn small_checkpoint() -> (AstConfig, BTreeMap<String, Tensor>, BTreeMap<String, 
 #[test]
 fn small_matches_hf() {
     let (cfg, w, f) = small_checkpoint();
-    let dir = TempDir::new("small");
+    let dir = tmpdir("small");
     write_checkpoint(&dir, &cfg, &w);
-    let m = AstModel::load(&dir.0, Device::Cpu, None).unwrap();
+    let m = AstModel::load(dir.path(), Device::Cpu, None).unwrap();
     assert!(m.unexpected.is_empty(), "{:?}", m.unexpected);
     let x = &f["input_values"];
     let y = m.forward(x).unwrap();
@@ -162,11 +151,11 @@ fn small_matches_hf() {
     assert_eq!(g.shape(), &[2, 2, 12, 64]);
     assert_eq!(g.to_vec().unwrap()[..64], y.to_vec().unwrap()[2 * 64..3 * 64]);
     // The first N blocks only (AST-SED uses 10 of 12).
-    let m1 = AstModel::load(&dir.0, Device::Cpu, Some(1)).unwrap();
+    let m1 = AstModel::load(dir.path(), Device::Cpu, Some(1)).unwrap();
     assert_eq!(m1.layers.len(), 1);
     assert_max_abs("small hidden_state(1) with 1 block", &m1.hidden_state(x, 1).unwrap(), &f["hidden_states.1"], 1e-4);
     assert!(m1.unexpected.is_empty(), "the skipped block is known, not unexpected: {:?}", m1.unexpected);
-    assert!(AstModel::load(&dir.0, Device::Cpu, Some(3)).is_err());
+    assert!(AstModel::load(dir.path(), Device::Cpu, Some(3)).is_err());
 }
 
 /// transformers 5.x in-memory names, under ASTForAudioClassification's prefix with its classifier
@@ -192,9 +181,9 @@ fn loads_v5_names_and_classification_checkpoints() {
     w5.insert("classifier.layernorm.bias".into(), Tensor::full(&[64], 0.0, Device::Cpu).unwrap());
     w5.insert("classifier.dense.bias".into(), Tensor::full(&[5], 0.0, Device::Cpu).unwrap());
     w5.insert("stray.tensor".into(), Tensor::full(&[3], 0.0, Device::Cpu).unwrap());
-    let dir = TempDir::new("v5");
+    let dir = tmpdir("v5");
     write_checkpoint(&dir, &cfg, &w5);
-    let m = AstModel::load(&dir.0, Device::Cpu, None).unwrap();
+    let m = AstModel::load(dir.path(), Device::Cpu, None).unwrap();
     assert_eq!(m.unexpected, vec!["stray.tensor".to_string()]);
     assert_max_abs("v5-named last_hidden_state", &m.forward(&f["input_values"]).unwrap(), &f["last_hidden_state"], 1e-4);
 }
@@ -202,19 +191,19 @@ fn loads_v5_names_and_classification_checkpoints() {
 #[test]
 fn missing_or_misshaped_tensors_are_named() {
     let (cfg, mut w, _) = small_checkpoint();
-    let dir = TempDir::new("bad");
+    let dir = tmpdir("bad");
     w.insert("encoder.layer.1.intermediate.dense.weight".into(), Tensor::full(&[128, 32], 0.0, Device::Cpu).unwrap());
     write_checkpoint(&dir, &cfg, &w);
-    let e = AstModel::load(&dir.0, Device::Cpu, None).unwrap_err().to_string();
+    let e = AstModel::load(dir.path(), Device::Cpu, None).unwrap_err().to_string();
     assert!(e.contains("encoder.layer.1.intermediate.dense.weight") && e.contains("[128, 32]") && e.contains("[128, 64]"), "{e}");
     w.remove("encoder.layer.1.intermediate.dense.weight");
     write_checkpoint(&dir, &cfg, &w);
-    let e = AstModel::load(&dir.0, Device::Cpu, None).unwrap_err().to_string();
+    let e = AstModel::load(dir.path(), Device::Cpu, None).unwrap_err().to_string();
     assert!(e.contains("missing tensor 'encoder.layer.1.intermediate.dense.weight'") && e.contains("[128, 64]"), "{e}");
-    std::fs::write(dir.0.join("config.json"), "{\"hidden_size\": 60, \"num_attention_heads\": 7}").unwrap();
-    let e = AstModel::load(&dir.0, Device::Cpu, None).unwrap_err().to_string();
+    std::fs::write(dir.path().join("config.json"), "{\"hidden_size\": 60, \"num_attention_heads\": 7}").unwrap();
+    let e = AstModel::load(dir.path(), Device::Cpu, None).unwrap_err().to_string();
     assert!(e.contains("config.json") && e.contains("not divisible"), "{e}");
-    let e = AstModel::load(dir.0.join("nope"), Device::Cpu, None).unwrap_err().to_string();
+    let e = AstModel::load(dir.path().join("nope"), Device::Cpu, None).unwrap_err().to_string();
     assert!(e.contains("config.json"), "{e}");
 }
 
@@ -225,8 +214,8 @@ fn missing_or_misshaped_tensors_are_named() {
 #[test]
 fn sharded_checkpoints_load_and_broken_ones_are_named() {
     let (cfg, w, f) = small_checkpoint();
-    let dir = TempDir::new("sharded");
-    std::fs::write(dir.0.join("config.json"), serde_json::to_string(&cfg).unwrap()).unwrap();
+    let dir = tmpdir("sharded");
+    std::fs::write(dir.path().join("config.json"), serde_json::to_string(&cfg).unwrap()).unwrap();
     let names: Vec<&String> = w.keys().collect();
     let shard_of = |i: usize| format!("model-{:05}-of-00003.safetensors", i * 3 / names.len() + 1);
     let mut map = serde_json::Map::new();
@@ -237,11 +226,11 @@ fn sharded_checkpoints_load_and_broken_ones_are_named() {
         for (n, _) in &part {
             map.insert(n.to_string(), serde_json::Value::String(file.clone()));
         }
-        safetensors_io::save(dir.0.join(&file), part).unwrap();
+        safetensors_io::save(dir.path().join(&file), part).unwrap();
     }
     let index = serde_json::json!({"metadata": {"total_size": 0}, "weight_map": map});
-    std::fs::write(dir.0.join("model.safetensors.index.json"), index.to_string()).unwrap();
-    let m = AstModel::load(&dir.0, Device::Cpu, None).unwrap();
+    std::fs::write(dir.path().join("model.safetensors.index.json"), index.to_string()).unwrap();
+    let m = AstModel::load(dir.path(), Device::Cpu, None).unwrap();
     assert!(m.unexpected.is_empty(), "{:?}", m.unexpected);
     assert_max_abs("sharded last_hidden_state", &m.forward(&f["input_values"]).unwrap(), &f["last_hidden_state"], 1e-4);
 
@@ -249,19 +238,19 @@ fn sharded_checkpoints_load_and_broken_ones_are_named() {
     let moved = names[0].clone();
     let mut bad = map.clone();
     bad.insert(moved.clone(), serde_json::Value::String("model-00003-of-00003.safetensors".into()));
-    std::fs::write(dir.0.join("model.safetensors.index.json"), serde_json::json!({"weight_map": bad}).to_string()).unwrap();
-    let e = AstModel::load(&dir.0, Device::Cpu, None).unwrap_err().to_string();
+    std::fs::write(dir.path().join("model.safetensors.index.json"), serde_json::json!({"weight_map": bad}).to_string()).unwrap();
+    let e = AstModel::load(dir.path(), Device::Cpu, None).unwrap_err().to_string();
     assert!(e.contains(&moved) && e.contains("model-00001-of-00003.safetensors") && e.contains("model-00003-of-00003.safetensors"), "{e}");
-    std::fs::write(dir.0.join("model.safetensors.index.json"), index.to_string()).unwrap();
-    std::fs::remove_file(dir.0.join("model-00002-of-00003.safetensors")).unwrap();
-    let e = AstModel::load(&dir.0, Device::Cpu, None).unwrap_err().to_string();
+    std::fs::write(dir.path().join("model.safetensors.index.json"), index.to_string()).unwrap();
+    std::fs::remove_file(dir.path().join("model-00002-of-00003.safetensors")).unwrap();
+    let e = AstModel::load(dir.path(), Device::Cpu, None).unwrap_err().to_string();
     assert!(e.contains("model-00002-of-00003.safetensors") && e.contains("no such file"), "{e}");
-    std::fs::write(dir.0.join("model.safetensors.index.json"), "{\"weight_map\": 3}").unwrap();
-    let e = AstModel::load(&dir.0, Device::Cpu, None).unwrap_err().to_string();
+    std::fs::write(dir.path().join("model.safetensors.index.json"), "{\"weight_map\": 3}").unwrap();
+    let e = AstModel::load(dir.path(), Device::Cpu, None).unwrap_err().to_string();
     assert!(e.contains("model.safetensors.index.json") && e.contains("not a safetensors index"), "{e}");
-    std::fs::remove_file(dir.0.join("model.safetensors.index.json")).unwrap();
-    std::fs::write(dir.0.join("pytorch_model.bin"), b"pickle").unwrap();
-    let e = AstModel::load(&dir.0, Device::Cpu, None).unwrap_err().to_string();
+    std::fs::remove_file(dir.path().join("model.safetensors.index.json")).unwrap();
+    std::fs::write(dir.path().join("pytorch_model.bin"), b"pickle").unwrap();
+    let e = AstModel::load(dir.path(), Device::Cpu, None).unwrap_err().to_string();
     assert!(e.contains("model.safetensors") && e.contains("pytorch_model.bin"), "{e}");
 }
 
@@ -283,9 +272,9 @@ fn small_on_emulator_matches_cpu() {
 fn base_matches_hf() {
     let f = fixture("ast_base.safetensors");
     let cfg = AstConfig::default();
-    let dir = TempDir::new("base");
+    let dir = tmpdir("base");
     write_checkpoint(&dir, &cfg, &weights(&cfg));
-    let m = AstModel::load(&dir.0, Device::Cpu, None).unwrap();
+    let m = AstModel::load(dir.path(), Device::Cpu, None).unwrap();
     drop(dir);
     let x = Tensor::from_vec(rand_vec(1024 * 128, 7), &[1, 1024, 128]).unwrap();
     let t = std::time::Instant::now();
@@ -306,12 +295,12 @@ fn classifier_logits_match_hf() {
     let f = fixture("ast_cls_small.safetensors");
     let w: BTreeMap<String, Tensor> = f.iter().filter_map(|(k, v)| k.strip_prefix("weights/").map(|n| (n.to_string(), v.clone()))).collect();
     let cfg = small_config();
-    let dir = TempDir::new("cls");
+    let dir = tmpdir("cls");
     write_checkpoint(&dir, &cfg, &w);
     let mut devs = vec![Device::Cpu];
     devs.extend(aural_runtime::testing::gpu_devices());
     for dev in devs {
-        let m = AstModel::load(&dir.0, dev, None).unwrap();
+        let m = AstModel::load(dir.path(), dev, None).unwrap();
         assert!(m.unexpected.is_empty(), "{:?}", m.unexpected);
         let x = f["input_values"].to_device(dev).unwrap();
         let logits = m.logits(&m.forward(&x).unwrap()).unwrap();
@@ -319,9 +308,9 @@ fn classifier_logits_match_hf() {
         assert_max_abs(&format!("{dev} classifier logits"), &logits.to_device(Device::Cpu).unwrap(), &f["logits"], 1e-4);
     }
     let (cfg, w, f) = small_checkpoint();
-    let dir = TempDir::new("nocls");
+    let dir = tmpdir("nocls");
     write_checkpoint(&dir, &cfg, &w);
-    let m = AstModel::load(&dir.0, Device::Cpu, None).unwrap();
+    let m = AstModel::load(dir.path(), Device::Cpu, None).unwrap();
     let e = m.logits(&m.forward(&f["input_values"]).unwrap()).unwrap_err().to_string();
     assert!(e.contains("no classifier head"), "{e}");
 }

@@ -12,7 +12,7 @@
 //!   tensor is listed in `unexpected`, the checkpoint's unused AST block 2 is not.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use aural_models::ast_sed::{AstSed, DetectOpts, SedConfig};
 use aural_runtime::testing::{assert_close, fixture, fixture_path, gpu_devices};
@@ -215,22 +215,21 @@ fn streaming_detector_equals_whole_clips() {
     assert!(e.contains("empty audio"), "{e}");
 }
 
-fn copy_dir(tag: &str, edit: impl FnOnce(&mut BTreeMap<String, Tensor>)) -> PathBuf {
+/// A copy of the ast_sed_small checkpoint with `edit` applied to its tensors, in a temporary directory
+/// that is removed when the returned guard drops (also when the test fails).
+fn copy_dir(tag: &str, edit: impl FnOnce(&mut BTreeMap<String, Tensor>)) -> tempfile::TempDir {
     let src = fixture_path("ast_sed_small");
-    let dst = std::env::temp_dir().join(format!("aural_ast_sed_test_{}_{tag}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dst);
-    std::fs::create_dir_all(&dst).unwrap();
+    let tmp = tempfile::Builder::new().prefix(&format!("aural_ast_sed_test_{tag}_")).tempdir().unwrap();
+    let dst = tmp.path();
     std::fs::copy(src.join("config.json"), dst.join("config.json")).unwrap();
     let mut t = safetensors_io::load(src.join("model.safetensors")).unwrap();
     edit(&mut t);
     safetensors_io::save(dst.join("model.safetensors"), t.iter().map(|(k, v)| (k.as_str(), v))).unwrap();
-    dst
+    tmp
 }
 
 fn load_err(dir: &Path) -> String {
-    let e = AstSed::load(dir, Device::Cpu).unwrap_err().to_string();
-    let _ = std::fs::remove_dir_all(dir);
-    e
+    AstSed::load(dir, Device::Cpu).unwrap_err().to_string()
 }
 
 #[test]
@@ -238,23 +237,22 @@ fn checkpoint_errors_name_the_tensor() {
     let d = copy_dir("missing", |t| {
         t.remove("lgd.gru.weight_hh_l0_reverse");
     });
-    let e = load_err(&d);
+    let e = load_err(d.path());
     assert!(e.contains("lgd.gru.weight_hh_l0_reverse") && e.contains("[72, 24]") && e.contains("model.safetensors"), "{e}");
     let d = copy_dir("shape", |t| {
         t.insert("fte.blocks.1.mlp.fc1.weight".into(), Tensor::zeros(&[95, 64], aural_runtime::DType::F32, Device::Cpu).unwrap());
     });
-    let e = load_err(&d);
+    let e = load_err(d.path());
     assert!(e.contains("fte.blocks.1.mlp.fc1.weight") && e.contains("[95, 64]") && e.contains("[96, 64]"), "{e}");
     let d = copy_dir("ast", |t| {
         t.remove("ast.encoder.layer.1.attention.attention.value.bias");
     });
-    let e = load_err(&d);
+    let e = load_err(d.path());
     assert!(e.contains("encoder.layer.1.attention.attention.value.bias"), "{e}");
     let d = copy_dir("extra", |t| {
         t.insert("head.extra.weight".into(), Tensor::zeros(&[2], aural_runtime::DType::F32, Device::Cpu).unwrap());
     });
-    let m = AstSed::load(&d, Device::Cpu).unwrap();
-    let _ = std::fs::remove_dir_all(&d);
+    let m = AstSed::load(d.path(), Device::Cpu).unwrap();
     assert_eq!(m.unexpected, vec!["head.extra.weight".to_string()]);
 }
 

@@ -1,18 +1,16 @@
 //! A `config.json` nested 100 000 deep (arrays and objects), for every model kind: a clear error
 //! naming the file, no stack overflow, no panic.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use aural_models::ast::AstConfig;
 use aural_models::ast_sed::SedConfig;
 use aural_models::m2d::M2dConfig;
 use aural_models::separator::SeparatorConfig;
 
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("aural-hostile-config-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+/// A fresh directory, removed when the returned guard drops (also when the test fails).
+fn tmp(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new().prefix(&format!("aural-hostile-config-{name}-")).tempdir().unwrap()
 }
 
 /// Loads a config file; its error message, if any.
@@ -33,7 +31,8 @@ fn a_config_nested_100000_deep() {
         let objects = format!(r#"{{"{field}":"#).repeat(n) + "0" + &"}".repeat(n);
         let in_field = format!(r#"{{"{field}": {arrays}}}"#);
         for (shape, text) in [("arrays", &arrays), ("objects", &objects), ("in_field", &in_field)] {
-            let p = tmp(&format!("{kind}-{shape}")).join("config.json");
+            let dir = tmp(&format!("{kind}-{shape}"));
+            let p = dir.path().join("config.json");
             std::fs::write(&p, text).unwrap();
             let e = from_file(&p).unwrap_or_else(|| panic!("{kind}/{shape}: a config nested {n} deep loaded"));
             assert!(e.contains(&p.display().to_string()), "{kind}/{shape}: the error does not name the file: {e}");

@@ -3,15 +3,11 @@
 //! match the shape, and a sharded index nested 100 000 deep. Each is a clear error naming the file
 //! (and the tensor), with nothing allocated from the header's claims and no panic or stack overflow.
 
-use std::path::PathBuf;
-
 use aural_runtime::safetensors_io::{load, load_checkpoint_dir};
 
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("aural-hostile-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+/// A fresh directory, removed when the returned guard drops (also when the test fails).
+fn tmp(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new().prefix(&format!("aural-hostile-{name}-")).tempdir().unwrap()
 }
 
 /// A safetensors file from a raw header (JSON text) and data bytes.
@@ -24,7 +20,8 @@ fn raw(header: &str, data: &[u8]) -> Vec<u8> {
 
 /// The error of loading `bytes` from a file `name`, which must name the file and contain every `want`.
 fn load_err(name: &str, bytes: &[u8], want: &[&str]) -> String {
-    let d = tmp(name);
+    let dir = tmp(name);
+    let d = dir.path();
     let p = d.join("model.safetensors");
     std::fs::write(&p, bytes).unwrap();
     let e = load(&p).err().unwrap_or_else(|| panic!("{name}: a hostile file loaded")).to_string();
@@ -41,7 +38,8 @@ fn load_err(name: &str, bytes: &[u8], want: &[&str]) -> String {
 #[test]
 fn a_well_formed_file_loads() {
     // The control: the same builder makes a file that loads, with the values it holds.
-    let d = tmp("ok");
+    let dir = tmp("ok");
+    let d = dir.path();
     let p = d.join("model.safetensors");
     let data: Vec<u8> = [1.0f32, 2.0, 3.0].iter().flat_map(|x| x.to_le_bytes()).chain([0u8, 0x3c]).collect();
     let h = r#"{"w":{"dtype":"F32","shape":[3],"data_offsets":[0,12]},"h":{"dtype":"F16","shape":[1],"data_offsets":[12,14]},"__metadata__":{"format":"pt"}}"#;
@@ -108,7 +106,8 @@ fn json_nested_100000_deep() {
     load_err("deep_header", &raw(&deep(100_000), &[]), &["not a JSON object"]);
     // As a sharded checkpoint's index (and inside its weight_map).
     for (name, text) in [("deep_index", deep(100_000)), ("deep_map", format!(r#"{{"weight_map": {{"a": {}}}}}"#, deep(100_000)))] {
-        let d = tmp(name);
+        let dir = tmp(name);
+        let d = dir.path();
         let index = d.join("model.safetensors.index.json");
         std::fs::write(&index, text).unwrap();
         let e = load_checkpoint_dir(&d).err().unwrap().to_string();
@@ -119,7 +118,8 @@ fn json_nested_100000_deep() {
 #[test]
 fn an_index_naming_files_outside_the_directory() {
     for shard in ["../model.safetensors", "/etc/passwd", "..", "."] {
-        let d = tmp("escape");
+        let dir = tmp("escape");
+        let d = dir.path();
         let index = d.join("model.safetensors.index.json");
         std::fs::write(&index, format!(r#"{{"weight_map": {{"w": "{shard}"}}}}"#)).unwrap();
         let e = load_checkpoint_dir(&d).err().unwrap().to_string();

@@ -326,8 +326,8 @@ mod tests {
     /// the target is most of the mixture (SNR > 0 dB) and a sample is a function of its index.
     #[test]
     fn a_sample_is_the_spatialised_source_and_its_direct_path() {
-        let dir = std::env::temp_dir().join(format!("aural-mixing-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let tmp = tempfile::Builder::new().prefix("aural-mixing-").tempdir().unwrap();
+        let dir = tmp.path();
         let classes: Vec<String> = ["Speech", "Dishes"].iter().map(|s| s.to_string()).collect();
         crate::toy::write_sources(&dir, &classes, 2, 16000, 9).unwrap();
         let m = Material::list(&dir, &classes).unwrap();
@@ -341,6 +341,5 @@ mod tests {
         let n: f64 = t.iter().zip(x).map(|(&a, &b)| (a as f64 - b as f64).powi(2)).sum();
         assert!(e > 0.0 && 10.0 * (e / n).log10() > 0.0, "SNR of the target in the mixture: {}", 10.0 * (e / n).log10());
         assert!(a.mixture[1] != a.mixture[0], "microphones hear different signals");
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -12,11 +12,10 @@ use std::time::{Duration, Instant};
 use aural_runtime::testing::fixture_path;
 use serde_json::Value;
 
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("aural-faults-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+/// A fresh directory, removed when the returned guard drops (also when the test fails). The
+/// trainer processes a test starts (and kills) write into it; the test owns it.
+fn tmp(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new().prefix(&format!("aural-faults-{name}-")).tempdir().unwrap()
 }
 
 /// Steps of the test run.
@@ -132,7 +131,8 @@ fn logged_step(run: &Path) -> u64 {
 
 #[test]
 fn kill_9_at_random_moments_then_resume_equals_an_uninterrupted_run() {
-    let d = tmp("kill9");
+    let tmp_dir = tmp("kill9");
+    let d = tmp_dir.path();
     let cfg = setup(&d);
     let (reference, run) = (d.join("reference"), d.join("run"));
     let t0 = Instant::now();
@@ -177,12 +177,12 @@ fn kill_9_at_random_moments_then_resume_equals_an_uninterrupted_run() {
     for ((name, x), (_, y)) in a.iter().zip(&b) {
         assert!(x == y, "{name} differs between the uninterrupted run and the run killed {} times ({kills:?})", kills.len());
     }
-    let _ = std::fs::remove_dir_all(&d);
 }
 
 #[test]
 fn a_full_disk_during_a_checkpoint_stops_cleanly_and_keeps_the_previous_one() {
-    let d = tmp("full");
+    let tmp_dir = tmp("full");
+    let d = tmp_dir.path();
     let cfg = setup(&d);
     let run = d.join("run");
     ok(&trainer().args(args(&run, &cfg, false)).args(["--max-steps", "2"]).output().unwrap());
@@ -215,5 +215,4 @@ fn a_full_disk_during_a_checkpoint_stops_cleanly_and_keeps_the_previous_one() {
     ok(&trainer().args(args(&run, &cfg, true)).args(["--max-steps", "4"]).output().unwrap());
     assert_eq!(checkpoint_step(&run), Some(4));
     assert!(!run.join(".last.tmp").exists() && !run.join(".best.tmp").exists());
-    let _ = std::fs::remove_dir_all(&d);
 }

@@ -9,7 +9,7 @@
 //! is absolute, |g| ≤ 1e-5.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 use aural_autograd::Tape;
@@ -55,11 +55,9 @@ fn compare(what: &str, got: &BTreeMap<String, Tensor>, want: &BTreeMap<String, T
     assert!(extra.is_empty(), "{what}: gradients of parameters torch does not have: {extra:?}");
 }
 
-fn tmp(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("aural-trainer-grad-{}-{tag}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+/// A fresh directory, removed when the returned guard drops (also when the test fails).
+fn tmp(tag: &str) -> tempfile::TempDir {
+    tempfile::Builder::new().prefix(&format!("aural-trainer-grad-{tag}-")).tempdir().unwrap()
 }
 
 /// `trainer grad --model <fixture model> --input … --targets … --out … --device cpu`.
@@ -83,23 +81,23 @@ fn run_cli(model: &str, fix: &BTreeMap<String, Tensor>, dir: &Path) -> BTreeMap<
 #[test]
 fn ast_sed_gradients_match_pytorch() {
     let fix = fixture("ast_sed_grads.safetensors");
-    let dir = tmp("sed");
+    let tmp_dir = tmp("sed");
+    let dir = tmp_dir.path();
     let got = run_cli("ast_sed_small", &fix, &dir);
     let (l, wl) = (got["loss"].to_vec().unwrap()[0], fix["loss"].to_vec().unwrap()[0]);
     assert!((l - wl).abs() <= 1e-5 * wl.abs().max(1.0), "loss {l} vs torch {wl}");
     compare("ast-sed", &got, &fix, 1e-3);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn ast_gru_gradients_match_pytorch() {
     let fix = fixture("ast_gru_grads.safetensors");
-    let dir = tmp("gru");
+    let tmp_dir = tmp("gru");
+    let dir = tmp_dir.path();
     let got = run_cli("ast_gru_small", &fix, &dir);
     let (l, wl) = (got["loss"].to_vec().unwrap()[0], fix["loss"].to_vec().unwrap()[0]);
     assert!((l - wl).abs() <= 1e-5 * wl.abs().max(1.0), "loss {l} vs torch {wl}");
     compare("ast-gru", &got, &fix, 1e-3);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// The backward kernels (emulator, and a GPU when present) give the CPU's gradients.
@@ -120,7 +118,8 @@ fn device_gradients_match_pytorch() {
 #[test]
 fn bad_inputs_are_named() {
     let fix = fixture("ast_sed_grads.safetensors");
-    let dir = tmp("bad");
+    let tmp_dir = tmp("bad");
+    let dir = tmp_dir.path();
     let (input, targets, out) = (dir.join("x.safetensors"), dir.join("t.safetensors"), dir.join("g.safetensors"));
     safetensors_io::save(&input, [("input_values", &fix["input_values"])]).unwrap();
     // Targets with the wrong number of frames.
@@ -140,7 +139,6 @@ fn bad_inputs_are_named() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("x.safetensors") && err.contains("NaN"), "{err}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// `trainer grad` on a separator (tests/golden/separator_train.py: the PyTorch ResUNet30 in eval(),
@@ -148,7 +146,8 @@ fn bad_inputs_are_named() {
 #[test]
 fn separator_gradients_match_pytorch() {
     let fix = fixture("separator_grads_eval.safetensors");
-    let dir = tmp("sep");
+    let tmp_dir = tmp("sep");
+    let dir = tmp_dir.path();
     let (input, targets, out) = (dir.join("x.safetensors"), dir.join("t.safetensors"), dir.join("g.safetensors"));
     safetensors_io::save(&input, [("mixture", &fix["mixture"]), ("label_vector", &fix["label_vector"])]).unwrap();
     safetensors_io::save(&targets, [("waveform", &fix["waveform"])]).unwrap();
@@ -164,7 +163,6 @@ fn separator_gradients_match_pytorch() {
     let o = trainer_grad("separator_train_small", &input, &targets, &out);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success() && err.contains("waveform") && err.contains("t.safetensors"), "{err}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Training-mode BatchNorm (batch statistics): every gradient, and the running statistics after the
@@ -216,7 +214,8 @@ fn cpjku_gradients_match_pytorch() {
     use aural_models::separator::Conditions;
     let io = fixture("cpjku/mult_concat_io.safetensors");
     let fix = fixture("cpjku_grads_eval.safetensors");
-    let dir = tmp("cpjku");
+    let tmp_dir = tmp("cpjku");
+    let dir = tmp_dir.path();
     let (input, targets, out) = (dir.join("x.safetensors"), dir.join("t.safetensors"), dir.join("g.safetensors"));
     let keys = ["mixture", "label_vector", "strong_logits", "embeddings"];
     safetensors_io::save(&input, keys.iter().map(|k| (*k, &io[*k]))).unwrap();
@@ -232,7 +231,6 @@ fn cpjku_gradients_match_pytorch() {
     let o = trainer_grad("cpjku/mult_concat", &input, &targets, &out);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success() && err.contains("embeddings"), "{err}");
-    let _ = std::fs::remove_dir_all(&dir);
 
     let io = fixture("cpjku/iter_dprnn_io.safetensors");
     let fix = fixture("cpjku_grads_train.safetensors");

@@ -11,11 +11,9 @@ use aural_runtime::testing::fixture_path;
 use aural_runtime::Device;
 use serde_json::Value;
 
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("aural-sed-train-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+/// A fresh directory, removed when the returned guard drops (also when the test fails).
+fn tmp(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new().prefix(&format!("aural-sed-train-{name}-")).tempdir().unwrap()
 }
 
 fn classes() -> Vec<String> {
@@ -79,7 +77,8 @@ fn log(run: &Path) -> Vec<Value> {
 
 #[test]
 fn trains_validates_and_writes_loadable_checkpoints() {
-    let d = tmp("e2e");
+    let tmp_dir = tmp("e2e");
+    let d = tmp_dir.path();
     let cfg = setup(&d, "");
     let run = d.join("run");
     let o = trainer(&["sed", "--config", cfg.to_str().unwrap(), "--out", run.to_str().unwrap(), "--device", "cpu", "--quiet"]);
@@ -116,7 +115,8 @@ fn trains_validates_and_writes_loadable_checkpoints() {
 
 #[test]
 fn resume_equals_an_uninterrupted_run_bit_for_bit() {
-    let d = tmp("resume");
+    let tmp_dir = tmp("resume");
+    let d = tmp_dir.path();
     let cfg = setup(&d, "");
     let (a, b) = (d.join("a"), d.join("b"));
     ok(&trainer(&["sed", "--config", cfg.to_str().unwrap(), "--out", a.to_str().unwrap(), "--device", "cpu", "--quiet", "--max-steps", "5"]));
@@ -140,7 +140,8 @@ fn resume_equals_an_uninterrupted_run_bit_for_bit() {
 
 #[test]
 fn an_unfinished_checkpoint_is_never_read() {
-    let d = tmp("kill");
+    let tmp_dir = tmp("kill");
+    let d = tmp_dir.path();
     let cfg = setup(&d, "");
     let run = d.join("run");
     ok(&trainer(&["sed", "--config", cfg.to_str().unwrap(), "--out", run.to_str().unwrap(), "--device", "cpu", "--quiet", "--max-steps", "3"]));
@@ -174,7 +175,8 @@ fn an_unfinished_checkpoint_is_never_read() {
 
 #[test]
 fn bad_data_is_reported_before_training() {
-    let d = tmp("bad");
+    let tmp_dir = tmp("bad");
+    let d = tmp_dir.path();
     let cfg = setup(&d, "");
     let run = |name: &str| {
         let o = trainer(&["sed", "--config", cfg.to_str().unwrap(), "--out", d.join(name).to_str().unwrap(), "--device", "cpu", "--quiet"]);
@@ -223,7 +225,8 @@ fn student(run: &Path) -> std::collections::BTreeMap<String, aural_runtime::Tens
 
 #[test]
 fn frozen_blocks_do_not_move_and_the_feature_cache_changes_nothing() {
-    let d = tmp("freeze");
+    let tmp_dir = tmp("freeze");
+    let d = tmp_dir.path();
     let cfg = setup(&d, "");
     let text = std::fs::read_to_string(&cfg).unwrap();
     std::fs::write(
@@ -260,7 +263,8 @@ fn frozen_blocks_do_not_move_and_the_feature_cache_changes_nothing() {
 
 #[test]
 fn a_nan_loss_names_the_step_the_files_and_the_op() {
-    let d = tmp("nan");
+    let tmp_dir = tmp("nan");
+    let d = tmp_dir.path();
     let cfg = setup(&d, "");
     let text = std::fs::read_to_string(&cfg).unwrap();
     std::fs::write(&cfg, text.replace("lr = 2e-3\nlr_ast = 5e-4\nclip_grad_norm = 5.0", "lr = 1e30")).unwrap();
@@ -274,7 +278,8 @@ fn a_nan_loss_names_the_step_the_files_and_the_op() {
 #[test]
 fn init_from_an_hf_ast_checkpoint() {
     // An HF AST directory: the small fixture's AST part under HF names and its `ast` config.
-    let d = tmp("hf");
+    let tmp_dir = tmp("hf");
+    let d = tmp_dir.path();
     let hf = d.join("hf-ast");
     std::fs::create_dir_all(&hf).unwrap();
     let src = fixture_path("ast_sed_small");
@@ -328,7 +333,8 @@ fn init_from_an_hf_ast_checkpoint() {
 #[test]
 fn from_scratch() {
     // [model.new] with its [model.new.ast] table: the small fixture's architecture, every weight drawn.
-    let d = tmp("scratch");
+    let tmp_dir = tmp("scratch");
+    let d = tmp_dir.path();
     let src = fixture_path("ast_sed_small");
     let cfg: Value = serde_json::from_str(&std::fs::read_to_string(src.join("config.json")).unwrap()).unwrap();
     let mut new: toml::Table = toml::from_str(
@@ -385,7 +391,8 @@ fn from_scratch() {
 fn the_emulated_gpu_runs_the_same_step() {
     // The CUDA code path (every tensor on the device) under the CUDA-on-CPU emulator: the first
     // step's losses equal the CPU's up to summation order.
-    let d = tmp("emu");
+    let tmp_dir = tmp("emu");
+    let d = tmp_dir.path();
     let cfg = setup(&d, "");
     let text = std::fs::read_to_string(&cfg).unwrap();
     // One small batch and no validation set keep the emulator's run short.

@@ -12,11 +12,9 @@ use aural_runtime::testing::fixture_path;
 use aural_runtime::Device;
 use serde_json::Value;
 
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("aural-sep-train-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+/// A fresh directory, removed when the returned guard drops (also when the test fails).
+fn tmp(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new().prefix(&format!("aural-sep-train-{name}-")).tempdir().unwrap()
 }
 
 fn classes() -> Vec<String> {
@@ -61,7 +59,8 @@ fn lines(run: &Path, file: &str) -> Vec<Value> {
 
 #[test]
 fn validation_sdri_rises_and_checkpoints_load() {
-    let d = tmp("rise");
+    let tmp_dir = tmp("rise");
+    let d = tmp_dir.path();
     let cfg = setup(&d, 16);
     let run = d.join("run");
     let o = trainer(&["separator", "--config", cfg.to_str().unwrap(), "--out", run.to_str().unwrap(), "--device", "cpu", "--quiet"]);
@@ -87,12 +86,12 @@ fn validation_sdri_rises_and_checkpoints_load() {
         assert_ne!(a[k].to_vec().unwrap(), b[k].to_vec().unwrap(), "{k} did not change");
     }
     assert!(run.join("curves.png").exists());
-    let _ = std::fs::remove_dir_all(&d);
 }
 
 #[test]
 fn resume_equals_an_uninterrupted_run_bit_for_bit() {
-    let d = tmp("resume");
+    let tmp_dir = tmp("resume");
+    let d = tmp_dir.path();
     let cfg = setup(&d, 6);
     // With amsgrad: its running maximum travels through the checkpoint too.
     std::fs::write(&cfg, std::fs::read_to_string(&cfg).unwrap().replace("lr = 1e-2", "lr = 1e-2\namsgrad = true")).unwrap();
@@ -113,12 +112,12 @@ fn resume_equals_an_uninterrupted_run_bit_for_bit() {
     }
     let st = aural_runtime::safetensors_io::load(a.join("last/trainer_state.safetensors")).unwrap();
     assert!(st.keys().any(|k| k.starts_with("adam.max_exp_avg_sq/")), "amsgrad's maximum is not in the checkpoint");
-    let _ = std::fs::remove_dir_all(&d);
 }
 
 #[test]
 fn bad_data_is_reported_before_training() {
-    let d = tmp("bad");
+    let tmp_dir = tmp("bad");
+    let d = tmp_dir.path();
     let cfg = setup(&d, 4);
     // A mixture with 2 channels (the model takes 4).
     let p = d.join("train/soundscape/m3.wav");
@@ -142,7 +141,6 @@ fn bad_data_is_reported_before_training() {
     let o = trainer(&["separator", "--config", d.join("typo.toml").to_str().unwrap(), "--out", d.join("r3").to_str().unwrap(), "--device", "cpu"]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success() && err.contains("lrate"), "{err}");
-    let _ = std::fs::remove_dir_all(&d);
 }
 
 /// A CP-JKU separator (the golden fixture cpjku/e2e_sed: iterative with 2 passes, additive time-FiLM,
@@ -151,7 +149,8 @@ fn bad_data_is_reported_before_training() {
 /// checkpoint loads; without `[model] sed` the error says what is missing.
 #[test]
 fn a_cpjku_separator_trains_with_its_sed_model() {
-    let d = tmp("cpjku");
+    let tmp_dir = tmp("cpjku");
+    let d = tmp_dir.path();
     aural_trainer::toy::write_premixed(&d.join("train"), &classes(), 2, 10.0, 32000, 4, 5).unwrap();
     let cfg = format!(
         r#"
@@ -184,7 +183,6 @@ lr = 1e-3
     let o = trainer(&["separator", "--config", d.join("nosed.toml").to_str().unwrap(), "--out", d.join("r2").to_str().unwrap(), "--device", "cpu", "--quiet"]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success() && err.contains("[model] sed"), "{err}");
-    let _ = std::fs::remove_dir_all(&d);
 }
 
 /// Starting from AudioSep's shape (the 1-channel, query-conditioned fixture `separator/audiosep_1ch`)
@@ -247,7 +245,8 @@ fn an_audiosep_checkpoint_is_adapted_to_four_channels() {
     assert!(a.pretrained.contains("film.encoder_block1->conv_block1->beta1.weight") && !a.pretrained.contains("base.out_conv.weight"));
 
     // A short run from the adapted weights, with the pretrained tensors at lr × 0.2.
-    let d = tmp("adapt");
+    let tmp_dir = tmp("adapt");
+    let d = tmp_dir.path();
     aural_trainer::toy::write_premixed(&d.join("train"), &classes(), 4, 1.0, 32000, 4, 6).unwrap();
     std::fs::write(d.join("target.json"), serde_json::to_string(&target).unwrap()).unwrap();
     let cfg = format!(
@@ -269,7 +268,6 @@ fn an_audiosep_checkpoint_is_adapted_to_four_channels() {
     let moved = |k: &str| w[k].to_vec().unwrap().iter().zip(a.tensors[k].to_vec().unwrap()).fold(0f32, |m, (x, y)| m.max((x - y).abs()));
     let (old, new) = (moved("film.encoder_block1->conv_block1->beta1.weight"), moved("label_embedding.0.weight"));
     assert!(old > 0.0 && old <= 2.5 * 2e-4 && new > 1e-3, "pretrained moved {old:e}, fresh {new:e}");
-    let _ = std::fs::remove_dir_all(&d);
 }
 
 /// Mixing on the fly (`[data] train = { mix = DIR }`): dry sources and a background spatialised by
@@ -277,7 +275,8 @@ fn an_audiosep_checkpoint_is_adapted_to_four_channels() {
 /// function of the seed (a second run gives the same losses).
 #[test]
 fn mixtures_made_on_the_fly_train() {
-    let d = tmp("mix");
+    let tmp_dir = tmp("mix");
+    let d = tmp_dir.path();
     aural_trainer::toy::write_sources(&d.join("dry"), &classes(), 2, 32000, 8).unwrap();
     aural_trainer::toy::write_premixed(&d.join("val"), &classes(), 2, 1.0, 32000, 4, 4).unwrap();
     let cfg = format!(
@@ -296,7 +295,6 @@ fn mixtures_made_on_the_fly_train() {
         assert_eq!(x["loss"], y["loss"]);
     }
     assert!(lines(&a, "validation.jsonl").last().unwrap()["ca_sdri"].as_f64().unwrap().is_finite());
-    let _ = std::fs::remove_dir_all(&d);
 }
 
 /// A ResUNetK (3 sources per pass; adapted from the 1-source fixture with `[model] config`) trains on
@@ -305,7 +303,8 @@ fn mixtures_made_on_the_fly_train() {
 #[test]
 fn a_resunetk_trains_on_all_labels_of_a_mixture() {
     use aural_models::separator::SeparatorConfig;
-    let d = tmp("resunetk");
+    let tmp_dir = tmp("resunetk");
+    let d = tmp_dir.path();
     aural_trainer::toy::write_premixed(&d.join("train"), &classes(), 4, 0.5, 32000, 4, 12).unwrap();
     let src = fixture_path("separator_train_small");
     let from = SeparatorConfig::from_file(src.join("config.json")).unwrap();
@@ -324,5 +323,4 @@ fn a_resunetk_trains_on_all_labels_of_a_mixture() {
     let val = lines(&run, "validation.jsonl");
     assert!(val.iter().all(|v| v["ca_sdri"].as_f64().unwrap().is_finite()));
     assert_eq!(ResUNet::load(run.join("last"), Device::Cpu).unwrap().config.target_sources_num, 3);
-    let _ = std::fs::remove_dir_all(&d);
 }

@@ -7,10 +7,29 @@ use std::process::Command;
 
 use aural_models::audio::{read_wav, write_wav};
 
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("aural-synth-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    d
+/// An output path `name` (not created: `trainer synth` creates it) in a fresh temporary directory,
+/// which is removed when this drops (also when the test fails). Derefs to the path.
+struct TmpOut {
+    path: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl std::ops::Deref for TmpOut {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl AsRef<Path> for TmpOut {
+    fn as_ref(&self) -> &Path {
+        &self.path
+    }
+}
+
+fn tmp(name: &str) -> TmpOut {
+    let dir = tempfile::Builder::new().prefix(&format!("aural-synth-{name}-")).tempdir().unwrap();
+    TmpOut { path: dir.path().join(name), _dir: dir }
 }
 
 fn synth(out: &Path, args: &[&str]) -> std::process::Output {
@@ -70,9 +89,6 @@ fn same_seed_same_files_and_one_soundscape_alone() {
     let c = tmp("det-c");
     ok(&c, &["--builtin", "--count", "6", "--seed", "8", "--duration", "4"]);
     assert_ne!(files(&c)["audio/syn_00000.wav"], fa["audio/syn_00000.wav"]);
-    for d in [a, b, one, c] {
-        let _ = std::fs::remove_dir_all(d);
-    }
 }
 
 /// Stems sum to the mixture, each event's energy lies inside its TSV row, its SNR is the drawn one,
@@ -151,14 +167,14 @@ fn builtin_labels_stems_and_snr() {
     let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("meta.json")).unwrap()).unwrap();
     assert_eq!(meta["classes"].as_array().unwrap().len(), 10);
     assert_eq!(meta["parameters"]["snr"]["lo"], -5.0);
-    let _ = std::fs::remove_dir_all(&out);
+    drop(out);
     let many = tmp("many");
     ok(&many, &["--builtin", "--count", "60", "--seed", "4", "--duration", "10"]);
     let strong = rows(&many.join("strong.tsv"));
     for c in aural_trainer::synth::bank::CLASSES {
         assert!(strong.iter().any(|r| r[3] == c), "class {c} never drawn");
     }
-    let _ = std::fs::remove_dir_all(&many);
+    drop(many);
     // loud settings: the mixtures beyond full scale are counted and warned about
     let loud = tmp("loud");
     let o = synth(&loud, &["--builtin", "--count", "4", "--seed", "4", "--duration", "3", "--level=-10", "--snr", "20", "--pcm16"]);
@@ -167,7 +183,6 @@ fn builtin_labels_stems_and_snr() {
     assert!(err.contains("exceed full scale") && err.contains("clipped in the 16-bit files"), "{err}");
     let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(loud.join("meta.json")).unwrap()).unwrap();
     assert!(meta["over_full_scale_soundscapes"].as_u64().unwrap() > 0 && meta["over_full_scale_samples"].as_u64().unwrap() > 0);
-    let _ = std::fs::remove_dir_all(&loud);
 }
 
 #[test]
@@ -183,7 +198,6 @@ fn no_overlap_peak_normalised_and_other_rate() {
         let peak = m.iter().fold(0f32, |a, v| a.max(v.abs()));
         assert!((20.0 * (peak as f64).log10() + 1.0).abs() < 1e-4, "{}: peak {peak}", r[0]);
     }
-    let _ = std::fs::remove_dir_all(&out);
 }
 
 #[test]
@@ -243,6 +257,4 @@ fn folders_of_files_as_sources() {
         assert!(err.contains(says), "{args:?}: {err}");
         assert!(!err.contains("panicked"), "{err}");
     }
-    let _ = std::fs::remove_dir_all(&src);
-    let _ = std::fs::remove_dir_all(&out);
 }

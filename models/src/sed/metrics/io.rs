@@ -382,12 +382,31 @@ pub fn read_score_dir(dir: &Path, files: &[String], classes: Option<&[String]>) 
 mod tests {
     use super::*;
 
-    fn tmp(name: &str, text: &str) -> PathBuf {
-        let d = std::env::temp_dir().join(format!("aural-metrics-io-{}", std::process::id()));
-        std::fs::create_dir_all(&d).unwrap();
-        let p = d.join(name);
+    /// A file `name` holding `text` in a fresh temporary directory, which is removed when this drops
+    /// (also when the test fails). Derefs to the file's path.
+    struct TmpFile {
+        path: PathBuf,
+        _dir: tempfile::TempDir,
+    }
+
+    impl std::ops::Deref for TmpFile {
+        type Target = Path;
+        fn deref(&self) -> &Path {
+            &self.path
+        }
+    }
+
+    impl AsRef<Path> for TmpFile {
+        fn as_ref(&self) -> &Path {
+            &self.path
+        }
+    }
+
+    fn tmp(name: &str, text: &str) -> TmpFile {
+        let dir = tempfile::Builder::new().prefix("aural-metrics-io-").tempdir().unwrap();
+        let p = dir.path().join(name);
         std::fs::write(&p, text).unwrap();
-        p
+        TmpFile { path: p, _dir: dir }
     }
 
     #[test]
@@ -488,8 +507,8 @@ mod tests {
 
     #[test]
     fn score_tables() {
-        let d = std::env::temp_dir().join(format!("aural-metrics-scores-{}", std::process::id()));
-        std::fs::create_dir_all(&d).unwrap();
+        let tmp = tempfile::Builder::new().prefix("aural-metrics-scores-").tempdir().unwrap();
+        let d = tmp.path();
         std::fs::write(d.join("a.tsv"), "onset\toffset\tDog\tCat\n0.0\t0.5\t0.1\t0.9\n0.5\t1.0\t0.2\t0.8\n").unwrap();
         std::fs::write(d.join("b.tsv"), "onset\toffset\tCat\tDog\n0.0\t1.0\t0.3\t0.4\n").unwrap();
         let files = vec!["a".to_string(), "b".to_string()];
