@@ -4,7 +4,10 @@ features: N ten-second 16 kHz 16-bit WAVs (noise, tones and chirps, made here). 
 Python process reads every file (soundfile, int16 → float32 / 32768, as torchaudio.load does) and runs
 torchaudio.compliance.kaldi.fbank with AST's arguments; the time of that loop (interpreter start and
 imports excluded). aural side: `aural features FILES --out TMP --device cpu`, the wall time of the
-whole command (process start and the safetensors write included). Runs alternate; medians and the
+whole command (process start and the safetensors write included), writing a new file each run (the
+previous one is removed before the timer starts); with --over-existing, over the previous run's output,
+as a user re-running a job does: on ext4, renaming a new file over an existing one starts its writeback
+in the rename (auto_da_alloc, ~15 ms for 20 MB here), which a new file does not pay. Runs alternate; medians and the
 ratio are printed. With --aural-base, an older binary is timed the same way (before/after).
 
 detect: `aural detect --model DIR FILES --device cpu --tsv TMP` on N ten-second files; wall time, files
@@ -64,7 +67,9 @@ def torch_features(paths):
     return time.perf_counter() - s
 
 
-def aural_features(exe, paths, out):
+def aural_features(exe, paths, out, over_existing=False):
+    if not over_existing and os.path.exists(out):
+        os.remove(out)  # untimed: the run writes a new file
     s = time.perf_counter()
     subprocess.run([exe, "features", *paths, "--out", out, "--device", "cpu"], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return time.perf_counter() - s
@@ -77,16 +82,18 @@ def features(a):
     with tempfile.TemporaryDirectory() as d:
         paths = make_wavs(d, a.files)
         out = os.path.join(d, "f.safetensors")
-        sides = {"torchaudio": lambda: torch_features(paths), "aural": lambda: aural_features(a.aural, paths, out)}
+        ow = a.over_existing
+        sides = {"torchaudio": lambda: torch_features(paths), "aural": lambda: aural_features(a.aural, paths, out, ow)}
         if a.aural_base:
-            sides["aural (base)"] = lambda: aural_features(a.aural_base, paths, out)
+            sides["aural (base)"] = lambda: aural_features(a.aural_base, paths, out, ow)
         for f in sides.values():
             f()  # warm-up (page cache, lazy init)
         times = {k: [] for k in sides}
         for _ in range(a.runs):
             for k, f in sides.items():
                 times[k].append(f())
-        print(f"features: {a.files} ten-second 16 kHz 16-bit WAVs, {a.runs} alternating runs, {a.threads} threads")
+        how = "replacing the previous run's output" if ow else "each into a new output file"
+        print(f"features: {a.files} ten-second 16 kHz 16-bit WAVs, {a.runs} alternating runs, {a.threads} threads, aural {how}")
         tm = statistics.median(times["torchaudio"])
         for k, v in times.items():
             m = statistics.median(v)
@@ -164,6 +171,7 @@ def main():
     ap.add_argument("--model")
     ap.add_argument("--files", type=int)
     ap.add_argument("--runs", type=int, default=7)
+    ap.add_argument("--over-existing", action="store_true", help="features: aural writes over the previous run's output")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     a = ap.parse_args()
     if a.what == "features":

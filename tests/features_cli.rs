@@ -19,8 +19,8 @@ fn wav(path: &PathBuf, chans: &[Vec<f32>], rate: u32) {
 
 #[test]
 fn features_cli_matches_library() {
-    let dir = std::env::temp_dir().join(format!("aural-features-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = tempfile::Builder::new().prefix("aural-features-cli-").tempdir().unwrap();
+    let dir = tmp.path();
     let n = 8000 + 37;
     let a: Vec<f32> = aural::runtime::testing::rand_vec(n, 1).iter().map(|v| 0.3 * v).collect();
     let b: Vec<f32> = (0..n).map(|i| 0.4 * (i as f32 * 0.05).sin()).collect();
@@ -129,4 +129,61 @@ fn features_cli_matches_library() {
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("nosamples.wav") && err.contains("no audio samples"), "{err}");
+}
+
+/// Outputs whose shapes come from the WAV headers are written as the files are computed; with stdin
+/// among the inputs everything is computed first. Both give the same tensors, for resampled stereo
+/// files of odd lengths given out of name order; a broken input stops the job with its name, and
+/// an existing output stays as it was (no temporary file left).
+#[test]
+fn streamed_output_equals_the_collected_one() {
+    let tmp = tempfile::Builder::new().prefix("aural-features-stream-").tempdir().unwrap();
+    let dir = tmp.path();
+    let exe = env!("CARGO_BIN_EXE_aural");
+    let mut paths = Vec::new();
+    for (i, (name, rate, n)) in
+        [("z", 44_100u32, 44_100 * 3 + 17), ("a", 22_050, 22_050 + 3), ("m", 48_000, 96_001), ("k", 8_000, 12_345)].into_iter().enumerate()
+    {
+        let x: Vec<f32> = aural::runtime::testing::rand_vec(n, i as u64 + 5).iter().map(|v| 0.3 * v).collect();
+        let y: Vec<f32> = (0..n).map(|j| 0.2 * (j as f32 * 0.01 * (i + 1) as f32).sin()).collect();
+        let p = dir.join(format!("{name}.wav"));
+        wav(&p, &[x, y], rate);
+        paths.push(p);
+    }
+    let s = |p: &PathBuf| p.to_str().unwrap().to_string();
+    let streamed = dir.join("streamed.safetensors");
+    let st = Command::new(exe).arg("features").args(paths.iter().map(s)).args(["--out", &s(&streamed), "--device", "cpu"]).status().unwrap();
+    assert!(st.success());
+    // the last file through stdin: shapes unknown before reading, every file computed first
+    let collected = dir.join("collected.safetensors");
+    let st = Command::new(exe)
+        .arg("features")
+        .args(paths[..3].iter().map(s))
+        .args(["-", "--out", &s(&collected), "--device", "cpu"])
+        .stdin(std::fs::File::open(&paths[3]).unwrap())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let (a, b) = (safetensors_io::load(&streamed).unwrap(), safetensors_io::load(&collected).unwrap());
+    assert_eq!(a.keys().collect::<Vec<_>>(), ["a/fbank", "k/fbank", "m/fbank", "z/fbank"]);
+    for (ka, kb) in [("a/fbank", "a/fbank"), ("m/fbank", "m/fbank"), ("z/fbank", "z/fbank"), ("k/fbank", "-/fbank")] {
+        assert_eq!(a[ka].shape(), b[kb].shape(), "{ka}");
+        assert!(a[ka].to_vec().unwrap() == b[kb].to_vec().unwrap(), "{ka}: streamed and collected differ");
+    }
+    // 3 s at 44.1 kHz + 17 samples → ⌈(3·44100 + 17)·16000/44100⌉ = 48 007 samples → 298 frames
+    assert_eq!(a["z/fbank"].shape(), &[298, 128]);
+
+    // a NaN near the end of z.wav, the last tensor of the file: found after the others were
+    // written; its name in the error, the previous output kept, no temporary file left
+    let mut x = vec![0.1f32; 20_000];
+    x[19_000] = f32::NAN;
+    wav(&paths[0], &[x], 16_000);
+    let before = std::fs::read(&streamed).unwrap();
+    let o = Command::new(exe).arg("features").args(paths.iter().map(s)).args(["--out", &s(&streamed), "--device", "cpu"]).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("z.wav") && err.contains("NaN"), "{err}");
+    assert!(err.contains("m/fbank"), "the files before z were written first: {err}");
+    assert_eq!(std::fs::read(&streamed).unwrap(), before);
+    let left: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).filter(|n| n.ends_with(".tmp")).collect();
+    assert!(left.is_empty(), "temporary files left: {left:?}");
 }

@@ -145,7 +145,9 @@ impl WavReader<std::io::BufReader<std::fs::File>> {
         let path = path.as_ref();
         let len = not_empty(path)?;
         let f = std::fs::File::open(path).map_err(|e| AudioError::Io { path: path.to_path_buf(), msg: e.to_string() })?;
-        let r = WavReader::new(std::io::BufReader::with_capacity(1 << 16, f), path)?;
+        // A small buffer for the header's chunks: sample reads (blocks of many KB) then bypass it
+        // once its rest is taken, instead of being copied through it.
+        let r = WavReader::new(std::io::BufReader::with_capacity(1 << 12, f), path)?;
         r.fits(len)?;
         Ok(r)
     }
@@ -861,10 +863,29 @@ pub fn write_wav(path: impl AsRef<Path>, rate: u32, channels: &[&[f32]]) -> Resu
 mod tests {
     use super::*;
 
-    fn tmp(name: &str) -> PathBuf {
-        let d = std::env::temp_dir().join(format!("aural-audio-test-{}", std::process::id()));
-        std::fs::create_dir_all(&d).unwrap();
-        d.join(name)
+    /// The path `name` in a fresh temporary directory, which is removed when this drops (also when
+    /// the test fails). Derefs to the path.
+    struct TmpPath {
+        path: PathBuf,
+        _dir: tempfile::TempDir,
+    }
+
+    impl std::ops::Deref for TmpPath {
+        type Target = Path;
+        fn deref(&self) -> &Path {
+            &self.path
+        }
+    }
+
+    impl AsRef<Path> for TmpPath {
+        fn as_ref(&self) -> &Path {
+            &self.path
+        }
+    }
+
+    fn tmp(name: &str) -> TmpPath {
+        let dir = tempfile::Builder::new().prefix("aural-audio-test-").tempdir().unwrap();
+        TmpPath { path: dir.path().join(name), _dir: dir }
     }
 
     fn sine(n: usize, rate: u32, f: f32) -> Vec<f32> {

@@ -32,6 +32,11 @@ impl PowerPair {
         }
     }
 
+    /// Whether this work space serves an FFT of `n` points needing `scratch` values of scratch.
+    pub fn fits(&self, n: usize, scratch: usize) -> bool {
+        self.ra.len() == n && self.scratch.len() == scratch
+    }
+
     /// `pa` = |FFT(ra)|², `pb` = |FFT(rb)|² over bins 0..=n/2.
     #[inline(always)]
     pub fn run(&mut self, fft: &dyn rustfft::Fft<f64>) {

@@ -196,10 +196,15 @@ pub fn save<'a>(path: impl AsRef<Path>, tensors: impl IntoIterator<Item = (&'a s
             Ok((n.clone(), safetensors::tensor::TensorView::new(dt, t.shape().to_vec(), bytes).map_err(|e| ferr(path, format!("tensor '{n}': {e}")))?))
         })
         .collect::<Result<_>>()?;
+    write_through_tmp(path, |tmp| safetensors::tensor::serialize_to_file(views, None, tmp))
+}
+
+/// Writes the file by `write` into a temporary file beside `path`, renamed into place once whole;
+/// on an error (a full disk) the partial file goes and the message names the file being written.
+fn write_through_tmp(path: &Path, write: impl FnOnce(&Path) -> std::result::Result<(), safetensors::SafeTensorError>) -> Result<()> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let tmp = dir.join(format!(".{}.{}.tmp", path.file_name().and_then(|s| s.to_str()).unwrap_or("out"), std::process::id()));
-    if let Err(e) = safetensors::tensor::serialize_to_file(views, None, &tmp) {
-        // A full disk: the partial file goes, and the message names the file being written.
+    if let Err(e) = write(&tmp) {
         let _ = std::fs::remove_file(&tmp);
         let msg = match e {
             safetensors::SafeTensorError::IoError(io) => io.to_string(),
@@ -209,4 +214,133 @@ pub fn save<'a>(path: impl AsRef<Path>, tensors: impl IntoIterator<Item = (&'a s
     }
     std::fs::rename(&tmp, path).map_err(|e| ferr(path, e.to_string()))?;
     Ok(())
+}
+
+/// Writes tensors whose names, dtypes and shapes are known before their values (the file's header
+/// comes first): `fetch(name)` is asked for each tensor once, in the order the file stores them (by
+/// name, as the safetensors crate sorts them), and its bytes are written and dropped before the
+/// next is asked for, so memory holds one tensor at a time whatever the file's size. The first
+/// error of `fetch`, or a tensor of another dtype or shape than announced, stops the write: no file
+/// is left (the temporary one is removed) and that error is returned.
+pub fn save_streamed(path: impl AsRef<Path>, specs: Vec<(String, DType, Vec<usize>)>, fetch: impl FnMut(&str) -> Result<Tensor>) -> Result<()> {
+    use std::borrow::Cow;
+    use std::cell::{OnceCell, RefCell};
+    let path = path.as_ref();
+    struct Lazy<'f> {
+        name: String,
+        dtype: DType,
+        shape: Vec<usize>,
+        got: OnceCell<Option<Tensor>>,
+        fetch: &'f RefCell<dyn FnMut(&str) -> Result<Tensor> + 'f>,
+        err: &'f RefCell<Option<Error>>,
+    }
+    impl Lazy<'_> {
+        fn take(&self) -> Option<Tensor> {
+            if self.err.borrow().is_some() {
+                return None;
+            }
+            let t = (self.fetch.borrow_mut())(&self.name).and_then(|t| {
+                if t.dtype() != self.dtype || t.shape() != self.shape.as_slice() {
+                    return Err(Error::Msg(format!(
+                        "tensor '{}' came as {:?} {:?}; the header has {:?} {:?}",
+                        self.name,
+                        t.dtype(),
+                        t.shape(),
+                        self.dtype,
+                        self.shape
+                    )));
+                }
+                t.to_device(Device::Cpu)
+            });
+            t.map_err(|e| *self.err.borrow_mut() = Some(e)).ok()
+        }
+    }
+    impl safetensors::View for Lazy<'_> {
+        fn dtype(&self) -> Dtype {
+            match self.dtype {
+                DType::F32 => Dtype::F32,
+                DType::F16 => Dtype::F16,
+            }
+        }
+        fn shape(&self) -> &[usize] {
+            &self.shape
+        }
+        fn data(&self) -> Cow<'_, [u8]> {
+            // after an error nothing more is written (the file is then removed)
+            let bytes = match self.got.get_or_init(|| self.take()) {
+                Some(t) => match t.dtype() {
+                    DType::F32 => t.cpu_f32().map(|v| bytemuck::cast_slice(&v[..t.numel()])),
+                    DType::F16 => t.cpu_f16().map(|v| bytemuck::cast_slice(&v[..t.numel()])),
+                },
+                None => return Cow::Borrowed(&[]),
+            };
+            bytes.map(Cow::Borrowed).unwrap_or(Cow::Borrowed(&[]))
+        }
+        fn data_len(&self) -> usize {
+            self.shape.iter().product::<usize>() * self.dtype.size()
+        }
+    }
+    let fetch = RefCell::new(fetch);
+    let err = RefCell::new(None);
+    let views: Vec<(String, Lazy)> =
+        specs.into_iter().map(|(name, dtype, shape)| (name.clone(), Lazy { name, dtype, shape, got: OnceCell::new(), fetch: &fetch, err: &err })).collect();
+    let written = write_through_tmp(path, |tmp| {
+        safetensors::tensor::serialize_to_file(views, None, tmp)?;
+        // a fetch that failed wrote nothing: the file is short, and goes
+        if err.borrow().is_some() {
+            return Err(safetensors::SafeTensorError::IoError(std::io::Error::other("not written")));
+        }
+        Ok(())
+    });
+    if let Some(e) = err.into_inner() {
+        return Err(e);
+    }
+    written
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tensors() -> Vec<(String, Tensor)> {
+        ["b/x", "a", "c", "b/w"].iter().enumerate().map(|(i, n)| (n.to_string(), crate::testing::rand_tensor(&[i + 1, 3], i as u64))).collect()
+    }
+
+    /// The streamed file equals `save`'s byte for byte; each tensor is fetched once, in the file's
+    /// (sorted) order.
+    #[test]
+    fn streamed_equals_save_and_fetches_in_file_order() {
+        let d = tempfile::tempdir().unwrap();
+        let ts = tensors();
+        save(d.path().join("a.safetensors"), ts.iter().map(|(n, t)| (n.as_str(), t))).unwrap();
+        let specs = ts.iter().map(|(n, t)| (n.clone(), t.dtype(), t.shape().to_vec())).collect();
+        let mut asked = Vec::new();
+        save_streamed(d.path().join("b.safetensors"), specs, |name| {
+            asked.push(name.to_string());
+            Ok(ts.iter().find(|(n, _)| n == name).unwrap().1.clone())
+        })
+        .unwrap();
+        assert_eq!(asked, ["a", "b/w", "b/x", "c"]);
+        assert_eq!(std::fs::read(d.path().join("a.safetensors")).unwrap(), std::fs::read(d.path().join("b.safetensors")).unwrap());
+    }
+
+    /// A failing fetch or a tensor of another shape than announced: that error, and no file (nor a
+    /// temporary one) left; an existing file of that name is kept.
+    #[test]
+    fn a_failed_fetch_leaves_no_file() {
+        let d = tempfile::tempdir().unwrap();
+        let out = d.path().join("o.safetensors");
+        std::fs::write(&out, b"old").unwrap();
+        let ts = tensors();
+        let specs: Vec<_> = ts.iter().map(|(n, t)| (n.clone(), t.dtype(), t.shape().to_vec())).collect();
+        let get = |name: &str| ts.iter().find(|(n, _)| n == name).unwrap().1.clone();
+        let e =
+            save_streamed(&out, specs.clone(), |name| if name == "b/x" { Err(Error::Msg("input b/x is broken".into())) } else { Ok(get(name)) }).unwrap_err();
+        assert!(e.to_string().contains("input b/x is broken"), "{e}");
+        let e = save_streamed(&out, specs, |name| if name == "c" { Ok(crate::testing::rand_tensor(&[2, 2], 0)) } else { Ok(get(name)) }).unwrap_err();
+        assert!(e.to_string().contains("tensor 'c'") && e.to_string().contains("[2, 2]"), "{e}");
+        assert_eq!(std::fs::read(&out).unwrap(), b"old");
+        let names: Vec<_> = std::fs::read_dir(d.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, ["o.safetensors"], "a temporary file was left");
+    }
 }

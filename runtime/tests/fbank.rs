@@ -219,19 +219,27 @@ fn stream_equals_whole_signal() {
         (41_357, FbankOpts { num_mel_bins: 40, ..Default::default() }),
         (399, FbankOpts::default()),
         (400 + 160 * 512, FbankOpts::default()),
+        // a shift longer than the frame: samples between frames are skipped across pushes
+        (30_011, FbankOpts { frame_shift_ms: 50.0, ..Default::default() }),
+        (9_999, FbankOpts { frame_length_ms: 20.0, frame_shift_ms: 20.0, num_mel_bins: 23, ..Default::default() }),
     ] {
         let w = rand_vec(n, n as u64);
         let whole = fbank(&Tensor::from_vec(w.clone(), &[n]).unwrap(), &opts).unwrap().to_vec().unwrap();
-        for block in [1usize, 777, 16000, 1 << 20] {
+        for block in [1usize, 7, 241, 400, 777, 16000, 1 << 20] {
             if block == 1 && n > 50_000 {
                 continue;
             }
             let mut s = FbankStream::new(&opts, Device::Cpu).unwrap();
             let mut got = Vec::new();
-            for c in w.chunks(block) {
-                got.extend(s.push(c).unwrap());
+            for (i, c) in w.chunks(block).enumerate() {
+                // both entry points, appending to the caller's buffer or returning a new one
+                if i % 2 == 0 {
+                    s.push_into(c, &mut got).unwrap();
+                } else {
+                    got.extend(s.push(c).unwrap());
+                }
             }
-            got.extend(s.finish().unwrap());
+            s.finish_into(&mut got).unwrap();
             assert_eq!(s.frames() * opts.num_mel_bins, got.len());
             assert!(got == whole, "n {n}, blocks of {block}: stream differs from the whole signal");
         }

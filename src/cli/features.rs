@@ -8,7 +8,14 @@
 //! --preemphasis 0.97 --low-freq 20 --high-freq 0`; `--keep-dc-offset` is `remove_dc_offset=False`,
 //! `--no-round-to-power-of-two` is `round_to_power_of_two=False`. With `--ast` the result is
 //! padded/truncated to `--max-length` frames (1024) and normalised with AudioSet's mean and std.
+//!
+//! Files are computed in parallel, each read block by block. When every output's shape is known
+//! from the WAV headers (always with `--ast`), the safetensors header is written first and each
+//! file's features as soon as they are computed, so memory holds a few files' features whatever
+//! their number (tensors are stored by name, so files are computed in the order of their names);
+//! with stdin (`-`) among the inputs and no `--ast`, everything is computed, then written.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
@@ -17,7 +24,7 @@ use aural::runtime::ops::fbank::{ast_input, AstNorm, FbankOpts, FbankPlan, Fbank
 use rayon::prelude::*;
 
 use super::input::InputOpts;
-use aural::runtime::{safetensors_io, Tensor};
+use aural::runtime::{safetensors_io, DType, Tensor};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -121,8 +128,6 @@ pub fn run(a: Args) -> Result<()> {
     } else {
         super::input_stems(&a.inputs, &name)?.into_iter().map(|stem| format!("{stem}/{name}")).collect()
     };
-    // Files in parallel (each read block by block and its fbank computed as the blocks arrive:
-    // memory is the output plus a block per file in flight), results kept in input order.
     let io = InputOpts { channels: ch, allow_nonfinite: a.allow_nonfinite, raw: None };
     let one = |p: &PathBuf| -> Result<(Tensor, usize)> {
         let mut b = super::input::open(p, a.sample_rate, &io)?;
@@ -135,9 +140,9 @@ pub fn run(a: Args) -> Result<()> {
         let mut n = 0;
         while let Some(x) = b.next_block(super::input::BLOCK_FRAMES)? {
             n += x[0].len();
-            fb.extend(fs.push(&x[0])?);
+            fs.push_into(&x[0], &mut fb)?;
         }
-        fb.extend(fs.finish()?);
+        fs.finish_into(&mut fb)?;
         super::input::warn_zeroed(p, &mut b);
         let rows = fs.frames();
         let raw = Tensor::from_vec(fb, &[rows, opts.num_mel_bins])?;
@@ -147,13 +152,70 @@ pub fn run(a: Args) -> Result<()> {
         };
         Ok((t, n))
     };
-    let results: Vec<Result<(Tensor, usize)>> = a.inputs.par_iter().map(|p| one(p).with_context(|| format!("fbank of {}", p.display()))).collect();
-    let mut out: Vec<(String, Tensor)> = Vec::new();
-    for ((p, key), r) in a.inputs.iter().zip(keys).zip(results) {
-        let (t, n) = r?;
-        eprintln!("{}: {n} samples at {} Hz → {key} {:?}", p.display(), a.sample_rate, t.shape());
-        out.push((key, t));
+    let one = |i: usize| one(&a.inputs[i]).with_context(|| format!("fbank of {}", a.inputs[i].display()));
+    let report =
+        |i: usize, key: &str, t: &Tensor, n: usize| eprintln!("{}: {n} samples at {} Hz → {key} {:?}", a.inputs[i].display(), a.sample_rate, t.shape());
+
+    match shapes(&a, &opts, &io)? {
+        // Every shape known from the headers: the file's header is written first, then each
+        // file's fbank as soon as it is computed (files in the order the file stores them, a few
+        // ahead on worker threads): memory is a few files' features, whatever their number.
+        Some(shapes) => {
+            let specs: Vec<(String, DType, Vec<usize>)> = keys.iter().zip(shapes).map(|(k, s)| (k.clone(), DType::F32, s)).collect();
+            let index: HashMap<&str, usize> = keys.iter().enumerate().map(|(i, k)| (k.as_str(), i)).collect();
+            let mut order: Vec<usize> = (0..keys.len()).collect();
+            order.sort_by(|&x, &y| keys[x].cmp(&keys[y]));
+            super::input::in_order(&order, one, |rx| {
+                // an input's error is returned as it is (not as an error in writing the output)
+                let mut failed = None;
+                let w = safetensors_io::save_streamed(&a.out, specs, |name| match rx(index[name]) {
+                    Ok((t, n)) => {
+                        report(index[name], name, &t, n);
+                        Ok(t)
+                    }
+                    Err(e) => {
+                        failed = Some(e);
+                        Err(aural::runtime::Error::Msg("an input failed".into()))
+                    }
+                });
+                match failed {
+                    Some(e) => Err(e),
+                    None => Ok(w?),
+                }
+            })
+        }
+        // A stream of unknown length (stdin): every file computed, then written.
+        None => {
+            let results: Vec<Result<(Tensor, usize)>> = (0..a.inputs.len()).into_par_iter().map(one).collect();
+            let mut out: Vec<(String, Tensor)> = Vec::new();
+            for (i, (key, r)) in keys.into_iter().zip(results).enumerate() {
+                let (t, n) = r?;
+                report(i, &key, &t, n);
+                out.push((key, t));
+            }
+            Ok(safetensors_io::save(&a.out, out.iter().map(|(k, t)| (k.as_str(), t)))?)
+        }
     }
-    safetensors_io::save(&a.out, out.iter().map(|(k, t)| (k.as_str(), t))).with_context(|| format!("writing {}", a.out.display()))?;
-    Ok(())
+}
+
+/// The output shape of every input, from the WAV headers (AST's input has one shape); `None` when
+/// an input's length is not known before it is read (stdin).
+fn shapes(a: &Args, opts: &FbankOpts, io: &InputOpts) -> Result<Option<Vec<Vec<usize>>>> {
+    let nm = opts.num_mel_bins;
+    if let Some(an) = opts.ast_norm {
+        return Ok(Some(vec![vec![an.max_length, nm]; a.inputs.len()]));
+    }
+    let plan = FbankPlan::cached(opts)?;
+    let mut out = Vec::with_capacity(a.inputs.len());
+    for p in &a.inputs {
+        if p.as_os_str() == "-" {
+            return Ok(None);
+        }
+        let b = super::input::open(p, a.sample_rate, io).with_context(|| format!("fbank of {}", p.display()))?;
+        match b.total_frames().and_then(|t| usize::try_from(t).ok()) {
+            Some(t) => out.push(vec![plan.frames(t), nm]),
+            None => return Ok(None),
+        }
+    }
+    Ok(Some(out))
 }

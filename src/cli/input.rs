@@ -115,3 +115,72 @@ pub fn spawn_reader(inputs: Vec<PathBuf>, rate: u32, o: InputOpts, ahead: usize)
     });
     rx
 }
+
+/// Runs `job(i)` for every index of `order` on worker threads (as many as rayon's), started in
+/// that order and at most a few ahead of the results taken. `consume` gets a function that returns
+/// job `i`'s result, waiting for it; asked in `order`'s order, memory holds a few results at a time.
+/// (Asked in another order, the workers go on past the window rather than wait: no deadlock.) The
+/// workers stop when `consume` returns, after the jobs they are running.
+pub fn in_order<T: Send, R>(order: &[usize], job: impl Fn(usize) -> Result<T> + Sync, consume: impl FnOnce(&mut dyn FnMut(usize) -> Result<T>) -> R) -> R {
+    use std::collections::HashMap;
+    use std::sync::{Condvar, Mutex};
+    struct State {
+        next: usize,
+        taken: usize,
+        waiting: bool,
+        stop: bool,
+    }
+    let workers = rayon::current_num_threads().max(1);
+    let ahead = 2 * workers + 2;
+    let state = Mutex::new(State { next: 0, taken: 0, waiting: false, stop: false });
+    let cv = Condvar::new();
+    let lock = || state.lock().unwrap_or_else(|e| e.into_inner());
+    let (tx, rx) = mpsc::channel::<(usize, Result<T>)>();
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            let (tx, job, cv, lock) = (tx.clone(), &job, &cv, &lock);
+            s.spawn(move || loop {
+                let k = {
+                    let mut st = lock();
+                    while !st.stop && st.next < order.len() && st.next >= st.taken + ahead && !st.waiting {
+                        st = cv.wait(st).unwrap_or_else(|e| e.into_inner());
+                    }
+                    if st.stop || st.next >= order.len() {
+                        return;
+                    }
+                    st.next += 1;
+                    st.next - 1
+                };
+                if tx.send((order[k], job(order[k]))).is_err() {
+                    return;
+                }
+            });
+        }
+        drop(tx);
+        let mut pending: HashMap<usize, Result<T>> = HashMap::new();
+        let mut get = |i: usize| -> Result<T> {
+            loop {
+                if let Some(r) = pending.remove(&i) {
+                    lock().taken += 1;
+                    cv.notify_all();
+                    return r;
+                }
+                lock().waiting = true;
+                cv.notify_all();
+                let got = rx.recv();
+                lock().waiting = false;
+                match got {
+                    Ok((j, r)) => {
+                        pending.insert(j, r);
+                    }
+                    Err(_) => bail!("internal: the result of input {i} never came (all workers ended)"),
+                }
+            }
+        };
+        let r = consume(&mut get);
+        lock().stop = true;
+        cv.notify_all();
+        drop(rx);
+        r
+    })
+}

@@ -190,8 +190,9 @@ impl<'m> Detector<'m> {
         let i = self.clip(id)?;
         let c = &mut self.clips[i];
         c.total_samples += samples.len();
-        let fb = c.fs.push(samples)?;
-        self.frames(i, fb)?;
+        let start = c.fb.len();
+        c.fs.push_into(samples, &mut c.fb)?;
+        self.frames(i, start)?;
         self.run_full_batches()
     }
 
@@ -202,8 +203,10 @@ impl<'m> Detector<'m> {
         if self.clips[i].total_samples == 0 {
             return Err(Error::Msg("detect: empty audio".into()));
         }
-        let fb = self.clips[i].fs.finish()?;
-        self.frames(i, fb)?;
+        let c = &mut self.clips[i];
+        let start = c.fb.len();
+        c.fs.finish_into(&mut c.fb)?;
+        self.frames(i, start)?;
         let l = self.model.config.ast.max_length;
         let c = &mut self.clips[i];
         c.ended = true;
@@ -254,16 +257,16 @@ impl<'m> Detector<'m> {
         self.model.config.classes.len()
     }
 
-    /// Adds new fbank frames (frames × mel) to clip `i` and cuts the windows they complete.
-    fn frames(&mut self, i: usize, fb: Vec<f32>) -> Result<()> {
-        if fb.is_empty() {
+    /// Takes the fbank frames appended to clip `i`'s buffer from `start` on (frames × mel) and cuts
+    /// the windows they complete.
+    fn frames(&mut self, i: usize, start: usize) -> Result<()> {
+        let c = &mut self.clips[i];
+        if c.fb.len() == start {
             return Ok(());
         }
-        let c = &mut self.clips[i];
         if self.opts.keep_fbank {
-            c.all_fb.extend_from_slice(&fb);
+            c.all_fb.extend_from_slice(&c.fb[start..]);
         }
-        c.fb.extend_from_slice(&fb);
         let n = c.fs.frames();
         self.cut_windows(i, n)
     }

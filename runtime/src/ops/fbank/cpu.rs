@@ -6,6 +6,8 @@
 //! the log of the quietest bins; in f64 the result is within 1e-3 of torchaudio's float64 run.
 //! The f64 FFT costs little at 512 points (see `aural bench --op fbank`).
 
+use std::mem::MaybeUninit;
+
 use rayon::prelude::*;
 use rustfft::FftPlanner;
 
@@ -72,29 +74,37 @@ fn ln_in_place(v: &mut [f64]) {
 /// (`e`: scratch of 2 × mel bins). One pass over each triangle's weights serves both frames, halving
 /// the loop overhead of the short sparse rows.
 #[inline(always)]
-fn mel_log(pa: &[f64], pb: &[f64], plan: &FbankPlan, e: &mut [f64], oa: &mut [f32], ob: Option<&mut [f32]>) {
+fn mel_log(pa: &[f64], pb: &[f64], pab: &mut [f64], plan: &FbankPlan, e: &mut [f64], oa: &mut [MaybeUninit<f32>], ob: Option<&mut [MaybeUninit<f32>]>) {
     let mb = &plan.mel;
     let nm = oa.len();
+    // the two spectra interleaved, so that each weight multiplies both frames' bins in one 2-lane
+    // operation (the sums keep their order: the same bits as one frame at a time)
+    for ((ab, &a), &b) in pab.chunks_exact_mut(2).zip(pa).zip(pb) {
+        ab[0] = a;
+        ab[1] = b;
+    }
     let (ea, eb) = e.split_at_mut(nm);
     for (m, (ea, eb)) in ea.iter_mut().zip(eb.iter_mut()).enumerate() {
         let (s, l, off) = (mb.start[m] as usize, mb.len[m] as usize, mb.offset[m] as usize);
-        let (mut sa, mut sb) = (0f64, 0f64);
-        for ((&w, &a), &b) in mb.weights[off..off + l].iter().zip(&pa[s..s + l]).zip(&pb[s..s + l]) {
-            sa += w as f64 * a;
-            sb += w as f64 * b;
+        let mut acc = [0f64; 2];
+        for (&w, ab) in mb.weights[off..off + l].iter().zip(pab[2 * s..2 * (s + l)].chunks_exact(2)) {
+            let w = w as f64;
+            acc[0] += w * ab[0];
+            acc[1] += w * ab[1];
         }
-        *ea = sa.max(f32::EPSILON as f64);
-        *eb = sb.max(f32::EPSILON as f64);
+        *ea = acc[0].max(f32::EPSILON as f64);
+        *eb = acc[1].max(f32::EPSILON as f64);
     }
     let rows = if ob.is_some() { 2 * nm } else { nm };
     ln_in_place(&mut e[..rows]);
-    let store = |out: &mut [f32], e: &[f64]| {
+    // every value of the row written (the rows are nm long, as `e`'s halves)
+    let store = |out: &mut [MaybeUninit<f32>], e: &[f64]| {
         for (y, &v) in out.iter_mut().zip(e) {
             let v = v as f32;
-            *y = match plan.opts.ast_norm {
+            y.write(match plan.opts.ast_norm {
                 Some(a) => a.apply(v),
                 None => v,
-            };
+            });
         }
     };
     store(oa, &e[..nm]);
@@ -109,7 +119,15 @@ fn mel_log(pa: &[f64], pb: &[f64], plan: &FbankPlan, e: &mut [f64], oa: &mut [f3
 /// `xb` None: a single frame (b = 0). Halves the FFT work of a real-input transform.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn frame_pair(xa: &[f32], xb: Option<&[f32]>, plan: &FbankPlan, fft: &dyn rustfft::Fft<f64>, w: &mut Work, oa: &mut [f32], ob: Option<&mut [f32]>) {
+fn frame_pair(
+    xa: &[f32],
+    xb: Option<&[f32]>,
+    plan: &FbankPlan,
+    fft: &dyn rustfft::Fft<f64>,
+    w: &mut Work,
+    oa: &mut [MaybeUninit<f32>],
+    ob: Option<&mut [MaybeUninit<f32>]>,
+) {
     let pp = &mut w.pp;
     prepare_frame(xa, plan, &mut pp.ra);
     match xb {
@@ -117,18 +135,20 @@ fn frame_pair(xa: &[f32], xb: Option<&[f32]>, plan: &FbankPlan, fft: &dyn rustff
         None => pp.rb.fill(0.0),
     }
     pp.run(fft);
-    mel_log(&pp.pa, &pp.pb, plan, &mut w.e, oa, ob);
+    mel_log(&pp.pa, &pp.pb, &mut w.pab, plan, &mut w.e, oa, ob);
 }
 
 /// Per-task work space: the frame pair's FFT buffers and the mel sums.
 struct Work {
     pp: PowerPair,
     e: Vec<f64>,
+    /// the two power spectra interleaved (2 × (n_fft/2 + 1))
+    pab: Vec<f64>,
 }
 
 /// The frames of one task, from frame `f0`, into `chunk` (whole rows).
 #[inline(always)]
-fn task_frames(wave: &[f32], plan: &FbankPlan, fft: &dyn rustfft::Fft<f64>, w: &mut Work, f0: usize, chunk: &mut [f32]) {
+fn task_frames(wave: &[f32], plan: &FbankPlan, fft: &dyn rustfft::Fft<f64>, w: &mut Work, f0: usize, chunk: &mut [MaybeUninit<f32>]) {
     let nm = plan.opts.num_mel_bins;
     let frame = |f: usize| &wave[f * plan.shift..f * plan.shift + plan.win];
     for (j, rows2) in chunk.chunks_mut(2 * nm).enumerate() {
@@ -146,7 +166,7 @@ fn task_frames(wave: &[f32], plan: &FbankPlan, fft: &dyn rustfft::Fft<f64>, w: &
 /// loops vectorise 4-wide in f64. Chosen at run time.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn frames_avx2(wave: &[f32], plan: &FbankPlan, fft: &dyn rustfft::Fft<f64>, w: &mut Work, f0: usize, chunk: &mut [f32]) {
+unsafe fn frames_avx2(wave: &[f32], plan: &FbankPlan, fft: &dyn rustfft::Fft<f64>, w: &mut Work, f0: usize, chunk: &mut [MaybeUninit<f32>]) {
     task_frames(wave, plan, fft, w, f0, chunk)
 }
 
@@ -155,25 +175,52 @@ pub(super) fn fbank(wave: &[f32], plan: &FbankPlan) -> Result<Tensor> {
     let frames = plan.frames(wave.len());
     let rows = plan.out_rows(wave.len());
     let computed = frames.min(rows);
-    let mut out = vec![0f32; rows * nm];
-    let fft = FftPlanner::<f64>::new().plan_fft_forward(plan.n_fft);
-    let (head, tail) = out.split_at_mut(computed * nm);
-    // Work space once per rayon job (for_each_init), not once per task.
-    let work = || Work { pp: PowerPair::new(fft.as_ref()), e: vec![0.0; 2 * nm] };
-    head.par_chunks_mut(FRAMES_PER_TASK * nm).enumerate().for_each_init(work, |w, (c, chunk)| {
-        #[cfg(target_arch = "x86_64")]
-        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-            // SAFETY: the CPU supports AVX2 and FMA (checked just above).
-            unsafe { frames_avx2(wave, plan, fft.as_ref(), w, c * FRAMES_PER_TASK, chunk) };
-            return;
-        }
-        task_frames(wave, plan, fft.as_ref(), w, c * FRAMES_PER_TASK, chunk);
-    });
-    if let Some(a) = plan.opts.ast_norm {
-        let pad = a.apply(0.0);
-        tail.iter_mut().for_each(|v| *v = pad);
-    }
+    let mut out = Vec::with_capacity(rows * nm);
+    fbank_into(wave, plan, &mut out.spare_capacity_mut()[..computed * nm]);
+    // SAFETY: fbank_into wrote all of the first computed × nm values.
+    unsafe { out.set_len(computed * nm) };
+    // AST's padding rows
+    out.resize(rows * nm, plan.opts.ast_norm.map_or(0.0, |a| a.apply(0.0)));
     Tensor::from_vec(out, &[rows, nm])
+}
+
+/// The first `out.len() / num_mel_bins` frames of `wave` (whole rows, at most `plan.frames(wave.len())`)
+/// into `out` (memory not yet written; every value of it is written), normalised as the plan says. Frames are paired for the FFT from the first (even-aligned):
+/// a caller that splits a signal into calls of even frame counts gets the whole signal's bits.
+pub(super) fn fbank_into(wave: &[f32], plan: &FbankPlan, out: &mut [MaybeUninit<f32>]) {
+    let nm = plan.opts.num_mel_bins;
+    debug_assert!(out.len() % nm == 0 && out.len() / nm <= plan.frames(wave.len()));
+    let fft = fft_plan(plan.n_fft);
+    out.par_chunks_mut(FRAMES_PER_TASK * nm).enumerate().for_each(|(c, chunk)| {
+        // Work space once per thread, kept between calls (a stream calls this per block).
+        WORK.with(|cell| {
+            let mut slot = cell.borrow_mut();
+            let scratch = fft.get_inplace_scratch_len();
+            if !matches!(&*slot, Some(w) if w.pp.fits(plan.n_fft, scratch) && w.e.len() == 2 * nm) {
+                *slot = Some(Work { pp: PowerPair::new(fft.as_ref()), e: vec![0.0; 2 * nm], pab: vec![0.0; 2 * (plan.n_fft / 2 + 1)] });
+            }
+            let w = slot.as_mut().expect("set just above");
+            #[cfg(target_arch = "x86_64")]
+            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+                // SAFETY: the CPU supports AVX2 and FMA (checked just above).
+                unsafe { frames_avx2(wave, plan, fft.as_ref(), w, c * FRAMES_PER_TASK, chunk) };
+                return;
+            }
+            task_frames(wave, plan, fft.as_ref(), w, c * FRAMES_PER_TASK, chunk);
+        })
+    });
+}
+
+thread_local! {
+    static WORK: std::cell::RefCell<Option<Work>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The forward FFT of `n` points, planned once per size for the process (rustfft's planner keeps
+/// its plans; a new planner per call re-planned every block of a stream).
+fn fft_plan(n: usize) -> std::sync::Arc<dyn rustfft::Fft<f64>> {
+    use std::sync::{Mutex, OnceLock};
+    static PLANNER: OnceLock<Mutex<FftPlanner<f64>>> = OnceLock::new();
+    PLANNER.get_or_init(|| Mutex::new(FftPlanner::new())).lock().unwrap_or_else(|e| e.into_inner()).plan_fft_forward(n)
 }
 
 pub(super) fn ast_input(fb: &[f32], frames: usize, nm: usize, a: &AstNorm) -> Result<Tensor> {

@@ -267,7 +267,10 @@ pub struct FbankStream {
     device: Device,
     win: usize,
     shift: usize,
+    plan: std::sync::Arc<FbankPlan>,
     samples: Vec<f32>,
+    /// Samples of the next pushes that no frame uses (a shift longer than the frame).
+    skip: usize,
     frames: usize,
 }
 
@@ -278,7 +281,7 @@ impl FbankStream {
     pub fn new(opts: &FbankOpts, device: Device) -> Result<FbankStream> {
         let opts = FbankOpts { ast_norm: None, ..*opts };
         let plan = FbankPlan::cached(&opts)?;
-        Ok(FbankStream { opts, device, win: plan.win, shift: plan.shift, samples: Vec::new(), frames: 0 })
+        Ok(FbankStream { opts, device, win: plan.win, shift: plan.shift, plan, samples: Vec::new(), skip: 0, frames: 0 })
     }
 
     /// Frames so far.
@@ -286,55 +289,122 @@ impl FbankStream {
         self.frames
     }
 
-    fn available(&self) -> usize {
-        if self.samples.len() >= self.win {
-            1 + (self.samples.len() - self.win) / self.shift
+    /// Frames whose samples are all in a signal of `n` samples.
+    fn complete(&self, n: usize) -> usize {
+        if n >= self.win {
+            1 + (n - self.win) / self.shift
         } else {
             0
         }
     }
 
-    /// The fbank of `frames` frames of `src` (from its start): on the CPU straight from the slice,
-    /// elsewhere through a device tensor.
-    fn frames_of(&self, src: &[f32], frames: usize) -> Result<Vec<f32>> {
-        if frames == 0 {
-            return Ok(Vec::new());
-        }
-        let used = (frames - 1) * self.shift + self.win;
-        match self.device {
-            Device::Cpu => cpu::fbank(&src[..used], &*FbankPlan::cached(&self.opts)?)?.into_vec(),
-            d => fbank(&Tensor::from_vec(src[..used].to_vec(), &[used])?.to_device(d)?, &self.opts)?.to_device(Device::Cpu)?.into_vec(),
+    /// Frames are computed in multiples of this many (except at the end): even on the CPU, so that
+    /// the FFT pairs frames as on the whole signal; whole blocks on a device (fewer launches).
+    fn unit(&self) -> usize {
+        if self.device == Device::Cpu {
+            2
+        } else {
+            Self::BLOCK
         }
     }
 
-    fn compute(&mut self, frames: usize) -> Result<Vec<f32>> {
-        let fb = self.frames_of(&self.samples, frames)?;
-        self.samples.drain(..frames * self.shift);
+    /// Appends the fbank of the first `frames` frames of `src` to `out`: on the CPU straight from the
+    /// slice into `out`, elsewhere through a device tensor.
+    fn frames_into(&mut self, src: &[f32], frames: usize, out: &mut Vec<f32>) -> Result<()> {
+        if frames == 0 {
+            return Ok(());
+        }
+        let used = (frames - 1) * self.shift + self.win;
+        match self.device {
+            Device::Cpu => {
+                let k = frames * self.opts.num_mel_bins;
+                out.reserve(k);
+                cpu::fbank_into(&src[..used], &self.plan, &mut out.spare_capacity_mut()[..k]);
+                // SAFETY: fbank_into wrote all k values after the old end.
+                unsafe { out.set_len(out.len() + k) };
+            }
+            d => out.extend(fbank(&Tensor::from_vec(src[..used].to_vec(), &[used])?.to_device(d)?, &self.opts)?.to_device(Device::Cpu)?.into_vec()?),
+        }
         self.frames += frames;
-        Ok(fb)
+        Ok(())
     }
 
     /// Appends samples; returns the frames completed by them (frames × mel, row-major; often none).
     pub fn push(&mut self, x: &[f32]) -> Result<Vec<f32>> {
-        if self.samples.is_empty() {
-            // nothing buffered: the whole blocks straight from `x`, only its tail is kept
-            let n = if x.len() >= self.win { (1 + (x.len() - self.win) / self.shift) / Self::BLOCK * Self::BLOCK } else { 0 };
-            let fb = self.frames_of(x, n)?;
-            self.frames += n;
-            self.samples.extend_from_slice(&x[n * self.shift..]);
-            return Ok(fb);
+        let mut out = Vec::new();
+        self.push_into(x, &mut out)?;
+        Ok(out)
+    }
+
+    /// Appends samples; appends the frames completed by them to `out` (frames × mel, row-major).
+    ///
+    /// Only the samples of frames that straddle two pushes are copied: the frames starting in the
+    /// kept tail are completed from the head of `x`, the rest are computed from `x` itself.
+    pub fn push_into(&mut self, mut x: &[f32], out: &mut Vec<f32>) -> Result<()> {
+        let unit = self.unit();
+        // samples between frames (a shift longer than the frame) that an earlier push ran out of
+        let k = self.skip.min(x.len());
+        self.skip -= k;
+        x = &x[k..];
+        if !self.samples.is_empty() {
+            let s = self.samples.len();
+            // every frame that starts in the tail, rounded up to the unit, and the samples they need
+            // (up to the start of the frame after them, when the shift is longer than a frame)
+            let m = s.div_ceil(self.shift).div_ceil(unit) * unit;
+            let need = (m - 1) * self.shift + self.win.max(self.shift);
+            if s + x.len() < need {
+                // too short to complete them: buffer it, computing what whole units there are
+                self.samples.extend_from_slice(x);
+                let n = self.complete(self.samples.len()) / unit * unit;
+                let tail = std::mem::take(&mut self.samples);
+                self.frames_into(&tail, n, out)?;
+                self.samples = tail;
+                self.advance(n * self.shift);
+                return Ok(());
+            }
+            self.samples.extend_from_slice(&x[..need - s]);
+            let tail = std::mem::take(&mut self.samples);
+            self.frames_into(&tail, m, out)?;
+            self.samples = tail;
+            self.samples.clear();
+            // the next frame starts m·shift into the tail: at or after its end (every frame starting
+            // in it was taken), and at most `need` into it
+            x = &x[m * self.shift - s..];
         }
-        self.samples.extend_from_slice(x);
-        let n = self.available() / Self::BLOCK * Self::BLOCK;
-        self.compute(n)
+        let n = self.complete(x.len()) / unit * unit;
+        self.frames_into(x, n, out)?;
+        // the tail from the next frame's start (the buffer is empty here)
+        match x.get(n * self.shift..) {
+            Some(rest) => self.samples.extend_from_slice(rest),
+            None => self.skip += n * self.shift - x.len(),
+        }
+        Ok(())
+    }
+
+    /// Drops `by` samples from the head of the kept ones, and those of later pushes past its end.
+    fn advance(&mut self, by: usize) {
+        if by <= self.samples.len() {
+            self.samples.drain(..by);
+        } else {
+            self.skip += by - self.samples.len();
+            self.samples.clear();
+        }
     }
 
     /// The end of the signal: every remaining complete frame.
     pub fn finish(&mut self) -> Result<Vec<f32>> {
-        let n = self.available();
-        let fb = self.compute(n)?;
+        let mut out = Vec::new();
+        self.finish_into(&mut out)?;
+        Ok(out)
+    }
+
+    /// The end of the signal: every remaining complete frame, appended to `out`.
+    pub fn finish_into(&mut self, out: &mut Vec<f32>) -> Result<()> {
+        let tail = std::mem::take(&mut self.samples);
+        self.frames_into(&tail, self.complete(tail.len()), out)?;
+        self.samples = tail;
         self.samples.clear();
-        Ok(fb)
+        Ok(())
     }
 }
 
