@@ -76,6 +76,33 @@ fn embed_cli_matches_library() {
     let want = model.forward_hidden_states(&xb).unwrap()[1].reshape(&[26, 64]).unwrap();
     assert_tensor_close("embed hidden_states.1", &got["hidden_states.1"], &want, 1e-6, 1e-6);
 
+    // Five files given out of name order, batches of 2 (the last one short): each file's tokens are
+    // its own single-file forward's; then a broken file in the middle stops the job with its name and
+    // leaves the previous output as it was.
+    let names = ["e", "c", "a2", "d", "b2"];
+    let clips: Vec<Vec<f32>> = (0..5).map(|i| rand_vec(8000 + 1000 * i, 20 + i as u64).iter().map(|v| 0.1 * v).collect()).collect();
+    let paths: Vec<PathBuf> = names.iter().map(|n| dir.join(format!("{n}.wav"))).collect();
+    for (p, x) in paths.iter().zip(&clips) {
+        wav(p, x);
+    }
+    let five = dir.join("five.safetensors");
+    let got = run(&["--batch", "2"], &paths.iter().map(|p| p.as_path()).collect::<Vec<_>>(), &five);
+    assert_eq!(got.len(), 5);
+    for (n, x) in names.iter().zip(&clips) {
+        let want = model.forward(&input(x)).unwrap().reshape(&[26, 64]).unwrap();
+        assert_tensor_close(&format!("embed --batch 2 {n}"), &got[&format!("{n}/last_hidden_state")], &want, 1e-5, 1e-5);
+    }
+    let before = std::fs::read(&five).unwrap();
+    std::fs::write(&paths[3], b"RIFF\x04\x00\x00\x00WAVE").unwrap();
+    let mut args: Vec<String> =
+        vec!["embed".into(), "--model".into(), ck.display().to_string(), "--out".into(), five.display().to_string(), "--device".into(), "cpu".into()];
+    args.extend(["--batch".into(), "2".into()]);
+    args.extend(paths.iter().map(|p| p.display().to_string()));
+    let o = Command::new(exe).args(&args).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("d.wav"), "{err}");
+    assert_eq!(std::fs::read(&five).unwrap(), before);
+
     // --logits without a classifier head: one clear error.
     let o = Command::new(exe)
         .args(["embed", "--model", ck.to_str().unwrap(), pa.to_str().unwrap(), "--out", "x.safetensors", "--device", "cpu", "--logits"])

@@ -1,7 +1,8 @@
 //! `aural embed`: AST embeddings of WAV files → safetensors.
 //!
-//! Per file (read, resampled and turned into features on a thread ahead of the model; `--batch`
-//! files per forward pass): 16 kHz mono audio (models::audio; mixed down unless `--channel`), AST's fbank and
+//! Per file (read, resampled and turned into features on worker threads ahead of the model;
+//! `--batch` files per forward pass, in the order of the output's names; each written as its batch
+//! finishes): 16 kHz mono audio (models::audio; mixed down unless `--channel`), AST's fbank and
 //! input normalisation (ops::fbank, HF `ASTFeatureExtractor`: pad/truncate to the config's
 //! max_length, AudioSet mean/std), then the AST backbone loaded from an HF checkpoint directory
 //! (config.json + model.safetensors). Written per file (`<stem>/` prefix when several inputs):
@@ -10,6 +11,7 @@
 //! `--pooled` `pooler_output` (D) = (cls + distillation)/2 of those tokens, as HF's ASTModel pooler;
 //! with `--logits` the `logits` (labels) of an ASTForAudioClassification checkpoint's head.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -17,7 +19,7 @@ use anyhow::{bail, Context, Result};
 use aural::models::ast::AstModel;
 use aural::models::audio::Channels;
 use aural::runtime::ops::fbank::{fbank, AstNorm, FbankOpts};
-use aural::runtime::{safetensors_io, Tensor};
+use aural::runtime::{safetensors_io, DType, Tensor};
 
 use super::input::InputOpts;
 
@@ -103,51 +105,50 @@ pub fn run(a: Args) -> Result<()> {
     if a.batch == 0 {
         bail!("--batch must be at least 1");
     }
-    // A reader thread decodes, resamples and computes each file's input_values (at most 8 files
-    // ahead) while the model runs on batches of `--batch` files.
+    // Worker threads decode, resample and compute the files' input_values a few files ahead of
+    // the model, which runs on batches of `--batch` files; each file's tensor is written as its
+    // batch finishes (the shapes are known from the config, so the file's header comes first):
+    // memory holds a batch of outputs whatever the number of files.
     let io = InputOpts { channels: ch, allow_nonfinite: a.allow_nonfinite, raw: None };
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Result<(usize, usize, Vec<f32>)>>(8);
-    {
-        let (inputs, subtract_mean) = (a.inputs.clone(), a.subtract_mean);
-        std::thread::spawn(move || {
-            for (i, p) in inputs.iter().enumerate() {
-                let one = || -> Result<(usize, usize, Vec<f32>)> {
-                    let mut b = super::input::open(p, opts.sample_rate as u32, &io)?;
-                    let mut wave = Vec::new();
-                    while let Some(x) = b.next_block(super::input::BLOCK_FRAMES)? {
-                        wave.extend_from_slice(&x[0]);
-                    }
-                    super::input::warn_zeroed(p, &mut b);
-                    let n = wave.len();
-                    if subtract_mean && n > 0 {
-                        let m = wave.iter().map(|&x| x as f64).sum::<f64>() / n as f64;
-                        wave.iter_mut().for_each(|x| *x -= m as f32);
-                    }
-                    let x = fbank(&Tensor::from_vec(wave, &[n])?, &opts).with_context(|| format!("fbank of {}", p.display()))?;
-                    Ok((i, n, x.into_vec()?))
-                };
-                let r = one();
-                let stop = r.is_err();
-                if tx.send(r).is_err() || stop {
-                    return;
-                }
-            }
-        });
-    }
-    let (l, mel, d) = (c.max_length, c.num_mel_bins, c.hidden_size);
-    let mut out: Vec<(String, Tensor)> = Vec::new();
-    let mut batch: Vec<(usize, usize, Vec<f32>)> = Vec::new();
-    let mut rx = rx.into_iter().peekable();
-    let mut t = Instant::now();
-    while let Some(r) = rx.next() {
-        batch.push(r?);
-        if batch.len() < a.batch && rx.peek().is_some() {
-            continue;
+    let features = |i: usize| -> Result<(usize, Vec<f32>)> {
+        let p = &a.inputs[i];
+        let mut b = super::input::open(p, opts.sample_rate as u32, &io)?;
+        let mut wave = Vec::new();
+        while let Some(x) = b.next_block(super::input::BLOCK_FRAMES)? {
+            wave.extend_from_slice(&x[0]);
         }
-        let b = batch.len();
-        let x: Vec<f32> = batch.iter().flat_map(|f| f.2.iter().copied()).collect();
+        super::input::warn_zeroed(p, &mut b);
+        let n = wave.len();
+        if a.subtract_mean && n > 0 {
+            let m = wave.iter().map(|&x| x as f64).sum::<f64>() / n as f64;
+            wave.iter_mut().for_each(|x| *x -= m as f32);
+        }
+        let x = fbank(&Tensor::from_vec(wave, &[n])?, &opts).with_context(|| format!("fbank of {}", p.display()))?;
+        Ok((n, x.into_vec()?))
+    };
+    let (l, mel, d) = (c.max_length, c.num_mel_bins, c.hidden_size);
+    let shape: Vec<usize> = match (&model.classifier, a.logits, a.pooled) {
+        (Some(h), true, _) => vec![h.dense.0.shape()[0]],
+        (_, _, true) => vec![d],
+        _ => vec![c.seq_len(), d],
+    };
+    let specs: Vec<(String, DType, Vec<usize>)> = keys.iter().map(|k| (k.clone(), DType::F32, shape.clone())).collect();
+    let index: HashMap<&str, usize> = keys.iter().enumerate().map(|(i, k)| (k.as_str(), i)).collect();
+    let mut order: Vec<usize> = (0..keys.len()).collect();
+    order.sort_by(|&x, &y| keys[x].cmp(&keys[y]));
+    // the model on the files order[pos..pos + batch] (from file `first` when it is not order[pos])
+    let run_batch = |ids: &[usize], get: &mut dyn FnMut(usize) -> Result<(usize, Vec<f32>)>| -> Result<Vec<(usize, Tensor)>> {
+        let t = Instant::now();
+        let mut ns = Vec::with_capacity(ids.len());
+        let mut x = Vec::with_capacity(ids.len() * l * mel);
+        for &i in ids {
+            let (n, f) = get(i)?;
+            ns.push(n);
+            x.extend_from_slice(&f);
+        }
+        let b = ids.len();
         let x = Tensor::from_vec(x, &[b, l, mel])?.to_device(dev)?;
-        let names = || batch.iter().map(|f| a.inputs[f.0].display().to_string()).collect::<Vec<_>>().join(", ");
+        let names = || ids.iter().map(|&i| a.inputs[i].display().to_string()).collect::<Vec<_>>().join(", ");
         let tokens = match a.layer {
             Some(k) => model.hidden_state(&x, k),
             None => model.forward(&x),
@@ -163,11 +164,10 @@ pub fn run(a: Args) -> Result<()> {
         } else {
             tokens
         };
-        let y = y.to_device(aural::runtime::Device::Cpu)?;
-        let per = y.numel() / b;
-        let shape: Vec<usize> = if a.logits || a.pooled { vec![per] } else { vec![c.seq_len(), d] };
-        let yv = y.into_vec()?;
-        for (j, (i, n, _)) in batch.drain(..).enumerate() {
+        let yv = y.to_device(aural::runtime::Device::Cpu)?.into_vec()?;
+        let per = yv.len() / b;
+        let mut out = Vec::with_capacity(b);
+        for (j, (&i, n)) in ids.iter().zip(ns).enumerate() {
             let yi = Tensor::from_vec(yv[j * per..(j + 1) * per].to_vec(), &shape)?;
             eprintln!(
                 "{}: {n} samples at 16 kHz → {} {:?} ({:.2} s for a batch of {b})",
@@ -176,12 +176,39 @@ pub fn run(a: Args) -> Result<()> {
                 yi.shape(),
                 t.elapsed().as_secs_f64()
             );
-            out.push((keys[i].clone(), yi));
+            out.push((i, yi));
         }
-        t = Instant::now();
-    }
-    safetensors_io::save(&a.out, out.iter().map(|(k, t)| (k.as_str(), t))).with_context(|| format!("writing {}", a.out.display()))?;
-    Ok(())
+        Ok(out)
+    };
+    super::input::in_order(&order, features, |get| {
+        // an input's or the model's error is returned as it is (not as an error in writing)
+        let mut failed = None;
+        let (mut done, mut pos): (HashMap<usize, Tensor>, usize) = (HashMap::new(), 0);
+        let mut fetch = |i: usize| -> Result<Tensor> {
+            if let Some(t) = done.remove(&i) {
+                return Ok(t);
+            }
+            let ids: Vec<usize> = if order.get(pos) == Some(&i) {
+                let ids = order[pos..(pos + a.batch).min(order.len())].to_vec();
+                pos += ids.len();
+                ids
+            } else {
+                vec![i]
+            };
+            done.extend(run_batch(&ids, get)?);
+            done.remove(&i).context("internal: a batch without its first file")
+        };
+        let w = safetensors_io::save_streamed(&a.out, specs, |name| {
+            fetch(index[name]).map_err(|e| {
+                failed = Some(e);
+                aural::runtime::Error::Msg("an input failed".into())
+            })
+        });
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(w?),
+        }
+    })
 }
 
 /// `--profile N`: times N forward passes (after a warm-up) and one profiled pass.
