@@ -19,7 +19,7 @@ use anyhow::{bail, Context, Result};
 use aural::models::ast::AstModel;
 use aural::models::audio::Channels;
 use aural::runtime::ops::fbank::{fbank, AstNorm, FbankOpts};
-use aural::runtime::{safetensors_io, DType, Tensor};
+use aural::runtime::{DType, Tensor};
 
 use super::input::InputOpts;
 
@@ -181,10 +181,9 @@ pub fn run(a: Args) -> Result<()> {
         Ok(out)
     };
     super::input::in_order(&order, features, |get| {
-        // an input's or the model's error is returned as it is (not as an error in writing)
-        let mut failed = None;
         let (mut done, mut pos): (HashMap<usize, Tensor>, usize) = (HashMap::new(), 0);
-        let mut fetch = |i: usize| -> Result<Tensor> {
+        super::input::save_streamed(&a.out, specs, |name| {
+            let i = index[name];
             if let Some(t) = done.remove(&i) {
                 return Ok(t);
             }
@@ -197,17 +196,7 @@ pub fn run(a: Args) -> Result<()> {
             };
             done.extend(run_batch(&ids, get)?);
             done.remove(&i).context("internal: a batch without its first file")
-        };
-        let w = safetensors_io::save_streamed(&a.out, specs, |name| {
-            fetch(index[name]).map_err(|e| {
-                failed = Some(e);
-                aural::runtime::Error::Msg("an input failed".into())
-            })
-        });
-        match failed {
-            Some(e) => Err(e),
-            None => Ok(w?),
-        }
+        })
     })
 }
 

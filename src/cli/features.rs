@@ -166,22 +166,11 @@ pub fn run(a: Args) -> Result<()> {
             let mut order: Vec<usize> = (0..keys.len()).collect();
             order.sort_by(|&x, &y| keys[x].cmp(&keys[y]));
             super::input::in_order(&order, one, |rx| {
-                // an input's error is returned as it is (not as an error in writing the output)
-                let mut failed = None;
-                let w = safetensors_io::save_streamed(&a.out, specs, |name| match rx(index[name]) {
-                    Ok((t, n)) => {
-                        report(index[name], name, &t, n);
-                        Ok(t)
-                    }
-                    Err(e) => {
-                        failed = Some(e);
-                        Err(aural::runtime::Error::Msg("an input failed".into()))
-                    }
-                });
-                match failed {
-                    Some(e) => Err(e),
-                    None => Ok(w?),
-                }
+                super::input::save_streamed(&a.out, specs, |name| {
+                    let (t, n) = rx(index[name])?;
+                    report(index[name], name, &t, n);
+                    Ok(t)
+                })
             })
         }
         // A stream of unknown length (stdin): every file computed, then written.

@@ -9,6 +9,7 @@ use std::sync::mpsc;
 
 use anyhow::{bail, Context, Result};
 use aural::models::audio::{Blocks, Channels, SampleFormat, WavReader};
+use aural::runtime::{safetensors_io, DType, Tensor};
 
 /// Input frames per block (about 1 s at 44.1 kHz).
 pub const BLOCK_FRAMES: usize = 1 << 15;
@@ -183,4 +184,20 @@ pub fn in_order<T: Send, R>(order: &[usize], job: impl Fn(usize) -> Result<T> + 
         drop(rx);
         r
     })
+}
+
+/// [`safetensors_io::save_streamed`] with `fetch`'s errors (an input's or the model's) returned as
+/// they are, not as an error in writing the output; the output is then not written.
+pub fn save_streamed(out: &Path, specs: Vec<(String, DType, Vec<usize>)>, mut fetch: impl FnMut(&str) -> Result<Tensor>) -> Result<()> {
+    let mut failed = None;
+    let written = safetensors_io::save_streamed(out, specs, |name| {
+        fetch(name).map_err(|e| {
+            failed = Some(e);
+            aural::runtime::Error::Msg("an input failed".into())
+        })
+    });
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(written?),
+    }
 }
