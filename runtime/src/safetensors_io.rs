@@ -189,14 +189,27 @@ pub fn save<'a>(path: impl AsRef<Path>, tensors: impl IntoIterator<Item = (&'a s
     let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = host
         .iter()
         .map(|(n, t)| {
-            let (dt, bytes): (Dtype, &[u8]) = match t.dtype() {
-                DType::F32 => (Dtype::F32, bytemuck::cast_slice(&t.cpu_f32()?[..t.numel()])),
-                DType::F16 => (Dtype::F16, bytemuck::cast_slice(&t.cpu_f16()?[..t.numel()])),
-            };
-            Ok((n.clone(), safetensors::tensor::TensorView::new(dt, t.shape().to_vec(), bytes).map_err(|e| ferr(path, format!("tensor '{n}': {e}")))?))
+            let view = safetensors::tensor::TensorView::new(st_dtype(t.dtype()), t.shape().to_vec(), host_bytes(t)?);
+            Ok((n.clone(), view.map_err(|e| ferr(path, format!("tensor '{n}': {e}")))?))
         })
         .collect::<Result<_>>()?;
     write_through_tmp(path, |tmp| safetensors::tensor::serialize_to_file(views, None, tmp))
+}
+
+/// The safetensors dtype of a tensor dtype.
+fn st_dtype(d: DType) -> Dtype {
+    match d {
+        DType::F32 => Dtype::F32,
+        DType::F16 => Dtype::F16,
+    }
+}
+
+/// The bytes of a CPU tensor's values.
+fn host_bytes(t: &Tensor) -> Result<&[u8]> {
+    Ok(match t.dtype() {
+        DType::F32 => bytemuck::cast_slice(&t.cpu_f32()?[..t.numel()]),
+        DType::F16 => bytemuck::cast_slice(&t.cpu_f16()?[..t.numel()]),
+    })
 }
 
 /// Writes the file by `write` into a temporary file beside `path`, renamed into place once whole;
@@ -257,24 +270,21 @@ pub fn save_streamed(path: impl AsRef<Path>, specs: Vec<(String, DType, Vec<usiz
     }
     impl safetensors::View for Lazy<'_> {
         fn dtype(&self) -> Dtype {
-            match self.dtype {
-                DType::F32 => Dtype::F32,
-                DType::F16 => Dtype::F16,
-            }
+            st_dtype(self.dtype)
         }
         fn shape(&self) -> &[usize] {
             &self.shape
         }
         fn data(&self) -> Cow<'_, [u8]> {
             // after an error nothing more is written (the file is then removed)
-            let bytes = match self.got.get_or_init(|| self.take()) {
-                Some(t) => match t.dtype() {
-                    DType::F32 => t.cpu_f32().map(|v| bytemuck::cast_slice(&v[..t.numel()])),
-                    DType::F16 => t.cpu_f16().map(|v| bytemuck::cast_slice(&v[..t.numel()])),
-                },
-                None => return Cow::Borrowed(&[]),
-            };
-            bytes.map(Cow::Borrowed).unwrap_or(Cow::Borrowed(&[]))
+            match self.got.get_or_init(|| self.take()).as_ref().map(host_bytes) {
+                Some(Ok(bytes)) => Cow::Borrowed(bytes),
+                Some(Err(e)) => {
+                    *self.err.borrow_mut() = Some(e);
+                    Cow::Borrowed(&[])
+                }
+                None => Cow::Borrowed(&[]),
+            }
         }
         fn data_len(&self) -> usize {
             self.shape.iter().product::<usize>() * self.dtype.size()

@@ -133,10 +133,8 @@ pub fn run(a: Args) -> Result<()> {
         _ => vec![c.seq_len(), d],
     };
     let specs: Vec<(String, DType, Vec<usize>)> = keys.iter().map(|k| (k.clone(), DType::F32, shape.clone())).collect();
-    let index: HashMap<&str, usize> = keys.iter().enumerate().map(|(i, k)| (k.as_str(), i)).collect();
-    let mut order: Vec<usize> = (0..keys.len()).collect();
-    order.sort_by(|&x, &y| keys[x].cmp(&keys[y]));
-    // the model on the files order[pos..pos + batch] (from file `first` when it is not order[pos])
+    let (order, index) = super::input::stored_order(&keys);
+    // the model on the files `ids` (a batch: order[pos..pos + batch], or one file asked out of order)
     let run_batch = |ids: &[usize], get: &mut dyn FnMut(usize) -> Result<(usize, Vec<f32>)>| -> Result<Vec<(usize, Tensor)>> {
         let t = Instant::now();
         let mut ns = Vec::with_capacity(ids.len());

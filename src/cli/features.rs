@@ -15,7 +15,6 @@
 //! their number (tensors are stored by name, so files are computed in the order of their names);
 //! with stdin (`-`) among the inputs and no `--ast`, everything is computed, then written.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
@@ -162,9 +161,7 @@ pub fn run(a: Args) -> Result<()> {
         // ahead on worker threads): memory is a few files' features, whatever their number.
         Some(shapes) => {
             let specs: Vec<(String, DType, Vec<usize>)> = keys.iter().zip(shapes).map(|(k, s)| (k.clone(), DType::F32, s)).collect();
-            let index: HashMap<&str, usize> = keys.iter().enumerate().map(|(i, k)| (k.as_str(), i)).collect();
-            let mut order: Vec<usize> = (0..keys.len()).collect();
-            order.sort_by(|&x, &y| keys[x].cmp(&keys[y]));
+            let (order, index) = super::input::stored_order(&keys);
             super::input::in_order(&order, one, |rx| {
                 super::input::save_streamed(&a.out, specs, |name| {
                     let (t, n) = rx(index[name])?;

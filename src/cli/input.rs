@@ -3,6 +3,7 @@
 //! bounded memory whatever the length) and, for `detect`, on a reader thread that stays a bounded
 //! number of blocks ahead of the model (decoding and resampling the next files while the model runs).
 
+use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -120,20 +121,20 @@ pub fn spawn_reader(inputs: Vec<PathBuf>, rate: u32, o: InputOpts, ahead: usize)
 /// Runs `job(i)` for every index of `order` on worker threads (as many as rayon's), started in
 /// that order and at most a few ahead of the results taken. `consume` gets a function that returns
 /// job `i`'s result, waiting for it; asked in `order`'s order, memory holds a few results at a time.
-/// (Asked in another order, the workers go on past the window rather than wait: no deadlock.) The
-/// workers stop when `consume` returns, after the jobs they are running.
+/// (Asked for a job not started yet, the workers go on past the window until they reach it rather
+/// than wait: no deadlock.) The workers stop when `consume` returns, after the jobs they are running.
 pub fn in_order<T: Send, R>(order: &[usize], job: impl Fn(usize) -> Result<T> + Sync, consume: impl FnOnce(&mut dyn FnMut(usize) -> Result<T>) -> R) -> R {
-    use std::collections::HashMap;
     use std::sync::{Condvar, Mutex};
     struct State {
         next: usize,
         taken: usize,
-        waiting: bool,
+        /// the position in `order` of the job the consumer waits for
+        wanted: Option<usize>,
         stop: bool,
     }
     let workers = rayon::current_num_threads().max(1);
     let ahead = 2 * workers + 2;
-    let state = Mutex::new(State { next: 0, taken: 0, waiting: false, stop: false });
+    let state = Mutex::new(State { next: 0, taken: 0, wanted: None, stop: false });
     let cv = Condvar::new();
     let lock = || state.lock().unwrap_or_else(|e| e.into_inner());
     let (tx, rx) = mpsc::channel::<(usize, Result<T>)>();
@@ -143,7 +144,8 @@ pub fn in_order<T: Send, R>(order: &[usize], job: impl Fn(usize) -> Result<T> + 
             s.spawn(move || loop {
                 let k = {
                     let mut st = lock();
-                    while !st.stop && st.next < order.len() && st.next >= st.taken + ahead && !st.waiting {
+                    // past the window only up to a job the consumer waits for that is not started
+                    while !st.stop && st.next < order.len() && st.next >= st.taken + ahead && st.wanted.is_none_or(|w| st.next > w) {
                         st = cv.wait(st).unwrap_or_else(|e| e.into_inner());
                     }
                     if st.stop || st.next >= order.len() {
@@ -158,18 +160,20 @@ pub fn in_order<T: Send, R>(order: &[usize], job: impl Fn(usize) -> Result<T> + 
             });
         }
         drop(tx);
+        let position: HashMap<usize, usize> = order.iter().enumerate().map(|(k, &i)| (i, k)).collect();
         let mut pending: HashMap<usize, Result<T>> = HashMap::new();
         let mut get = |i: usize| -> Result<T> {
+            let Some(&k) = position.get(&i) else { bail!("internal: input {i} is not among the jobs") };
             loop {
                 if let Some(r) = pending.remove(&i) {
                     lock().taken += 1;
                     cv.notify_all();
                     return r;
                 }
-                lock().waiting = true;
+                lock().wanted = Some(k);
                 cv.notify_all();
                 let got = rx.recv();
-                lock().waiting = false;
+                lock().wanted = None;
                 match got {
                     Ok((j, r)) => {
                         pending.insert(j, r);
@@ -178,12 +182,27 @@ pub fn in_order<T: Send, R>(order: &[usize], job: impl Fn(usize) -> Result<T> + 
                 }
             }
         };
-        let r = consume(&mut get);
-        lock().stop = true;
-        cv.notify_all();
-        drop(rx);
-        r
+        // the workers stop when `consume` returns or panics (else the scope would wait for them)
+        struct Stop<F: Fn()>(F);
+        impl<F: Fn()> Drop for Stop<F> {
+            fn drop(&mut self) {
+                (self.0)()
+            }
+        }
+        let _stop = Stop(|| {
+            lock().stop = true;
+            cv.notify_all();
+        });
+        consume(&mut get)
     })
+}
+
+/// The order in which [`safetensors_io::save_streamed`] asks for tensors of one dtype named `keys`
+/// (by name, as the safetensors crate stores them), and each key's index: compute them in this order.
+pub fn stored_order(keys: &[String]) -> (Vec<usize>, HashMap<&str, usize>) {
+    let mut order: Vec<usize> = (0..keys.len()).collect();
+    order.sort_by(|&x, &y| keys[x].cmp(&keys[y]));
+    (order, keys.iter().enumerate().map(|(i, k)| (k.as_str(), i)).collect())
 }
 
 /// [`safetensors_io::save_streamed`] with `fetch`'s errors (an input's or the model's) returned as
@@ -199,5 +218,38 @@ pub fn save_streamed(out: &Path, specs: Vec<(String, DType, Vec<usize>)>, mut fe
     match failed {
         Some(e) => Err(e),
         None => Ok(written?),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// While the consumer waits for a slow running job, the workers stay within the window; asked
+    /// for a job not started yet, they go past it; every result is the job's own.
+    #[test]
+    fn in_order_keeps_its_window_and_never_deadlocks() {
+        let ahead = 2 * rayon::current_num_threads().max(1) + 2;
+        let order: Vec<usize> = (0..40).rev().collect();
+        let highest = AtomicUsize::new(0);
+        let job = |i: usize| {
+            // jobs start in `order`: the k-th started is 39 − k
+            highest.fetch_max(39 - i, Ordering::SeqCst);
+            if i == 39 {
+                std::thread::sleep(std::time::Duration::from_millis(300));
+            }
+            Ok(i * 10)
+        };
+        super::in_order(&order, job, |get| {
+            assert_eq!(get(39).unwrap(), 390);
+            let seen = highest.load(Ordering::SeqCst);
+            // the first result taken moved the window by one
+            assert!(seen <= ahead, "job {seen} of the order started while the first was running (window {ahead})");
+            // out of order: the last job, far past the window
+            assert_eq!(get(0).unwrap(), 0);
+            for i in (1..39).rev() {
+                assert_eq!(get(i).unwrap(), 10 * i);
+            }
+        });
     }
 }

@@ -263,10 +263,8 @@ pub fn fbank(wave: &Tensor, opts: &FbankOpts) -> Result<Tensor> {
 /// number of frames from the start (the CPU pairs consecutive frames in one FFT), so the frames
 /// concatenated equal [`fbank`] of the whole signal bit for bit.
 pub struct FbankStream {
-    opts: FbankOpts,
     device: Device,
-    win: usize,
-    shift: usize,
+    /// The plan of the options without AST normalisation.
     plan: std::sync::Arc<FbankPlan>,
     samples: Vec<f32>,
     /// Samples of the next pushes that no frame uses (a shift longer than the frame).
@@ -279,23 +277,13 @@ impl FbankStream {
     pub const BLOCK: usize = 256;
 
     pub fn new(opts: &FbankOpts, device: Device) -> Result<FbankStream> {
-        let opts = FbankOpts { ast_norm: None, ..*opts };
-        let plan = FbankPlan::cached(&opts)?;
-        Ok(FbankStream { opts, device, win: plan.win, shift: plan.shift, plan, samples: Vec::new(), skip: 0, frames: 0 })
+        let plan = FbankPlan::cached(&FbankOpts { ast_norm: None, ..*opts })?;
+        Ok(FbankStream { device, plan, samples: Vec::new(), skip: 0, frames: 0 })
     }
 
     /// Frames so far.
     pub fn frames(&self) -> usize {
         self.frames
-    }
-
-    /// Frames whose samples are all in a signal of `n` samples.
-    fn complete(&self, n: usize) -> usize {
-        if n >= self.win {
-            1 + (n - self.win) / self.shift
-        } else {
-            0
-        }
     }
 
     /// Frames are computed in multiples of this many (except at the end): even on the CPU, so that
@@ -308,24 +296,23 @@ impl FbankStream {
         }
     }
 
-    /// Appends the fbank of the first `frames` frames of `src` to `out`: on the CPU straight from the
-    /// slice into `out`, elsewhere through a device tensor.
-    fn frames_into(&mut self, src: &[f32], frames: usize, out: &mut Vec<f32>) -> Result<()> {
+    /// Appends the fbank of the first `frames` frames of `src` to `out` (on the CPU straight from the
+    /// slice into `out`, elsewhere through a device tensor) and counts them.
+    fn frames_into(&self, src: &[f32], frames: usize, out: &mut Vec<f32>) -> Result<()> {
         if frames == 0 {
             return Ok(());
         }
-        let used = (frames - 1) * self.shift + self.win;
+        let used = (frames - 1) * self.plan.shift + self.plan.win;
         match self.device {
             Device::Cpu => {
-                let k = frames * self.opts.num_mel_bins;
+                let k = frames * self.plan.opts.num_mel_bins;
                 out.reserve(k);
                 cpu::fbank_into(&src[..used], &self.plan, &mut out.spare_capacity_mut()[..k]);
                 // SAFETY: fbank_into wrote all k values after the old end.
                 unsafe { out.set_len(out.len() + k) };
             }
-            d => out.extend(fbank(&Tensor::from_vec(src[..used].to_vec(), &[used])?.to_device(d)?, &self.opts)?.to_device(Device::Cpu)?.into_vec()?),
+            d => out.extend(fbank(&Tensor::from_vec(src[..used].to_vec(), &[used])?.to_device(d)?, &self.plan.opts)?.to_device(Device::Cpu)?.into_vec()?),
         }
-        self.frames += frames;
         Ok(())
     }
 
@@ -341,7 +328,7 @@ impl FbankStream {
     /// Only the samples of frames that straddle two pushes are copied: the frames starting in the
     /// kept tail are completed from the head of `x`, the rest are computed from `x` itself.
     pub fn push_into(&mut self, mut x: &[f32], out: &mut Vec<f32>) -> Result<()> {
-        let unit = self.unit();
+        let (unit, win, shift) = (self.unit(), self.plan.win, self.plan.shift);
         // samples between frames (a shift longer than the frame) that an earlier push ran out of
         let k = self.skip.min(x.len());
         self.skip -= k;
@@ -350,33 +337,32 @@ impl FbankStream {
             let s = self.samples.len();
             // every frame that starts in the tail, rounded up to the unit, and the samples they need
             // (up to the start of the frame after them, when the shift is longer than a frame)
-            let m = s.div_ceil(self.shift).div_ceil(unit) * unit;
-            let need = (m - 1) * self.shift + self.win.max(self.shift);
+            let m = s.div_ceil(shift).div_ceil(unit) * unit;
+            let need = (m - 1) * shift + win.max(shift);
             if s + x.len() < need {
                 // too short to complete them: buffer it, computing what whole units there are
                 self.samples.extend_from_slice(x);
-                let n = self.complete(self.samples.len()) / unit * unit;
-                let tail = std::mem::take(&mut self.samples);
-                self.frames_into(&tail, n, out)?;
-                self.samples = tail;
-                self.advance(n * self.shift);
+                let n = self.plan.frames(self.samples.len()) / unit * unit;
+                self.frames_into(&self.samples, n, out)?;
+                self.frames += n;
+                self.advance(n * shift);
                 return Ok(());
             }
             self.samples.extend_from_slice(&x[..need - s]);
-            let tail = std::mem::take(&mut self.samples);
-            self.frames_into(&tail, m, out)?;
-            self.samples = tail;
+            self.frames_into(&self.samples, m, out)?;
+            self.frames += m;
             self.samples.clear();
             // the next frame starts m·shift into the tail: at or after its end (every frame starting
             // in it was taken), and at most `need` into it
-            x = &x[m * self.shift - s..];
+            x = &x[m * shift - s..];
         }
-        let n = self.complete(x.len()) / unit * unit;
+        let n = self.plan.frames(x.len()) / unit * unit;
         self.frames_into(x, n, out)?;
+        self.frames += n;
         // the tail from the next frame's start (the buffer is empty here)
-        match x.get(n * self.shift..) {
+        match x.get(n * shift..) {
             Some(rest) => self.samples.extend_from_slice(rest),
-            None => self.skip += n * self.shift - x.len(),
+            None => self.skip += n * shift - x.len(),
         }
         Ok(())
     }
@@ -400,9 +386,9 @@ impl FbankStream {
 
     /// The end of the signal: every remaining complete frame, appended to `out`.
     pub fn finish_into(&mut self, out: &mut Vec<f32>) -> Result<()> {
-        let tail = std::mem::take(&mut self.samples);
-        self.frames_into(&tail, self.complete(tail.len()), out)?;
-        self.samples = tail;
+        let n = self.plan.frames(self.samples.len());
+        self.frames_into(&self.samples, n, out)?;
+        self.frames += n;
         self.samples.clear();
         Ok(())
     }
